@@ -1,0 +1,10 @@
+/** `deno task pipeline`: the CLI over the default pipeline (dag.ts). */
+import { runCli } from "./pipeline/cli.ts";
+
+if (import.meta.main) {
+  Deno.exit(
+    await runCli(Deno.args, {
+      defaultPipeline: new URL("./examples/text_stats/pipeline.ts", import.meta.url),
+    }),
+  );
+}

@@ -1,0 +1,44 @@
+/** Progress lines with elapsed time and an ETA from the average rate so far. */
+export interface ProgressLine {
+  update(done: number, total: number, label?: string): void;
+  finish(): void;
+}
+
+export function formatSeconds(s: number): string {
+  if (!isFinite(s)) return "?";
+  if (s < 60) return `${s.toFixed(s < 10 ? 1 : 0)}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(Math.round(s % 60)).padStart(2, "0")}s`;
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`;
+}
+
+export function progressLine(
+  prefix: string,
+  write: (line: string, transient: boolean) => void,
+  now: () => number = () => performance.now(),
+): ProgressLine {
+  const start = now();
+  let lastPrint = -Infinity;
+  let lastFraction = -1;
+  let last = "";
+  return {
+    update(done, total, label) {
+      const t = now();
+      const fraction = total > 0 ? done / total : 0;
+      // Throttle: at most twice a second, plus every 10% and at the end.
+      const step = Math.floor(fraction * 10) !== Math.floor(lastFraction * 10);
+      if (t - lastPrint < 500 && !step && done < total) return;
+      lastPrint = t;
+      lastFraction = fraction;
+      const elapsed = (t - start) / 1000;
+      const eta = done > 0 ? elapsed * (total - done) / done : Infinity;
+      const pct = (100 * fraction).toFixed(0).padStart(3);
+      last = `${prefix} ${pct}% ${done}/${total}${label ? " " + label : ""}  ` +
+        `elapsed ${formatSeconds(elapsed)}  ETA ${done >= total ? "0s" : formatSeconds(eta)}`;
+      write(last, done < total);
+    },
+    finish() {
+      if (last) write(last, false);
+    },
+  };
+}

@@ -1,0 +1,280 @@
+/**
+ * The cache store. Outputs live as immutable content-addressed objects; a run record maps a
+ * stage key to its output digests; `out/<stage>/` holds hard links to the objects so people and
+ * downstream stages find outputs at stable paths. Every write is temp + fsync + rename, and the
+ * record is written only after its objects, so `kill -9` at any point leaves a consistent store:
+ * at worst some unreferenced objects, which `gc` removes.
+ *
+ * `CacheStore` is the interface the runner needs, so an object store could back it later.
+ */
+import { dirname, join } from "node:path";
+import {
+  exists,
+  listFiles,
+  readJson,
+  removeIfExists,
+  syncDir,
+  writeFileAtomic,
+} from "./fs_util.ts";
+import { StatCache } from "./stat_cache.ts";
+import type { OutputDigest, RunRecord } from "./stage.ts";
+
+export interface CacheStore {
+  readonly root: string;
+  readonly stats: StatCache;
+  getRecord(key: string): Promise<RunRecord | null>;
+  putRecord(record: RunRecord): Promise<void>;
+  listRecords(): Promise<RunRecord[]>;
+  deleteRecord(key: string): Promise<void>;
+  head(stage: string): Promise<string | null>;
+  setHead(stage: string, key: string): Promise<void>;
+  /** Moves finished outputs (files or trees) into the object store; returns their digests. */
+  commit(paths: Record<string, string>): Promise<Record<string, OutputDigest>>;
+  /** Checks every object of a record; returns the names of bad outputs (missing or altered). */
+  verify(record: RunRecord): Promise<string[]>;
+  /** Places a record's outputs at `outPath(stage, path)`. */
+  materialise(record: RunRecord, outputs: Record<string, string>): Promise<void>;
+  outPath(stage: string, relPath: string): string;
+  tmpDir(label: string): Promise<string>;
+  checkpointDir(key: string): string;
+  /** Deletes everything not referenced by a record; returns bytes freed. */
+  gc(keepKeys?: Set<string>): Promise<{ bytes: number; objects: number; records: number }>;
+  flush(): Promise<void>;
+}
+
+export class FsStore implements CacheStore {
+  private constructor(readonly root: string, readonly stats: StatCache) {}
+
+  static async open(root: string): Promise<FsStore> {
+    await Deno.mkdir(join(root, "objects"), { recursive: true });
+    await Deno.mkdir(join(root, "runs"), { recursive: true });
+    return new FsStore(root, await StatCache.load(join(root, "statcache.json")));
+  }
+
+  #objectPath(digest: string): string {
+    const hex = digest.replace(/^[a-z0-9]+:/, "");
+    return join(this.root, "objects", hex.slice(0, 2), hex.slice(2));
+  }
+
+  async getRecord(key: string): Promise<RunRecord | null> {
+    return await readJson<RunRecord>(join(this.root, "runs", `${key}.json`));
+  }
+
+  async putRecord(record: RunRecord): Promise<void> {
+    await writeFileAtomic(
+      join(this.root, "runs", `${record.key}.json`),
+      JSON.stringify(record, null, 1),
+    );
+  }
+
+  async listRecords(): Promise<RunRecord[]> {
+    const out: RunRecord[] = [];
+    for await (const e of Deno.readDir(join(this.root, "runs"))) {
+      if (!e.name.endsWith(".json")) continue;
+      const r = await readJson<RunRecord>(join(this.root, "runs", e.name));
+      if (r) out.push(r);
+    }
+    return out;
+  }
+
+  async deleteRecord(key: string): Promise<void> {
+    await removeIfExists(join(this.root, "runs", `${key}.json`));
+  }
+
+  async head(stage: string): Promise<string | null> {
+    return (await readJson<{ key: string }>(join(this.root, "heads", `${stage}.json`)))?.key ??
+      null;
+  }
+
+  async setHead(stage: string, key: string): Promise<void> {
+    await writeFileAtomic(join(this.root, "heads", `${stage}.json`), JSON.stringify({ key }));
+  }
+
+  async #commitFile(src: string): Promise<{ digest: string; size: number }> {
+    const h = await this.stats.fileDigest(src);
+    const dst = this.#objectPath(h.digest);
+    if (await exists(dst) && await this.#objectOk(h.digest, h.size)) {
+      await Deno.remove(src);
+    } else {
+      await Deno.mkdir(dirname(dst), { recursive: true });
+      await removeIfExists(dst);
+      // fsync the content before the rename makes it visible under its digest.
+      const f = await Deno.open(src, { read: true, write: true });
+      await f.sync();
+      f.close();
+      await Deno.chmod(src, 0o444);
+      await Deno.rename(src, dst);
+      await syncDir(dirname(dst));
+    }
+    this.stats.forget(src);
+    return h;
+  }
+
+  async commit(paths: Record<string, string>): Promise<Record<string, OutputDigest>> {
+    const out: Record<string, OutputDigest> = {};
+    for (const [name, path] of Object.entries(paths)) {
+      let st;
+      try {
+        st = await Deno.stat(path);
+      } catch {
+        throw new Error(`output "${name}" was not written (expected at ${path})`);
+      }
+      if (!st.isDirectory) {
+        out[name] = await this.#commitFile(path);
+        continue;
+      }
+      const d = await this.stats.digest(path);
+      for (const rel of Object.keys(d.files!)) await this.#commitFile(join(path, rel));
+      out[name] = d;
+    }
+    return out;
+  }
+
+  async #objectOk(digest: string, size: number): Promise<boolean> {
+    const p = this.#objectPath(digest);
+    try {
+      const h = await this.stats.fileDigest(p);
+      return h.digest === digest && h.size === size;
+    } catch {
+      return false;
+    }
+  }
+
+  async verify(record: RunRecord): Promise<string[]> {
+    const bad: string[] = [];
+    for (const [name, d] of Object.entries(record.outputs)) {
+      const files = d.files ? Object.values(d.files) : [d];
+      let ok = true;
+      for (const f of files) {
+        if (!(await this.#objectOk(f.digest, f.size))) {
+          ok = false;
+          // Evict: the next commit of this content must not find the damaged copy.
+          await removeIfExists(this.#objectPath(f.digest));
+          this.stats.forget(this.#objectPath(f.digest));
+        }
+      }
+      if (!ok) bad.push(name);
+    }
+    return bad;
+  }
+
+  outPath(stage: string, relPath: string): string {
+    return join(this.root, "out", stage, relPath);
+  }
+
+  async materialise(record: RunRecord, outputs: Record<string, string>): Promise<void> {
+    const stageDir = join(this.root, "out", record.stage);
+    // Already in place (same inodes as the objects)? Then nothing to do.
+    if (await this.#inPlace(record, outputs)) return;
+    const tmp = await this.tmpDir(`out-${record.stage}`);
+    for (const [name, d] of Object.entries(record.outputs)) {
+      const rel = outputs[name];
+      if (rel === undefined) continue;
+      const target = join(tmp, rel);
+      const files = d.files
+        ? Object.entries(d.files).map(([p, f]) => [join(target, p), f.digest] as const)
+        : [[target, d.digest] as const];
+      if (d.files) await Deno.mkdir(target, { recursive: true });
+      for (const [dst, digest] of files) {
+        await Deno.mkdir(dirname(dst), { recursive: true });
+        try {
+          await Deno.link(this.#objectPath(digest), dst);
+        } catch {
+          await Deno.copyFile(this.#objectPath(digest), dst);
+        }
+      }
+    }
+    await Deno.mkdir(dirname(stageDir), { recursive: true });
+    const old = `${stageDir}.old-${crypto.randomUUID().slice(0, 8)}`;
+    if (await exists(stageDir)) await Deno.rename(stageDir, old);
+    await Deno.rename(tmp, stageDir);
+    await removeIfExists(old);
+  }
+
+  async #inPlace(record: RunRecord, outputs: Record<string, string>): Promise<boolean> {
+    for (const [name, d] of Object.entries(record.outputs)) {
+      const rel = outputs[name];
+      if (rel === undefined) return false;
+      const base = this.outPath(record.stage, rel);
+      const files = d.files
+        ? Object.entries(d.files).map(([p, f]) => [join(base, p), f.digest] as const)
+        : [[base, d.digest] as const];
+      if (d.files) {
+        const present = await listFiles(base).catch(() => null);
+        if (!present || present.length !== files.length) return false;
+      }
+      for (const [path, digest] of files) {
+        try {
+          const [a, b] = await Promise.all([Deno.stat(path), Deno.stat(this.#objectPath(digest))]);
+          if (a.ino !== b.ino || a.ino === null) return false;
+        } catch {
+          return false;
+        }
+      }
+    }
+    return true;
+  }
+
+  async tmpDir(label: string): Promise<string> {
+    const dir = join(this.root, "tmp", `${label}-${crypto.randomUUID().slice(0, 8)}`);
+    await Deno.mkdir(dir, { recursive: true });
+    return dir;
+  }
+
+  checkpointDir(key: string): string {
+    return join(this.root, "checkpoints", key);
+  }
+
+  /** Removes leftovers of killed runs. Call only while holding the store lock. */
+  async cleanTmp(): Promise<void> {
+    await removeIfExists(join(this.root, "tmp"));
+    try {
+      for await (const e of Deno.readDir(join(this.root, "out"))) {
+        if (e.name.includes(".old-")) await removeIfExists(join(this.root, "out", e.name));
+      }
+    } catch { /* no out dir yet */ }
+  }
+
+  async gc(keepKeys?: Set<string>): Promise<{ bytes: number; objects: number; records: number }> {
+    let records = 0;
+    const live = new Set<string>();
+    for (const r of await this.listRecords()) {
+      if (keepKeys && !keepKeys.has(r.key)) {
+        await this.deleteRecord(r.key);
+        records++;
+        continue;
+      }
+      for (const d of Object.values(r.outputs)) {
+        if (d.files) {
+          for (const f of Object.values(d.files)) live.add(this.#objectPath(f.digest));
+        } else live.add(this.#objectPath(d.digest));
+      }
+    }
+    let bytes = 0;
+    let objects = 0;
+    const objRoot = join(this.root, "objects");
+    for (const rel of await listFiles(objRoot)) {
+      const p = join(objRoot, rel);
+      if (live.has(p)) continue;
+      bytes += (await Deno.stat(p)).size;
+      objects++;
+      await Deno.remove(p);
+      this.stats.forget(p);
+    }
+    // Checkpoints of keys that finished are no longer needed to resume anything.
+    try {
+      for await (const e of Deno.readDir(join(this.root, "checkpoints"))) {
+        if (await this.getRecord(e.name)) {
+          const dir = join(this.root, "checkpoints", e.name);
+          for (const rel of await listFiles(dir)) bytes += (await Deno.stat(join(dir, rel))).size;
+          await removeIfExists(dir);
+        }
+      }
+    } catch { /* none */ }
+    return { bytes, objects, records };
+  }
+
+  async flush(): Promise<void> {
+    await this.stats.save();
+  }
+}
