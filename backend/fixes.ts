@@ -1,0 +1,152 @@
+/**
+ * Fixes for tfjs 4.22 bugs that our models hit, all in one place (see FINDINGS):
+ * - cpu ResizeNearestNeighborGrad indexes dy with the image's batch offset (wrong for batch > 1):
+ *   a correct kernel is registered for the JS-array backends;
+ * - no gradients for Greater/Less/... (so no second-order gradients through leakyRelu/maximum,
+ *   which WGAN-GP and R1 need), for ResizeNearestNeighborGrad and for
+ *   DepthwiseConv2dNativeBackpropInput: registered here;
+ * - tf.batchNorm without scale/offset throws in backward: use `batchNorm` from this module.
+ */
+import * as tf from "@tensorflow/tfjs";
+
+type CpuLike = tf.KernelBackend & {
+  data: { get(id: object): { values: unknown } };
+  makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo;
+};
+
+interface ResizeAttrs {
+  alignCorners: boolean;
+  halfPixelCenters: boolean;
+  size?: [number, number];
+}
+
+/** The source row (or column) that output index `r` reads in tfjs's nearest-neighbour resize. */
+export function nearestSource(r: number, inSize: number, outSize: number, a: ResizeAttrs): number {
+  const effIn = a.alignCorners && outSize > 1 ? inSize - 1 : inSize;
+  const effOut = a.alignCorners && outSize > 1 ? outSize - 1 : outSize;
+  const scale = effIn / effOut;
+  const frac = a.halfPixelCenters ? scale * (r + 0.5) : scale * r;
+  let src = Math.min(inSize - 1, a.alignCorners ? Math.round(frac) : Math.floor(frac));
+  if (a.halfPixelCenters) src = Math.max(0, src);
+  return src;
+}
+
+/** Correct ResizeNearestNeighborGrad for backends whose tensors are JS typed arrays. */
+function resizeNearestGradKernel(backendName: string): tf.KernelConfig {
+  return {
+    kernelName: "ResizeNearestNeighborGrad",
+    backendName,
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { images, dy } = inputs as { images: tf.TensorInfo; dy: tf.TensorInfo };
+      const b = backend as CpuLike;
+      const [batch, inH, inW, ch] = images.shape;
+      const [, outH, outW] = dy.shape;
+      const g = b.data.get(dy.dataId).values as Float32Array;
+      const out = new Float32Array(batch * inH * inW * ch);
+      const a = attrs as unknown as ResizeAttrs;
+      const rows = Array.from({ length: outH }, (_, r) => nearestSource(r, inH, outH, a));
+      const cols = Array.from({ length: outW }, (_, c) => nearestSource(c, inW, outW, a));
+      for (let n = 0; n < batch; n++) {
+        for (let y = 0; y < outH; y++) {
+          const srcRow = (n * inH + rows[y]) * inW;
+          const dyRow = ((n * outH + y) * outW) * ch;
+          for (let x = 0; x < outW; x++) {
+            const o = (srcRow + cols[x]) * ch;
+            const d = dyRow + x * ch;
+            for (let c = 0; c < ch; c++) out[o + c] += g[d + c];
+          }
+        }
+      }
+      return b.makeTensorInfo([batch, inH, inW, ch], "float32", out);
+    },
+  };
+}
+
+const zeroGrad = (kernelName: string): tf.GradConfig => ({
+  kernelName,
+  inputsToSave: ["a", "b"],
+  gradFunc: (_dy, saved) => ({ a: () => tf.zerosLike(saved[0]), b: () => tf.zerosLike(saved[1]) }),
+});
+
+let applied = false;
+
+/** Registers every fix; `jsBackends` are backends that keep tensors in JS arrays. */
+export function applyTfjsFixes(jsBackends: string[]): void {
+  for (const name of jsBackends) {
+    tf.unregisterKernel("ResizeNearestNeighborGrad", name);
+    tf.registerKernel(resizeNearestGradKernel(name));
+  }
+  if (applied) return;
+  applied = true;
+  // Comparisons are piecewise constant: zero gradient almost everywhere.
+  for (const k of ["Greater", "GreaterEqual", "Less", "LessEqual", "Equal", "NotEqual"]) {
+    tf.registerGradient(zeroGrad(k));
+  }
+  // ResizeNearestNeighborGrad is linear in dy; its adjoint is the forward resize.
+  tf.registerGradient({
+    kernelName: "ResizeNearestNeighborGrad",
+    inputsToSave: ["images", "dy"],
+    gradFunc: (g, saved, attrs) => {
+      const [images, dy] = saved;
+      const a = attrs as unknown as ResizeAttrs;
+      return {
+        images: () => tf.zerosLike(images),
+        dy: () =>
+          tf.image.resizeNearestNeighbor(
+            g as tf.Tensor4D,
+            [dy.shape[1]!, dy.shape[2]!],
+            a.alignCorners,
+            a.halfPixelCenters,
+          ),
+      };
+    },
+  });
+  // dx = BackpropInput(dy, W) is bilinear: d/d(dy) is the forward conv, d/dW the filter gradient.
+  tf.registerGradient({
+    kernelName: "DepthwiseConv2dNativeBackpropInput",
+    inputsToSave: ["dy", "filter"],
+    gradFunc: (g, saved, attrs) => {
+      const [dy, filter] = saved;
+      const a = attrs as unknown as {
+        strides: [number, number] | number;
+        pad: "valid" | "same" | number;
+        dilations: [number, number] | number;
+        dimRoundingMode?: "floor" | "round" | "ceil";
+      };
+      return {
+        dy: () =>
+          tf.depthwiseConv2d(
+            g as tf.Tensor4D,
+            filter as tf.Tensor4D,
+            a.strides,
+            a.pad,
+            "NHWC",
+            a.dilations,
+            a.dimRoundingMode,
+          ),
+        filter: () =>
+          tf.engine().runKernel("DepthwiseConv2dNativeBackpropFilter", { x: g as tf.Tensor, dy }, {
+            ...a,
+            filterShape: filter.shape,
+          } as unknown as tf.NamedAttrMap) as tf.Tensor,
+      };
+    },
+  });
+}
+
+/**
+ * Batch normalisation that works in backward without scale/offset (tfjs's fails on the
+ * missing tensors): missing ones become constants 1 and 0.
+ */
+export function batchNorm(
+  x: tf.Tensor,
+  mean: tf.Tensor,
+  variance: tf.Tensor,
+  offset: tf.Tensor | undefined,
+  scale: tf.Tensor | undefined,
+  eps = 1e-5,
+): tf.Tensor {
+  const inv = tf.rsqrt(tf.add(variance, eps));
+  const normed = tf.mul(tf.sub(x, mean), scale ? tf.mul(inv, scale) : inv);
+  return offset ? tf.add(normed, offset) : normed;
+}

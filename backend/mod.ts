@@ -1,0 +1,110 @@
+/**
+ * Picks and initialises the tensor backend, in one place. `auto` prefers the native TensorFlow
+ * binding when it is installed, then WebGPU on a hardware adapter, then the fastest CPU path:
+ * tfjs cpu + oneDNN kernels ("onednn"), falling back to plain "cpu" without libdnnl.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { applyTfjsFixes } from "./fixes.ts";
+import { registerOneDnnBackend } from "./onednn/register.ts";
+
+export type BackendName = "auto" | "tensorflow" | "webgpu" | "onednn" | "wasm" | "cpu";
+export const BACKEND_NAMES: BackendName[] = [
+  "auto",
+  "tensorflow",
+  "webgpu",
+  "onednn",
+  "wasm",
+  "cpu",
+];
+
+export interface BackendInfo {
+  name: string;
+  detail: string;
+}
+
+const INSTALL_TF = "the native TensorFlow backend is not installed. Install it where its " +
+  "libtensorflow download can run: `deno install --allow-scripts=npm:@tensorflow/tfjs-node-gpu " +
+  "npm:@tensorflow/tfjs-node-gpu` (CUDA 11.2 / cuDNN 8.1), or `...tfjs-node` for CPU; " +
+  'deno.json then needs "nodeModulesDir": "auto"';
+
+let current: BackendInfo | null = null;
+
+export async function initBackend(name: BackendName = "auto"): Promise<BackendInfo> {
+  if (current && (name === "auto" || name === current.name)) return current;
+  const info = await select(name);
+  applyTfjsFixes(["cpu", "onednn"]);
+  current = info;
+  return info;
+}
+
+async function select(name: BackendName): Promise<BackendInfo> {
+  if (name === "tensorflow" || name === "auto") {
+    const tfNode = await tryNative();
+    if (tfNode) return tfNode;
+    if (name === "tensorflow") throw new Error(INSTALL_TF);
+  }
+  if (name === "webgpu" || name === "auto") {
+    const gpu = await tryWebGpu(name === "webgpu");
+    if (gpu) return gpu;
+    if (name === "webgpu") throw new Error("no WebGPU adapter is available");
+  }
+  if (name === "onednn" || name === "auto") {
+    try {
+      const version = registerOneDnnBackend();
+      await tf.setBackend("onednn");
+      return { name: "onednn", detail: `tfjs cpu + oneDNN ${version} (${threads()} threads)` };
+    } catch (e) {
+      if (name === "onednn") throw e;
+      console.error(`note: ${(e as Error).message}; using the slower plain cpu backend`);
+    }
+  }
+  if (name === "wasm") {
+    // The wasm backend lacks Conv2DBackpropFilter and the depthwise gradients: inference only.
+    const spec = "@tensorflow/tfjs-backend-wasm";
+    await import(spec);
+    await tf.setBackend("wasm");
+    return { name: "wasm", detail: "tfjs wasm (single-threaded under Deno; no conv gradients)" };
+  }
+  await tf.setBackend("cpu");
+  return { name: "cpu", detail: "tfjs cpu (pure JS)" };
+}
+
+async function tryNative(): Promise<BackendInfo | null> {
+  for (const pkg of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
+    try {
+      // Only where a user installed it into node_modules (its install script must have run).
+      await Deno.stat(`node_modules/${pkg}/package.json`);
+    } catch {
+      continue;
+    }
+    try {
+      await import(pkg);
+      await tf.setBackend("tensorflow");
+      return { name: "tensorflow", detail: pkg };
+    } catch (e) {
+      console.error(`note: ${pkg} is present but failed to load: ${(e as Error).message}`);
+    }
+  }
+  return null;
+}
+
+async function tryWebGpu(explicit: boolean): Promise<BackendInfo | null> {
+  const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+  if (!gpu) return null;
+  const adapter = await gpu.requestAdapter().catch(() => null) as
+    | { isFallbackAdapter?: boolean; info?: { vendor?: string; description?: string } }
+    | null;
+  if (!adapter) return null;
+  const desc = `${adapter.info?.vendor ?? ""} ${adapter.info?.description ?? ""}`.trim();
+  // A software rasteriser (llvmpipe) is ~170x slower than our CPU path: never pick it by itself.
+  const software = adapter.isFallbackAdapter || /llvmpipe|swiftshader|software/i.test(desc);
+  if (software && !explicit) return null;
+  const spec = "@tensorflow/tfjs-backend-webgpu";
+  await import(spec);
+  await tf.setBackend("webgpu");
+  return { name: "webgpu", detail: `WebGPU ${desc || "adapter"}` };
+}
+
+function threads(): string {
+  return Deno.env.get("OMP_NUM_THREADS") ?? String(navigator.hardwareConcurrency);
+}

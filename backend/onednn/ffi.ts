@@ -1,0 +1,214 @@
+/**
+ * oneDNN 2.6 (Debian libdnnl2) through Deno FFI. Only the C API calls we need: memory
+ * descriptors by strides (so tfjs's NHWC/HWIO buffers are used in place, no reorders), conv
+ * forward/backward-data/backward-weights (grouped for depthwise), matmul, primitive creation
+ * and execution. ABI facts (struct sizes, enum values) are from the 2.6 headers; see FINDINGS.
+ */
+
+export const DNNL = {
+  f32: 3,
+  forwardTraining: 64,
+  forwardInference: 96,
+  convolutionDirect: 1,
+  cpu: 1,
+  streamDefault: 1,
+  mdSize: 696,
+  convDescSize: 5976,
+  matmulDescSize: 2800,
+  argSrc: 1,
+  argDst: 17,
+  argWeights: 33,
+  argBias: 41,
+  argDiffSrc: 129,
+  argDiffDst: 145,
+  argDiffWeights: 161,
+} as const;
+
+const symbols = {
+  dnnl_engine_create: { parameters: ["buffer", "i32", "usize"], result: "i32" },
+  dnnl_stream_create: { parameters: ["buffer", "pointer", "u32"], result: "i32" },
+  dnnl_memory_desc_init_by_strides: {
+    parameters: ["buffer", "i32", "buffer", "i32", "buffer"],
+    result: "i32",
+  },
+  dnnl_dilated_convolution_forward_desc_init: {
+    parameters: [
+      "buffer",
+      "i32",
+      "i32",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+    ],
+    result: "i32",
+  },
+  dnnl_dilated_convolution_backward_data_desc_init: {
+    parameters: [
+      "buffer",
+      "i32",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+    ],
+    result: "i32",
+  },
+  dnnl_dilated_convolution_backward_weights_desc_init: {
+    parameters: [
+      "buffer",
+      "i32",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+    ],
+    result: "i32",
+  },
+  dnnl_matmul_desc_init: {
+    parameters: ["buffer", "buffer", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
+  dnnl_primitive_desc_create: {
+    parameters: ["buffer", "buffer", "pointer", "pointer", "pointer"],
+    result: "i32",
+  },
+  dnnl_primitive_create: { parameters: ["buffer", "pointer"], result: "i32" },
+  dnnl_memory_create: { parameters: ["buffer", "buffer", "pointer", "pointer"], result: "i32" },
+  dnnl_memory_set_data_handle: { parameters: ["pointer", "buffer"], result: "i32" },
+  dnnl_primitive_execute: { parameters: ["pointer", "pointer", "i32", "buffer"], result: "i32" },
+  dnnl_stream_wait: { parameters: ["pointer"], result: "i32" },
+  dnnl_version: { parameters: [], result: "pointer" },
+} as const;
+
+type Lib = Deno.DynamicLibrary<typeof symbols>["symbols"];
+
+export interface OneDnn {
+  lib: Lib;
+  engine: Deno.PointerValue;
+  stream: Deno.PointerValue;
+  version: string;
+}
+
+let loaded: OneDnn | null | undefined;
+let loadError = "";
+
+/** Loads libdnnl once; null (with `oneDnnLoadError()` saying why) when it is not available. */
+export function loadOneDnn(): OneDnn | null {
+  if (loaded !== undefined) return loaded;
+  try {
+    // OpenMP reads its thread count when the library initialises: set it first.
+    if (!Deno.env.get("OMP_NUM_THREADS")) {
+      Deno.env.set("OMP_NUM_THREADS", String(navigator.hardwareConcurrency || 1));
+    }
+    const dl = Deno.dlopen("libdnnl.so.2", symbols);
+    const lib = dl.symbols;
+    const engineOut = new BigUint64Array(1);
+    check(lib.dnnl_engine_create(u8(engineOut), DNNL.cpu, 0n), "engine_create");
+    const engine = Deno.UnsafePointer.create(engineOut[0]);
+    const streamOut = new BigUint64Array(1);
+    check(lib.dnnl_stream_create(u8(streamOut), engine, DNNL.streamDefault), "stream_create");
+    const v = new Deno.UnsafePointerView(lib.dnnl_version()!);
+    const version = `${v.getInt32(0)}.${v.getInt32(4)}.${v.getInt32(8)}`;
+    loaded = { lib, engine, stream: Deno.UnsafePointer.create(streamOut[0]), version };
+  } catch (e) {
+    loadError = e instanceof Error ? e.message : String(e);
+    loaded = null;
+  }
+  return loaded;
+}
+
+export function oneDnnLoadError(): string {
+  return loadError;
+}
+
+export function check(status: number, what: string): void {
+  if (status !== 0) throw new Error(`oneDNN ${what} failed with status ${status}`);
+}
+
+export function u8(a: ArrayBufferView): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(a.buffer as ArrayBuffer, a.byteOffset, a.byteLength);
+}
+
+/** dnnl_dims_t: int64[12]. */
+export function dims(values: number[]): Uint8Array<ArrayBuffer> {
+  const a = new BigInt64Array(12);
+  values.forEach((v, i) => (a[i] = BigInt(v)));
+  return u8(a);
+}
+
+/** A float32 memory descriptor with logical dims and element strides. */
+export function memoryDesc(
+  d: OneDnn,
+  logical: number[],
+  strides: number[],
+): Uint8Array<ArrayBuffer> {
+  const md = new Uint8Array(DNNL.mdSize);
+  check(
+    d.lib.dnnl_memory_desc_init_by_strides(
+      md,
+      logical.length,
+      dims(logical),
+      DNNL.f32,
+      dims(strides),
+    ),
+    "memory_desc_init_by_strides",
+  );
+  return md;
+}
+
+/** A ready primitive plus one memory object per argument, re-pointed at each call. */
+export interface Primitive {
+  prim: Deno.PointerValue;
+  mems: Map<number, Deno.PointerValue>;
+  args: Uint8Array<ArrayBuffer>;
+}
+
+export function createPrimitive(
+  d: OneDnn,
+  opDesc: Uint8Array<ArrayBuffer>,
+  argDescs: [number, Uint8Array<ArrayBuffer>][],
+  hint: Deno.PointerValue = null,
+): Primitive & { pd: Deno.PointerValue } {
+  const pdOut = new BigUint64Array(1);
+  check(
+    d.lib.dnnl_primitive_desc_create(u8(pdOut), opDesc, null, d.engine, hint),
+    "primitive_desc_create",
+  );
+  const pd = Deno.UnsafePointer.create(pdOut[0]);
+  const primOut = new BigUint64Array(1);
+  check(d.lib.dnnl_primitive_create(u8(primOut), pd), "primitive_create");
+  const mems = new Map<number, Deno.PointerValue>();
+  const args = new Uint8Array(16 * argDescs.length);
+  const view = new DataView(args.buffer);
+  argDescs.forEach(([arg, md], i) => {
+    const memOut = new BigUint64Array(1);
+    // DNNL_MEMORY_NONE (null handle) now; the real buffer is set right before each execution.
+    check(d.lib.dnnl_memory_create(u8(memOut), md, d.engine, null), "memory_create");
+    const mem = Deno.UnsafePointer.create(memOut[0]);
+    mems.set(arg, mem);
+    view.setInt32(16 * i, arg, true);
+    view.setBigUint64(16 * i + 8, memOut[0], true);
+  });
+  return { prim: Deno.UnsafePointer.create(primOut[0]), mems, args, pd };
+}
+
+/** Points each argument at its buffer and runs the primitive synchronously. */
+export function execute(d: OneDnn, p: Primitive, buffers: [number, Float32Array][]): void {
+  for (const [arg, buf] of buffers) {
+    check(d.lib.dnnl_memory_set_data_handle(p.mems.get(arg)!, u8(buf)), "set_data_handle");
+  }
+  check(d.lib.dnnl_primitive_execute(p.prim, d.stream, p.mems.size, p.args), "primitive_execute");
+  check(d.lib.dnnl_stream_wait(d.stream), "stream_wait");
+}

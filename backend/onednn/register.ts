@@ -1,0 +1,32 @@
+/**
+ * The "onednn" tfjs backend: the cpu backend (tensors in plain Float32Arrays that FFI can hand
+ * to C without copying) with its hot kernels replaced by oneDNN.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { loadOneDnn, oneDnnLoadError } from "./ffi.ts";
+import { makeKernels } from "./kernels.ts";
+
+let registered = false;
+
+/** Registers the backend; returns the oneDNN version, or throws saying why it is unavailable. */
+export function registerOneDnnBackend(): string {
+  const d = loadOneDnn();
+  if (!d) {
+    throw new Error(
+      `oneDNN is not available (${oneDnnLoadError()}); install it with: apt-get install libdnnl2`,
+    );
+  }
+  if (registered) return d.version;
+  const cpuFactory = tf.findBackendFactory("cpu");
+  if (!cpuFactory) throw new Error("tfjs cpu backend is not registered");
+  tf.registerBackend("onednn", cpuFactory as () => tf.KernelBackend, 0);
+  const cpuKernels = new Map(tf.getKernelsForBackend("cpu").map((k) => [k.kernelName, k]));
+  for (const k of cpuKernels.values()) tf.registerKernel({ ...k, backendName: "onednn" });
+  const fallback = (name: string) => cpuKernels.get(name)!.kernelFunc;
+  for (const k of makeKernels(d, fallback)) {
+    tf.unregisterKernel(k.kernelName, "onednn");
+    tf.registerKernel(k);
+  }
+  registered = true;
+  return d.version;
+}
