@@ -12,10 +12,19 @@ export type Init =
   | { kind: "uniform"; limit: number }
   | { kind: "const"; value: number };
 
+let instances = 0;
+
 export class Params {
   readonly vars = new Map<string, tf.Variable>();
+  /** tfjs variable names are global: each store gets its own namespace. */
+  readonly scope = `p${++instances}`;
 
   constructor(readonly rng: Rng, readonly trainable = true) {}
+
+  /** The parameter name of one of our variables (gradients are keyed by tfjs names). */
+  nameOf(v: tf.Variable): string {
+    return v.name.slice(this.scope.length + 1);
+  }
 
   /** Returns the variable `name`, creating it with `init` on first use. */
   get(name: string, shape: number[], init: Init): tf.Variable {
@@ -31,7 +40,7 @@ export class Params {
     if (init.kind === "normal") data = this.rng.normalArray(n, init.std);
     else if (init.kind === "uniform") data = this.rng.uniformArray(n, -init.limit, init.limit);
     else data = new Float32Array(n).fill(init.value);
-    const v = tf.variable(tf.tensor(data, shape), this.trainable, name);
+    const v = tf.variable(tf.tensor(data, shape), this.trainable, `${this.scope}/${name}`);
     this.vars.set(name, v);
     return v;
   }
@@ -81,7 +90,7 @@ export class Params {
         existing.assign(t);
         t.dispose();
       } else {
-        this.vars.set(name, tf.variable(t, this.trainable, name));
+        this.vars.set(name, tf.variable(t, this.trainable, `${this.scope}/${name}`));
         t.dispose();
       }
     }

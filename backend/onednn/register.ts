@@ -5,6 +5,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { loadOneDnn, oneDnnLoadError } from "./ffi.ts";
 import { makeKernels } from "./kernels.ts";
+import { makeElementwiseKernels } from "./elementwise.ts";
 
 let registered = false;
 
@@ -23,7 +24,7 @@ export function registerOneDnnBackend(): string {
   const cpuKernels = new Map(tf.getKernelsForBackend("cpu").map((k) => [k.kernelName, k]));
   for (const k of cpuKernels.values()) tf.registerKernel({ ...k, backendName: "onednn" });
   const fallback = (name: string) => cpuKernels.get(name)!.kernelFunc;
-  for (const k of makeKernels(d, fallback)) {
+  for (const k of [...makeKernels(d, fallback), ...makeElementwiseKernels(fallback)]) {
     tf.unregisterKernel(k.kernelName, "onednn");
     tf.registerKernel(k);
   }

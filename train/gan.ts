@@ -1,0 +1,175 @@
+/**
+ * GAN training loop (latent codes or pixels alike): alternating D and G steps with the
+ * non-saturating logistic loss, hand-written Adam, an EMA copy of G, checkpoints that resume
+ * bit-identically, a fixed-seed sample grid every N steps, and divergence detection.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { Params } from "../nn/params.ts";
+import { Rng } from "../nn/rng.ts";
+import type { BatchSource } from "../data/batch_source.ts";
+import { discriminate, type GanConfig, generate } from "../models/gan.ts";
+import { Adam, emaUpdate } from "./adam.ts";
+import { type CheckpointHooks, DivergenceError, type TrainState } from "./checkpoint_state.ts";
+
+export interface GanTrainOptions {
+  config: GanConfig;
+  data: BatchSource;
+  steps: number;
+  seed: number;
+  lr?: number;
+  beta1?: number;
+  beta2?: number;
+  emaDecay?: number;
+  checkpoint?: CheckpointHooks;
+  /** Called every `every` steps with EMA-G samples of a fixed set of latents. */
+  samples?: {
+    every: number;
+    count: number;
+    onSample(step: number, images: tf.Tensor4D): Promise<void>;
+  };
+  onProgress?: (step: number, total: number, losses: { d: number; g: number }) => void;
+}
+
+export interface GanModel {
+  config: GanConfig;
+  g: Params;
+  d: Params;
+  ema: Params;
+}
+
+export interface GanResult extends GanModel {
+  history: { step: number[]; d: number[]; g: number[] };
+}
+
+/** Non-saturating logistic GAN losses on logits: softplus(-real) + softplus(fake); softplus(-fake). */
+export function dLossFn(real: tf.Tensor, fake: tf.Tensor): tf.Scalar {
+  return tf.add(tf.mean(tf.softplus(tf.neg(real))), tf.mean(tf.softplus(fake))) as tf.Scalar;
+}
+export function gLossFn(fake: tf.Tensor): tf.Scalar {
+  return tf.mean(tf.softplus(tf.neg(fake))) as tf.Scalar;
+}
+
+export function createGan(config: GanConfig, seed: number): GanModel {
+  const rng = new Rng(seed);
+  const g = new Params(rng.fork());
+  const d = new Params(rng.fork());
+  // Build every weight once with a dummy pass so the parameter lists are complete.
+  tf.tidy(() => {
+    const x = generate(g, config, tf.zeros([1, config.zDim]));
+    discriminate(d, config, x);
+  });
+  const ema = new Params(new Rng(0), false);
+  ema.loadArrays(g.toArrays());
+  return { config, g, d, ema };
+}
+
+export function sampleLatents(rng: Rng, n: number, zDim: number): tf.Tensor2D {
+  return tf.tensor2d(rng.normalArray(n * zDim), [n, zDim]);
+}
+
+export async function trainGan(o: GanTrainOptions): Promise<GanResult> {
+  const cfg = o.config;
+  const model = createGan(cfg, o.seed);
+  const { g, d, ema } = model;
+  const adam = { lr: o.lr ?? 2e-4, beta1: o.beta1 ?? 0.5, beta2: o.beta2 ?? 0.99, eps: 1e-8 };
+  const optG = new Adam(adam);
+  const optD = new Adam(adam);
+  let rng = new Rng(o.seed ^ 0x5eed);
+  const history = { step: [] as number[], d: [] as number[], g: [] as number[] };
+  let start = 0;
+  let lastCheckpoint: number | null = null;
+  if (o.checkpoint?.resume) {
+    const s = o.checkpoint.resume;
+    g.loadArrays(s.arrays, "G/");
+    d.loadArrays(s.arrays, "D/");
+    ema.loadArrays(s.arrays, "E/");
+    optG.loadArrays(s.arrays, "optG/");
+    optD.loadArrays(s.arrays, "optD/");
+    rng = new Rng(s.rng);
+    Object.assign(history, s.history);
+    start = s.step;
+    lastCheckpoint = s.step;
+  }
+  const fixedZ = o.samples
+    ? sampleLatents(new Rng(o.seed ^ 0xf1ced), o.samples.count, cfg.zDim)
+    : null;
+  const gVars = g.list(), dVars = d.list(), emaVars = ema.list();
+  const decay = o.emaDecay ?? 0.999;
+  const [h, w, c] = o.data.sampleShape;
+  const n = o.data.batchSize;
+
+  for (let step = start; step < o.steps; step++) {
+    const realData = await o.data.batch(step);
+    const real = tf.tensor4d(realData, [n, h, w, c]);
+    const z1 = sampleLatents(rng, n, cfg.zDim);
+    const z2 = sampleLatents(rng, n, cfg.zDim);
+    // Generated outside the gradient scope: the D step does not backpropagate into G.
+    const fake = generate(g, cfg, z1);
+    const dStep = tf.variableGrads(
+      () => dLossFn(discriminate(d, cfg, real), discriminate(d, cfg, fake)),
+      dVars,
+    );
+    optD.apply(d, dStep.grads);
+    const gStep = tf.variableGrads(
+      () => gLossFn(discriminate(d, cfg, generate(g, cfg, z2))),
+      gVars,
+    );
+    optG.apply(g, gStep.grads);
+    emaUpdate(emaVars, gVars, decay);
+    const dl = (await dStep.value.data())[0];
+    const gl = (await gStep.value.data())[0];
+    tf.dispose([
+      real,
+      fake,
+      z1,
+      z2,
+      dStep.value,
+      gStep.value,
+      ...Object.values(dStep.grads),
+      ...Object.values(gStep.grads),
+    ]);
+    if (!Number.isFinite(dl) || !Number.isFinite(gl)) {
+      throw new DivergenceError(step, lastCheckpoint, { d: dl, g: gl });
+    }
+    history.step.push(step + 1);
+    history.d.push(dl);
+    history.g.push(gl);
+    const done = step + 1;
+    o.onProgress?.(done, o.steps, { d: dl, g: gl });
+    if (o.samples && fixedZ && (done % o.samples.every === 0 || done === o.steps)) {
+      const imgs = generate(ema, cfg, fixedZ);
+      await o.samples.onSample(done, imgs);
+      imgs.dispose();
+    }
+    if (o.checkpoint && done % o.checkpoint.every === 0 && done < o.steps) {
+      await o.checkpoint.save(done, ganState(model, optG, optD, rng, done, history));
+      lastCheckpoint = done;
+    }
+  }
+  fixedZ?.dispose();
+  optG.dispose();
+  optD.dispose();
+  return { ...model, history };
+}
+
+export function ganState(
+  m: GanModel,
+  optG: Adam,
+  optD: Adam,
+  rng: Rng,
+  step: number,
+  history: GanResult["history"],
+): TrainState {
+  return {
+    step,
+    rng: rng.state(),
+    arrays: {
+      ...m.g.toArrays("G/"),
+      ...m.d.toArrays("D/"),
+      ...m.ema.toArrays("E/"),
+      ...optG.toArrays("optG/"),
+      ...optD.toArrays("optD/"),
+    },
+    history: { step: [...history.step], d: [...history.d], g: [...history.g] },
+  };
+}
