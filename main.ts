@@ -4,7 +4,7 @@ import { runCli } from "./pipeline/cli.ts";
 if (import.meta.main) {
   Deno.exit(
     await runCli(Deno.args, {
-      defaultPipeline: new URL("./examples/text_stats/pipeline.ts", import.meta.url),
+      defaultPipeline: new URL("./dag.ts", import.meta.url),
     }),
   );
 }

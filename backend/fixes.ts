@@ -69,12 +69,15 @@ const zeroGrad = (kernelName: string): tf.GradConfig => ({
 });
 
 let applied = false;
+const fixedBackends = new Set<string>();
 
 /** Registers every fix; `jsBackends` are backends that keep tensors in JS arrays. */
 export function applyTfjsFixes(jsBackends: string[]): void {
   for (const name of jsBackends) {
+    if (fixedBackends.has(name) || !tf.getKernel("ResizeNearestNeighborGrad", name)) continue;
     tf.unregisterKernel("ResizeNearestNeighborGrad", name);
     tf.registerKernel(resizeNearestGradKernel(name));
+    fixedBackends.add(name);
   }
   if (applied) return;
   applied = true;

@@ -82,7 +82,7 @@ export async function runCli(
     .showHelpAfterError();
 
   common(
-    program.command("run [stages...]").description("run stages (default: all) and their upstream"),
+    program.command("run [stages...]", { isDefault: true }).description("run stages (default: all) and their upstream"),
   )
     .option("--force <stage...>", "re-run these stages even when cached")
     .option("--dry-run", "print what would run and why, run nothing")

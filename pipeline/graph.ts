@@ -49,8 +49,10 @@ export function buildGraph(
     const stage = key.split(".")[0];
     if (!names.has(stage)) errors.push(`--set ${key}: no stage named "${stage}"`);
   }
+  // Parameters first, so input functions may consult other stages' parameters.
+  const parsedParams = new Map<string, Record<string, unknown>>();
   for (const def of stages) {
-    if (nodes.has(def.name)) continue;
+    if (parsedParams.has(def.name)) continue;
     const raw: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(overrides)) {
       const [stage, ...path] = key.split(".");
@@ -65,11 +67,24 @@ export function buildGraph(
       }
       continue;
     }
-    const params = parsed.data as Record<string, unknown>;
+    parsedParams.set(def.name, parsed.data as Record<string, unknown>);
+  }
+  const paramsOf = (stage: string) => {
+    const p = parsedParams.get(stage);
+    if (!p) throw new PipelineError(`no parameters for stage "${stage}"`);
+    return structuredClone(p);
+  };
+  for (const def of stages) {
+    if (nodes.has(def.name) || !parsedParams.has(def.name)) continue;
+    const params = parsedParams.get(def.name)!;
     checkOutputs(def, errors);
-    const refs: Record<string, InputRef> = typeof def.inputs === "function"
-      ? def.inputs(params)
-      : def.inputs ?? {};
+    let refs: Record<string, InputRef>;
+    try {
+      refs = typeof def.inputs === "function" ? def.inputs(params, paramsOf) : def.inputs ?? {};
+    } catch (e) {
+      errors.push(`stage "${def.name}", inputs: ${(e as Error).message}`);
+      continue;
+    }
     const inputs: Record<string, ResolvedInput> = {};
     for (const [name, ref] of Object.entries(refs)) {
       if (typeof ref === "string") {

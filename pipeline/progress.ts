@@ -21,6 +21,7 @@ export function progressLine(
   let lastPrint = -Infinity;
   let lastFraction = -1;
   let last = "";
+  let lastTransient = false;
   return {
     update(done, total, label) {
       const t = now();
@@ -35,10 +36,12 @@ export function progressLine(
       const pct = (100 * fraction).toFixed(0).padStart(3);
       last = `${prefix} ${pct}% ${done}/${total}${label ? " " + label : ""}  ` +
         `elapsed ${formatSeconds(elapsed)}  ETA ${done >= total ? "0s" : formatSeconds(eta)}`;
-      write(last, done < total);
+      lastTransient = done < total;
+      write(last, lastTransient);
     },
     finish() {
-      if (last) write(last, false);
+      // Make a progress bar left mid-way on a terminal permanent; complete ones already are.
+      if (last && lastTransient) write(last, false);
     },
   };
 }

@@ -15,7 +15,10 @@ export interface StageDef<S extends z.ZodType = z.ZodType> {
   module: string;
   /** Zod schema of the parameters, with defaults. */
   params: S;
-  inputs?: Record<string, InputRef> | ((params: z.infer<S>) => Record<string, InputRef>);
+  /** Fixed, or computed from this stage's params (and, read-only, other stages' params). */
+  inputs?:
+    | Record<string, InputRef>
+    | ((params: z.infer<S>, paramsOf: (stage: string) => unknown) => Record<string, InputRef>);
   /** Output name -> path relative to the stage's output directory (a file or a directory tree). */
   outputs: Record<string, string>;
   /** Stages sharing a resource tag never run at the same time (e.g. "accelerator"). */
@@ -94,6 +97,8 @@ export interface GlobalDef {
 export interface PipelineModule {
   stages: StageDef[];
   globals?: GlobalDef[];
+  /** What `run` with no stage names builds (with everything upstream); default: every stage. */
+  defaultTargets?: string[];
 }
 
 export function defineStage<S extends z.ZodType>(def: StageDef<S>): StageDef<S> {

@@ -1,0 +1,34 @@
+/**
+ * The GAN pipeline run by `deno task pipeline`: prepare -> train-autoencoder -> encode ->
+ * train-generator -> sample -> evaluate -> report. With `--set train-generator.space=pixel`
+ * the generator trains on pixels (the baseline) and the autoencoder stages are not needed.
+ */
+import type { GlobalDef, StageDef } from "./pipeline/stage.ts";
+import { BACKEND_NAMES } from "./backend/mod.ts";
+import { prepareStage } from "./stages/prepare.ts";
+import { trainAutoencoderStage } from "./stages/train_autoencoder.ts";
+import { encodeStage } from "./stages/encode.ts";
+import { trainGeneratorStage } from "./stages/train_generator.ts";
+import { sampleStage } from "./stages/sample.ts";
+import { evaluateStage } from "./stages/evaluate.ts";
+import { reportStage } from "./stages/report.ts";
+
+export const globals: GlobalDef[] = [{
+  name: "backend",
+  description: "tensor backend",
+  default: "auto",
+  choices: BACKEND_NAMES,
+}];
+
+export const stages = [
+  prepareStage,
+  trainAutoencoderStage,
+  encodeStage,
+  trainGeneratorStage,
+  sampleStage,
+  evaluateStage,
+  reportStage,
+] as StageDef[];
+
+/** `run` with no arguments builds the report and whatever it needs (nothing unused in pixel mode). */
+export const defaultTargets = ["report"];

@@ -1,0 +1,65 @@
+/** Glue shared by the GAN stages: backend start-up, checkpoint files, model files, grids. */
+import * as tf from "@tensorflow/tfjs";
+import { join } from "node:path";
+import { type BackendName, initBackend } from "../backend/mod.ts";
+import type { StageContext } from "../pipeline/stage.ts";
+import {
+  type CheckpointHooks,
+  decodeState,
+  encodeState,
+  type TrainState,
+} from "../train/checkpoint_state.ts";
+import { decodeTensorFile, encodeTensorFile, type NamedArray } from "../nn/tensor_file.ts";
+import { encodePng, imageGrid } from "../data/image_io.ts";
+
+export async function startBackend(ctx: StageContext<unknown>): Promise<string> {
+  const info = await initBackend((ctx.globals.backend ?? "auto") as BackendName);
+  ctx.log(`backend: ${info.detail}`);
+  return info.name;
+}
+
+/** Checkpoint hooks backed by the engine's atomic, key-bound checkpoint directory. */
+export async function checkpointHooks(
+  ctx: StageContext<unknown>,
+  every: number,
+): Promise<CheckpointHooks> {
+  const saved = await ctx.checkpoint.load();
+  let resume: TrainState | null = null;
+  if (saved) {
+    resume = decodeState(await Deno.readFile(join(saved.dir, "state.gft")));
+    ctx.log(`resuming from the checkpoint at step ${saved.step}`);
+  }
+  return {
+    every,
+    resume,
+    save: (step, state) =>
+      ctx.checkpoint.save(
+        step,
+        (dir) => Deno.writeFile(join(dir, "state.gft"), encodeState(state)),
+      ),
+  };
+}
+
+export async function writeModel(
+  path: string,
+  arrays: Record<string, NamedArray>,
+  meta: Record<string, unknown>,
+): Promise<void> {
+  await Deno.writeFile(path, encodeTensorFile({ arrays, meta }));
+}
+
+export async function readModel(path: string) {
+  return decodeTensorFile(await Deno.readFile(path));
+}
+
+/** A PNG grid of NHWC [-1,1] images, upscaled so small samples are visible. */
+export async function gridPng(
+  images: tf.Tensor4D | Float32Array,
+  shape?: [number, number, number, number],
+  cols = 8,
+): Promise<Uint8Array> {
+  const [n, h, w, c] = images instanceof Float32Array ? shape! : images.shape;
+  const data = images instanceof Float32Array ? images : (images.dataSync() as Float32Array);
+  const g = imageGrid(data, n, h, w, c, Math.min(cols, n));
+  return await encodePng(g.pixels, g.width, g.height, 3, h <= 64 ? 3 : 1);
+}

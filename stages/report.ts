@@ -1,0 +1,113 @@
+/** Stage `report`: one self-contained HTML page with samples, curves, metrics and stage times. */
+import { z } from "zod";
+import { join } from "node:path";
+import { defineStage, type InputRef } from "../pipeline/stage.ts";
+import { renderReport } from "../report/html.ts";
+import type { ChartOptions } from "../report/svg_chart.ts";
+
+export const reportStage = defineStage({
+  name: "report",
+  module: import.meta.url,
+  params: z.object({ title: z.string().default("ganflow report") }),
+  inputs: (_p, paramsOf): Record<string, InputRef> => {
+    const latent = (paramsOf("train-generator") as { space: string }).space === "latent";
+    return {
+      metrics: "evaluate.metrics",
+      grid: "sample.grid",
+      genHistory: "train-generator.history",
+      progress: "train-generator.progress",
+      ...(latent
+        ? {
+          reconstructions: "train-autoencoder.reconstructions",
+          aeHistory: "train-autoencoder.history",
+        }
+        : {}),
+    };
+  },
+  outputs: { report: "report.html" },
+  async run(ctx) {
+    const m = JSON.parse(await Deno.readTextFile(ctx.inputs.metrics));
+    const gen = JSON.parse(await Deno.readTextFile(ctx.inputs.genHistory));
+    const space = (ctx.records["train-generator"]?.metrics.space as string) ?? "?";
+    const images = [{
+      title: "Samples (EMA generator)",
+      png: await Deno.readFile(ctx.inputs.grid),
+      id: "samples",
+    }];
+    if (ctx.inputs.reconstructions) {
+      images.push(
+        {
+          title: "Autoencoder reconstructions",
+          png: await Deno.readFile(ctx.inputs.reconstructions),
+          id: "reconstructions",
+          caption: "top: held-out originals; bottom: their reconstructions",
+        } as typeof images[0],
+      );
+    }
+    const progress = [...Deno.readDirSync(ctx.inputs.progress)].map((e) => e.name).sort();
+    if (progress.length > 1) {
+      const mid = progress[Math.floor((progress.length - 1) / 2)];
+      images.push(
+        {
+          title: `Fixed-seed samples at ${mid.replace(/\D/g, "").replace(/^0+/, "")} steps`,
+          png: await Deno.readFile(join(ctx.inputs.progress, mid)),
+          id: "progress",
+        } as typeof images[0],
+      );
+    }
+    const charts: ChartOptions[] = [{
+      title: `GAN losses (${space} space)`,
+      xLabel: "step",
+      yLabel: "loss",
+      series: [
+        { name: "D", points: gen.step.map((s: number, i: number) => [s, gen.d[i]]) },
+        { name: "G", points: gen.step.map((s: number, i: number) => [s, gen.g[i]]) },
+      ],
+    }];
+    if (ctx.inputs.aeHistory) {
+      const ae = JSON.parse(await Deno.readTextFile(ctx.inputs.aeHistory));
+      charts.push({
+        title: "Autoencoder reconstruction L1",
+        xLabel: "step",
+        yLabel: "L1",
+        logY: true,
+        series: [{ name: "L1", points: ae.step.map((s: number, i: number) => [s, ae.l1[i]]) }],
+      });
+    }
+    const metrics = [
+      ...Object.keys(m.swd).map((r) => ({
+        name: `SWD x1e3 @${r}`,
+        model: m.swd[r],
+        reals2: m.reals2.swd[r],
+      })),
+      { name: "SWD x1e3 average", model: m.swdAverage, reals2: m.reals2.swdAverage },
+    ];
+    const ae = ctx.records["train-autoencoder"];
+    if (ae && ctx.inputs.reconstructions) {
+      metrics.push({
+        name: "autoencoder held-out PSNR (dB)",
+        model: ae.metrics.psnr as number,
+        reals2: null,
+      });
+    }
+    const stages = Object.values(ctx.records).map((r) => ({
+      stage: r.stage,
+      status: `computed ${r.finishedAt.slice(0, 19).replace("T", " ")}`,
+      seconds: r.seconds,
+      key: r.key,
+    }));
+    const html = renderReport({
+      title: ctx.params.title,
+      subtitle:
+        `${space}-space GAN at ${m.resolution}x${m.resolution}; metrics on ${m.images} images`,
+      images,
+      charts,
+      metrics,
+      stages,
+      notes: m.notes ?? [],
+    });
+    await Deno.writeTextFile(ctx.outputs.report, html);
+  },
+  // The page shows stage timings, which differ between otherwise identical runs.
+  nondeterministic: ["report"],
+});
