@@ -48,7 +48,9 @@ export function decode(p: Params, cfg: AutoencoderConfig, z: tf.Tensor4D): tf.Te
       h = lrelu(conv2d(p, `dec.up${l}`, upsample2x(h), widthAt(cfg, l - 1)));
       h = lrelu(conv2d(p, `dec.conv${l}`, h, widthAt(cfg, l - 1)));
     }
-    return tf.tanh(conv2d(p, "dec.out", h, cfg.imageChannels ?? 3, { gain: 1 }));
+    // Linear output: a tanh saturates at the black background and stops learning (its gradient
+    // vanishes where most MNIST pixels sit); images are clipped to [-1, 1] when written.
+    return conv2d(p, "dec.out", h, cfg.imageChannels ?? 3, { gain: 1 });
   });
 }
 

@@ -16,7 +16,7 @@ const params = z.object({
   width: z.number().int().min(4).max(256).default(16),
   steps: z.number().int().min(1).default(1000),
   batch: z.number().int().min(1).max(512).default(32),
-  lr: z.number().positive().max(1).default(1e-3),
+  lr: z.number().positive().max(1).default(2e-3),
   advWeight: z.number().min(0).max(10).default(0.05),
   holdout: z.number().int().min(8).default(256),
   checkpointEvery: z.number().int().min(1).default(250),

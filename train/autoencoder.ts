@@ -20,6 +20,8 @@ export interface AutoencoderTrainOptions {
   seed: number;
   lr?: number;
   advWeight?: number;
+  /** Weight of the mean squared error added to L1. */
+  l2Weight?: number;
   advStart?: number;
   checkpoint?: CheckpointHooks;
   onProgress?: (step: number, total: number, losses: { l1: number; adv: number }) => void;
@@ -54,10 +56,11 @@ export async function trainAutoencoder(o: AutoencoderTrainOptions): Promise<Auto
   const ae = createAutoencoder(cfg, h, o.seed);
   const critic = new Params(new Rng(o.seed ^ 0xc1));
   tf.tidy(() => patchCritic(critic, tf.zeros([1, h, w, c])));
-  const opt = { lr: o.lr ?? 1e-3, beta1: 0.5, beta2: 0.99, eps: 1e-8 };
+  const opt = { lr: o.lr ?? 1e-3, beta1: 0.9, beta2: 0.99, eps: 1e-8 };
   const optAe = new Adam(opt);
   const optC = new Adam(opt);
   const advWeight = o.advWeight ?? 0.05;
+  const l2Weight = o.l2Weight ?? 1;
   const advStart = o.advStart ?? Math.floor(o.steps / 2);
   const history = { step: [] as number[], l1: [] as number[], adv: [] as number[] };
   let start = 0;
@@ -78,10 +81,18 @@ export async function trainAutoencoder(o: AutoencoderTrainOptions): Promise<Auto
   for (let step = start; step < o.steps; step++) {
     const x = tf.tensor4d(await o.data.batch(step), [n, h, w, c]);
     const useAdv = advWeight > 0 && step >= advStart;
-    let l1 = 0, adv = 0;
+    let adv = 0;
+    let l1T: tf.Scalar | null = null;
     const r = tf.variableGrads(() => {
       const rec = decode(ae, cfg, encode(ae, cfg, x));
-      const lossL1 = tf.mean(tf.abs(tf.sub(rec, x))) as tf.Scalar;
+      const diff = tf.sub(rec, x);
+      l1T = tf.keep(tf.mean(tf.abs(diff)) as tf.Scalar);
+      // L1 alone sits in a local minimum on mostly-black images (the per-pixel median is the
+      // background): the L2 term pulls the bright strokes in early; L1 then sharpens.
+      const lossL1 = tf.add(
+        tf.mean(tf.abs(diff)),
+        tf.mul(tf.mean(tf.square(diff)), l2Weight),
+      ) as tf.Scalar;
       if (!useAdv) return lossL1;
       return tf.add(lossL1, tf.mul(gLossFn(patchCritic(critic, rec)), advWeight)) as tf.Scalar;
     }, aeVars);
@@ -95,11 +106,10 @@ export async function trainAutoencoder(o: AutoencoderTrainOptions): Promise<Auto
       );
       optC.apply(critic, cr.grads);
       adv = (await cr.value.data())[0];
-      l1 = tf.tidy(() => tf.mean(tf.abs(tf.sub(rec, x))).dataSync()[0]);
       tf.dispose([rec, cr.value, ...Object.values(cr.grads)]);
-    } else {
-      l1 = total;
     }
+    const l1 = (l1T as tf.Scalar | null)?.dataSync()[0] ?? total;
+    (l1T as tf.Scalar | null)?.dispose();
     tf.dispose([x, r.value, ...Object.values(r.grads)]);
     if (!Number.isFinite(total) || !Number.isFinite(adv)) {
       throw new DivergenceError(step, lastCheckpoint, { l1: total, critic: adv });

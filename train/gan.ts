@@ -115,7 +115,9 @@ export async function trainGan(o: GanTrainOptions): Promise<GanResult> {
       gVars,
     );
     optG.apply(g, gStep.grads);
-    emaUpdate(emaVars, gVars, decay);
+    // Ramp the EMA decay up (as TF's ExponentialMovingAverage with num_updates): a fixed 0.999
+    // would keep the average dominated by the random initial weights for thousands of steps.
+    emaUpdate(emaVars, gVars, Math.min(decay, (1 + step) / (10 + step)));
     const dl = (await dStep.value.data())[0];
     const gl = (await gStep.value.data())[0];
     tf.dispose([

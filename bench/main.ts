@@ -1,0 +1,22 @@
+/** `deno task bench [name...]`: runs the named benchmarks (default: all). */
+import { benchBackend } from "./backend.ts";
+import { benchEngine } from "./engine.ts";
+import { benchLatent } from "./latent.ts";
+
+const benches: Record<string, (args: string[]) => Promise<void>> = {
+  engine: benchEngine,
+  backend: benchBackend,
+  latent: benchLatent,
+};
+
+const names = Deno.args.filter((a) => !a.startsWith("--"));
+const flags = Deno.args.filter((a) => a.startsWith("--"));
+for (const name of names.length ? names : Object.keys(benches)) {
+  const run = benches[name];
+  if (!run) {
+    console.error(`unknown benchmark "${name}"; available: ${Object.keys(benches).join(", ")}`);
+    Deno.exit(2);
+  }
+  console.log(`\n== ${name} ==`);
+  await run(flags);
+}
