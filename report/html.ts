@@ -71,11 +71,16 @@ export function formatMetric(v: number | null): string {
   return Math.abs(v) >= 100 ? v.toFixed(1) : v.toPrecision(4);
 }
 
+/** Small grids are shown enlarged by a whole factor (crisp pixels) to about this many px wide. */
+const TARGET_DISPLAY_WIDTH = 320;
+const MAX_ZOOM = 4;
+
 function img(png: Uint8Array, alt: string): string {
   const { width, height } = pngSize(png);
-  return `<img alt="${
-    escapeXml(alt)
-  }" width="${width}" height="${height}" src="data:image/png;base64,${encodeBase64(png)}">`;
+  const zoom = Math.max(1, Math.min(MAX_ZOOM, Math.floor(TARGET_DISPLAY_WIDTH / width)));
+  return `<img alt="${escapeXml(alt)}" width="${width * zoom}" height="${
+    height * zoom
+  }" src="data:image/png;base64,${encodeBase64(png)}">`;
 }
 
 function idAttr(id: string | undefined): string {

@@ -62,6 +62,8 @@ Deno.test("pngSize reads sharp-encoded PNG sizes and rejects non-PNG bytes", asy
 Deno.test("renderReport: self-contained page with escaped text, tables and charts", async () => {
   const data = await sample();
   const html = renderReport(data);
+  // A 7x3 grid is shown 4x enlarged (the zoom cap); a 5x4 one too.
+  assert(html.includes('width="20" height="16"'));
   // Self-contained: no external URLs, only data: images.
   assert(
     !/(src|href)="(?!data:)/.test(html) && !/url\(/.test(html) &&
@@ -70,7 +72,7 @@ Deno.test("renderReport: self-contained page with escaped text, tables and chart
   assertEquals(html.match(/src="data:image\/png;base64,/g)?.length, 3);
   assert(
     html.includes(
-      `width="7" height="3" src="data:image/png;base64,${encodeBase64(data.images[0].png)}"`,
+      `width="28" height="12" src="data:image/png;base64,${encodeBase64(data.images[0].png)}"`,
     ),
   );
   // Escaping of user text everywhere.
