@@ -9,7 +9,7 @@ import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
 import { conv2d, dense, lrelu, upsample2x } from "../models/layers.ts";
 import { Adam } from "../train/adam.ts";
-import { dLossFn, gLossFn } from "../train/gan.ts";
+import { dLossFn, gLossFn } from "../train/losses.ts";
 
 const Z = 128;
 

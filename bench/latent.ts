@@ -5,7 +5,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend/mod.ts";
-import { createGan, dLossFn, gLossFn, sampleLatents } from "../train/gan.ts";
+import { createGan, sampleLatents } from "../train/gan.ts";
+import { dLossFn, gLossFn } from "../train/losses.ts";
 import { discriminate, type GanConfig, generate } from "../models/gan.ts";
 import { Adam } from "../train/adam.ts";
 import { Rng } from "../nn/rng.ts";

@@ -97,8 +97,8 @@ async function decodeItem(item: SourceItem, o: PrepareOptions): Promise<Decoded>
       });
       width = item.width;
       height = item.height;
-    } else if (item.kind === "file") {
-      const bytes = await Deno.readFile(item.path);
+    } else if (item.kind === "file" || item.kind === "bytes") {
+      const bytes = item.kind === "file" ? await Deno.readFile(item.path) : item.bytes;
       if (bytes.length === 0) return { ok: false, reason: "empty file (0 bytes)" };
       img = sharp(bytes, { failOn: "truncated", limitInputPixels: maxPixels });
       const meta = await img.metadata();
@@ -107,7 +107,7 @@ async function decodeItem(item: SourceItem, o: PrepareOptions): Promise<Decoded>
       if (width * height > maxPixels) {
         return { ok: false, reason: "decompression bomb (over the pixel limit)" };
       }
-      const ext = item.path.slice(item.path.lastIndexOf(".") + 1).toLowerCase();
+      const ext = item.name.slice(item.name.lastIndexOf(".") + 1).toLowerCase();
       const fmt = meta.format === "jpeg" ? ["jpg", "jpeg"] : [meta.format];
       if (!fmt.includes(ext)) note = `extension .${ext} but the content is ${meta.format}`;
       if ((meta.orientation ?? 1) > 1) img = img.rotate();
@@ -201,6 +201,7 @@ async function itemDigest(item: SourceItem): Promise<string | null> {
   try {
     if (item.kind === "pixels") return await hashBytes(item.pixels);
     if (item.kind === "file") return await hashBytes(await Deno.readFile(item.path));
+    if (item.kind === "bytes") return await hashBytes(item.bytes);
   } catch { /* unreadable: decode reports it */ }
   return null;
 }
@@ -337,5 +338,6 @@ export async function prepareDataset(o: PrepareOptions): Promise<PrepareSummary>
 function describe(s: SourceSpec): string {
   if (s.kind === "idx") return `IDX ${s.images}`;
   if (s.kind === "folder") return `folder ${s.path}`;
+  if (s.kind === "archive") return `archive ${s.path}`;
   return `procedural(${s.count}, seed ${s.seed})`;
 }

@@ -5,6 +5,7 @@
  */
 import { join, relative } from "node:path";
 import { parseIdx } from "./idx.ts";
+import { tarItems, zipItems } from "./archive.ts";
 import { Rng } from "../nn/rng.ts";
 
 /** Raw pixels (already decoded) or encoded file bytes to decode with sharp. */
@@ -19,11 +20,13 @@ export type SourceItem =
     label?: number;
   }
   | { name: string; kind: "file"; path: string; label?: number }
+  | { name: string; kind: "bytes"; bytes: Uint8Array; label?: number }
   | { name: string; kind: "error"; reason: string };
 
 export type SourceSpec =
   | { kind: "idx"; images: string; labels?: string; limit?: number }
   | { kind: "folder"; path: string; limit?: number }
+  | { kind: "archive"; path: string; limit?: number }
   | { kind: "procedural"; count: number; size: number; seed: number };
 
 export const IMAGE_EXTENSIONS = [".jpg", ".jpeg", ".png", ".webp"];
@@ -31,6 +34,7 @@ export const IMAGE_EXTENSIONS = [".jpg", ".jpeg", ".png", ".webp"];
 export async function* readSource(spec: SourceSpec): AsyncGenerator<SourceItem> {
   if (spec.kind === "idx") yield* idxItems(spec);
   else if (spec.kind === "folder") yield* folderItems(spec.path, spec.limit);
+  else if (spec.kind === "archive") yield* archiveItems(spec.path, spec.limit);
   else yield* proceduralItems(spec);
 }
 
@@ -136,5 +140,25 @@ async function* proceduralItems(spec: { count: number; size: number; seed: numbe
       pixels: px,
       label: i % 10,
     };
+  }
+}
+
+async function* archiveItems(path: string, limit?: number): AsyncGenerator<SourceItem> {
+  const data = await Deno.readFile(path).catch((e) => {
+    throw new Error(`dataset source ${path} cannot be read: ${(e as Error).message}`);
+  });
+  const lower = path.toLowerCase();
+  const items = lower.endsWith(".zip")
+    ? zipItems(data)
+    : lower.match(/\.(tar|tar\.gz|tgz)$/)
+    ? tarItems(data)
+    : null;
+  if (!items) {
+    throw new Error(`dataset source ${path}: unsupported archive (use .zip, .tar, .tar.gz)`);
+  }
+  let yielded = 0;
+  for (const item of items) {
+    if (item.kind !== "error" && limit !== undefined && yielded++ >= limit) return;
+    yield item;
   }
 }

@@ -6,8 +6,10 @@ import { fashionMnistFiles, mnistFiles } from "../data/idx.ts";
 import type { SourceSpec } from "../data/sources.ts";
 
 const params = z.object({
-  /** mnist (embedded default), fashion-mnist (Debian package), celebahq / folder (a folder of photos), procedural. */
-  source: z.enum(["mnist", "fashion-mnist", "celebahq", "folder", "procedural"]).default("mnist"),
+  /** mnist (embedded default), fashion-mnist (Debian package), celebahq / folder (a folder of photos), archive (.zip/.tar[.gz]), procedural. */
+  source: z.enum(["mnist", "fashion-mnist", "celebahq", "folder", "archive", "procedural"]).default(
+    "mnist",
+  ),
   path: z.string().optional(),
   split: z.enum(["train", "test"]).default("train"),
   limit: z.number().int().min(1).default(12000),
@@ -25,7 +27,7 @@ export const prepareStage = defineStage({
   module: import.meta.url,
   params,
   inputs: (p): Record<string, InputRef> => {
-    if (p.source === "folder" || p.source === "celebahq") {
+    if (p.source === "folder" || p.source === "celebahq" || p.source === "archive") {
       if (!p.path) {
         throw new Error(`stage "prepare": source "${p.source}" needs --set prepare.path=<folder>`);
       }
@@ -48,7 +50,11 @@ export const prepareStage = defineStage({
     } else if (p.source === "procedural") {
       source = { kind: "procedural", count: p.limit, size: p.resolution, seed: p.seed };
     } else {
-      source = { kind: "folder", path: ctx.inputs.images, limit: p.limit };
+      source = {
+        kind: p.source === "archive" ? "archive" : "folder",
+        path: ctx.inputs.images,
+        limit: p.limit,
+      };
     }
     const summary = await prepareDataset({
       source,

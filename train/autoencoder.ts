@@ -11,7 +11,7 @@ import type { BatchSource } from "../data/batch_source.ts";
 import { type AutoencoderConfig, decode, encode, patchCritic } from "../models/autoencoder.ts";
 import { Adam } from "./adam.ts";
 import { type CheckpointHooks, DivergenceError, type TrainState } from "./checkpoint_state.ts";
-import { dLossFn, gLossFn } from "./gan.ts";
+import { dLossFn, gLossFn } from "./losses.ts";
 
 export interface AutoencoderTrainOptions {
   config: AutoencoderConfig;

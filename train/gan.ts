@@ -10,6 +10,7 @@ import type { BatchSource } from "../data/batch_source.ts";
 import { discriminate, type GanConfig, generate } from "../models/gan.ts";
 import { Adam, emaUpdate } from "./adam.ts";
 import { type CheckpointHooks, DivergenceError, type TrainState } from "./checkpoint_state.ts";
+import { dLossFn, gLossFn } from "./losses.ts";
 
 export interface GanTrainOptions {
   config: GanConfig;
@@ -39,14 +40,6 @@ export interface GanModel {
 
 export interface GanResult extends GanModel {
   history: { step: number[]; d: number[]; g: number[] };
-}
-
-/** Non-saturating logistic GAN losses on logits: softplus(-real) + softplus(fake); softplus(-fake). */
-export function dLossFn(real: tf.Tensor, fake: tf.Tensor): tf.Scalar {
-  return tf.add(tf.mean(tf.softplus(tf.neg(real))), tf.mean(tf.softplus(fake))) as tf.Scalar;
-}
-export function gLossFn(fake: tf.Tensor): tf.Scalar {
-  return tf.mean(tf.softplus(tf.neg(fake))) as tf.Scalar;
 }
 
 export function createGan(config: GanConfig, seed: number): GanModel {

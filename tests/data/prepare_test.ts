@@ -232,3 +232,63 @@ Deno.test({
 if (!hasPyZarr) {
   console.log("note: /usr/bin/python3 cannot import zarr; the v2 interop test is skipped");
 }
+
+Deno.test("archives are read in place: zip-slip, absolute and symlink entries skipped, nothing extracted", async () => {
+  const { zipSync } = await import("fflate");
+  const good = await png(16, 16, (x, y) => [x * 8, y * 8, 100]);
+  const other = await png(16, 16, () => [200, 10, 10]);
+  const dir = await Deno.makeTempDir({ prefix: "ganflow-arc-" });
+  const out = join(dir, "out");
+  try {
+    const zip = zipSync({
+      "imgs/a.png": good,
+      "../evil.png": other,
+      "/abs.png": other,
+      "imgs/readme.txt": new TextEncoder().encode("hi"),
+    });
+    await Deno.writeFile(join(dir, "set.zip"), zip);
+    const s = await prepareDataset({
+      source: { kind: "archive", path: join(dir, "set.zip") },
+      resolution: 8,
+      out,
+    });
+    const m = JSON.parse(await Deno.readTextFile(join(out, "manifest.json")));
+    const by = Object.fromEntries(
+      m.items.map((i: { name: string; reason?: string; status: string }) => [i.name, i]),
+    );
+    assertEquals(s.kept, 1);
+    assertEquals(by["../evil.png"].reason, "path escapes the archive (..)");
+    assertEquals(by["/abs.png"].reason, "absolute path in archive");
+    assertEquals(by["imgs/readme.txt"].reason, "not an image extension");
+    const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+    assertEquals(names, ["out", "set.zip"]); // nothing written beside the archive
+    assert(!(await Deno.stat(join(dir, "..", "evil.png")).then(() => true, () => false)));
+    // A tar with a symlink entry and a regular file, built by the system tar.
+    const tdir = join(dir, "t");
+    await Deno.mkdir(tdir);
+    await Deno.writeFile(join(tdir, "b.png"), good);
+    await Deno.symlink("/etc/passwd", join(tdir, "link.png"));
+    const tar = await new Deno.Command("tar", {
+      args: ["-czf", join(dir, "set.tar.gz"), "-C", tdir, "b.png", "link.png"],
+    }).output();
+    assertEquals(tar.code, 0);
+    const out2 = join(dir, "out2");
+    await prepareDataset({
+      source: { kind: "archive", path: join(dir, "set.tar.gz") },
+      resolution: 8,
+      out: out2,
+    });
+    const m2 = JSON.parse(await Deno.readTextFile(join(out2, "manifest.json")));
+    assertEquals(
+      m2.items.map((
+        i: { name: string; status: string; reason?: string },
+      ) => [i.name, i.status, i.reason]),
+      [
+        ["b.png", "kept", undefined],
+        ["link.png", "skipped", "symlink in archive"],
+      ],
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
