@@ -27,6 +27,10 @@ export interface PrepareOptions {
   /** The output directory: becomes the Zarr group. */
   out: string;
   concurrency?: number;
+  /** Stored channels: 3 (default; grayscale sources are replicated to RGB) or 1 (luminance). */
+  channels?: 1 | 3;
+  /** Stop once this many images have been kept (later source items are not read). */
+  limit?: number;
   /** Samples per chunk. */
   chunkSize?: number;
   onProgress?: (done: number, label: string) => void;
@@ -87,6 +91,7 @@ type Decoded = { ok: true; pixels: Uint8Array; note?: string } | { ok: false; re
 async function decodeItem(item: SourceItem, o: PrepareOptions): Promise<Decoded> {
   const res = o.resolution;
   const maxPixels = o.maxPixels ?? 2 ** 28;
+  const channels = o.channels ?? 3;
   try {
     let img: Sharp;
     let width: number, height: number;
@@ -148,16 +153,16 @@ async function decodeItem(item: SourceItem, o: PrepareOptions): Promise<Decoded>
     }
     const { data, info } = await img
       .flatten({ background: { r: 0, g: 0, b: 0 } })
-      .toColourspace("srgb")
+      .toColourspace(channels === 1 ? "b-w" : "srgb")
       .removeAlpha()
       .raw({ depth: "uchar" })
       .toBuffer({ resolveWithObject: true });
     let pixels = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    if (info.channels === 1) {
+    if (info.channels === 1 && channels === 3) {
       const rgb = new Uint8Array(res * res * 3);
       for (let i = 0; i < res * res; i++) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = pixels[i];
       pixels = rgb;
-    } else if (info.channels !== 3) {
+    } else if (info.channels !== channels) {
       return { ok: false, reason: `unexpected channel count ${info.channels}` };
     }
     return { ok: true, pixels: new Uint8Array(pixels), note };
@@ -208,6 +213,10 @@ async function itemDigest(item: SourceItem): Promise<string | null> {
 
 export async function prepareDataset(o: PrepareOptions): Promise<PrepareSummary> {
   const levels = levelsFor(o.resolution);
+  const channels = o.channels ?? 3;
+  if (channels !== 1 && channels !== 3) throw new Error(`channels must be 1 or 3, got ${channels}`);
+  const limit = o.limit ?? Infinity;
+  if (!(limit > 0)) throw new Error(`limit must be a positive number of images, got ${o.limit}`);
   const format = o.format ?? 3;
   const chunkSize = o.chunkSize ?? 256;
   const concurrency = o.concurrency ?? Math.max(2, navigator.hardwareConcurrency);
@@ -229,14 +238,14 @@ export async function prepareDataset(o: PrepareOptions): Promise<PrepareSummary>
       if (!w) {
         // Shape is fixed up when we know the count (metadata is rewritten at the end).
         w = await ArrayWriter.create(o.out, `images/${r}`, format, {
-          shape: [chunkSize, r, r, 3],
-          chunks: [chunkSize, r, r, 3],
+          shape: [chunkSize, r, r, channels],
+          chunks: [chunkSize, r, r, channels],
           dtype: "uint8",
         });
         writers.set(r, w);
       }
-      const buf = new Uint8Array(chunkSize * r * r * 3);
-      pending.get(r)!.forEach((img, i) => buf.set(img, i * r * r * 3));
+      const buf = new Uint8Array(chunkSize * r * r * channels);
+      pending.get(r)!.forEach((img, i) => buf.set(img, i * r * r * channels));
       await w.writeChunk([chunkIndex, 0, 0, 0], buf);
       pending.set(r, []);
     }
@@ -248,7 +257,7 @@ export async function prepareDataset(o: PrepareOptions): Promise<PrepareSummary>
   const drain = async () => {
     const digests = await Promise.all(window.map(itemDigest));
     const decoded = await Promise.all(window.map((item) => decodeItem(item, o)));
-    for (let i = 0; i < window.length; i++) {
+    for (let i = 0; i < window.length && kept < limit; i++) {
       const item = window[i];
       const digest = digests[i] ?? undefined;
       const d = decoded[i];
@@ -277,15 +286,16 @@ export async function prepareDataset(o: PrepareOptions): Promise<PrepareSummary>
       });
       if (label === undefined) allLabelled = false;
       else labels.push(label);
-      for (const [r, img] of pyramid(d.pixels, o.resolution, 3)) pending.get(r)!.push(img);
+      for (const [r, img] of pyramid(d.pixels, o.resolution, channels)) pending.get(r)!.push(img);
       kept++;
       if (pending.get(levels[0])!.length === chunkSize) await flush(false);
     }
-    processed += window.length;
+    processed = manifest.length;
     o.onProgress?.(processed, `${kept} kept`);
     window.length = 0;
   };
   for await (const item of readSource(o.source)) {
+    if (kept >= limit) break;
     window.push(item);
     if (window.length >= concurrency * 8) await drain();
   }
@@ -309,8 +319,8 @@ export async function prepareDataset(o: PrepareOptions): Promise<PrepareSummary>
   await flush(true);
   for (const r of levels) {
     await ArrayWriter.create(o.out, `images/${r}`, format, {
-      shape: [kept, r, r, 3],
-      chunks: [chunkSize, r, r, 3],
+      shape: [kept, r, r, channels],
+      chunks: [chunkSize, r, r, channels],
       dtype: "uint8",
       attributes: { resolution: r, range: [0, 255] },
     });

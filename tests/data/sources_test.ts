@@ -1,3 +1,4 @@
+import sharp from "sharp";
 import { join } from "node:path";
 import { assert, assertEquals } from "../assert.ts";
 import { prepareDataset } from "../../data/prepare.ts";
@@ -112,6 +113,59 @@ Deno.test("named mnist source: same pixels as the idx source on the bundled file
     assertEquals([...(await readWholeArray(join(dir, "a"), "labels")).data], [
       ...lab.subarray(8, 38),
     ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("channels: 1 stores luminance in linear light (closed form); limit stops after N kept images", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(join(dir, "src"));
+    const rgb = [200, 100, 30];
+    const px = new Uint8Array(8 * 8 * 3).map((_, i) => rgb[i % 3]);
+    await sharp(px, { raw: { width: 8, height: 8, channels: 3 } }).png().toFile(
+      join(dir, "src", "a.png"),
+    );
+    const s = await prepareDataset({
+      source: { kind: "folder", path: join(dir, "src") },
+      resolution: 4,
+      channels: 1,
+      out: join(dir, "gray"),
+    });
+    assertEquals(s.kept, 1);
+    // sRGB -> linear, Rec. 709 luminance, -> sRGB: the colour-managed grey of (200, 100, 30).
+    const lin = (
+      v: number,
+    ) => ((v / 255) <= 0.04045 ? v / 255 / 12.92 : ((v / 255 + 0.055) / 1.055) ** 2.4);
+    const y = 0.2126 * lin(200) + 0.7152 * lin(100) + 0.0722 * lin(30);
+    const expected = Math.round(255 * (1.055 * y ** (1 / 2.4) - 0.055));
+    const { data, shape } = await readWholeArray(join(dir, "gray"), "images/4");
+    assertEquals(shape, [1, 4, 4, 1]);
+    for (const v of data) assert(Math.abs(v - expected) <= 1, `grey ${v}, expected ${expected}`);
+
+    const m = await prepareDataset({
+      source: { kind: "idx", ...mnistFiles("test") },
+      resolution: 32,
+      pad: 2,
+      channels: 1,
+      limit: 5,
+      out: join(dir, "mnist"),
+    });
+    assertEquals(m.kept, 5);
+    const manifest = JSON.parse(await Deno.readTextFile(join(dir, "mnist", "manifest.json")));
+    assertEquals(manifest.items.length, 5);
+    const idx = await Deno.readFile(mnistFiles("test").images);
+    const stored = await readWholeArray(join(dir, "mnist"), "images/32");
+    assertEquals(stored.shape, [5, 32, 32, 1]);
+    for (let y0 = 0; y0 < 28; y0++) {
+      for (let x0 = 0; x0 < 28; x0++) {
+        assertEquals(
+          stored.data[4 * 1024 + (y0 + 2) * 32 + x0 + 2],
+          idx[16 + 4 * 784 + y0 * 28 + x0],
+        );
+      }
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
