@@ -18,6 +18,12 @@ export function imageGrid(
   c: number,
   cols: number,
 ): { pixels: Uint8Array; width: number; height: number; channels: number } {
+  if (!(cols >= 1 && Number.isInteger(cols))) {
+    throw new Error(`imageGrid: cols must be >= 1, got ${cols}`);
+  }
+  if (images.length < n * h * w * c) {
+    throw new Error(`imageGrid: ${images.length} values cannot hold ${n} images of ${h}x${w}x${c}`);
+  }
   const rows = Math.ceil(n / cols);
   const width = cols * (w + 1) + 1;
   const height = rows * (h + 1) + 1;
@@ -46,6 +52,16 @@ export async function encodePng(
   channels: number,
   upscale = 1,
 ): Promise<Uint8Array> {
+  if (![1, 3, 4].includes(channels)) {
+    throw new Error(`encodePng: channels must be 1, 3 or 4, got ${channels}`);
+  }
+  if (pixels.length !== width * height * channels) {
+    throw new Error(
+      `encodePng: ${pixels.length} bytes do not match ${width}x${height}x${channels} (${
+        width * height * channels
+      })`,
+    );
+  }
   let img = sharp(pixels, { raw: { width, height, channels: channels as 1 | 3 | 4 } });
   if (upscale > 1) img = img.resize(width * upscale, height * upscale, { kernel: "nearest" });
   return new Uint8Array(await img.png().toBuffer());
