@@ -170,3 +170,48 @@ Deno.test("channels: 1 stores luminance in linear light (closed form); limit sto
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("palette, RGBA (flattened on black) and 16-bit PNGs are converted to 8-bit RGB", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const src = join(dir, "src");
+    await Deno.mkdir(src);
+    const solid = (c: number[], n = 8) =>
+      new Uint8Array(n * n * c.length).map((_, i) => c[i % c.length]);
+    const raw = (c: number[]) =>
+      sharp(solid(c), { raw: { width: 8, height: 8, channels: c.length as 3 | 4 } });
+    await raw([10, 200, 40]).png({ palette: true, colours: 4 }).toFile(join(src, "a_palette.png"));
+    await raw([100, 50, 250, 255]).png().toFile(join(src, "b_rgba_opaque.png"));
+    // Alpha 128 over black: each channel scales by 128/255 (straight alpha).
+    await raw([200, 100, 50, 128]).png().toFile(join(src, "c_rgba_half.png"));
+    await raw([33, 66, 99]).toColourspace("rgb16").png().toFile(join(src, "d_16bit.png"));
+    const s = await prepareDataset({
+      source: { kind: "folder", path: src },
+      resolution: 4,
+      out: join(dir, "out"),
+    });
+    assertEquals(s.kept, 4);
+    const { data, shape } = await readWholeArray(join(dir, "out"), "images/4");
+    assertEquals(shape, [4, 4, 4, 3]);
+    const half = [200, 100, 50].map((v) => Math.round((v * 128) / 255));
+    const expected = [[10, 200, 40], [100, 50, 250], half, [33, 66, 99]];
+    for (let n = 0; n < 4; n++) {
+      for (let p = 0; p < 16; p++) {
+        const o = (n * 16 + p) * 3;
+        const got = [data[o], data[o + 1], data[o + 2]];
+        for (let k = 0; k < 3; k++) {
+          assert(
+            Math.abs(got[k] - expected[n][k]) <= 1,
+            `image ${n}: got ${got}, expected ${expected[n]}`,
+          );
+        }
+      }
+    }
+    // The inputs really are palette / 16-bit (so the test exercises the conversions).
+    const meta = await sharp(join(src, "a_palette.png")).metadata();
+    assertEquals((meta as { isPalette?: boolean }).isPalette, true);
+    assertEquals((await sharp(join(src, "d_16bit.png")).metadata()).depth, "ushort");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
