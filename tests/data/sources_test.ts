@@ -215,3 +215,44 @@ Deno.test("palette, RGBA (flattened on black) and 16-bit PNGs are converted to 8
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("crop box selects source pixels; a box outside the image is a skip reason; upscaleSmall keeps small images", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const src = join(dir, "src");
+    await Deno.mkdir(src);
+    // 16x8: left half 10, right half 200, so the box decides the result exactly.
+    const halves = new Uint8Array(16 * 8 * 3).map((
+      _,
+      i,
+    ) => (Math.floor(i / 3) % 16 < 8 ? 10 : 200));
+    await sharp(halves, { raw: { width: 16, height: 8, channels: 3 } }).png().toFile(
+      join(src, "a_halves.png"),
+    );
+    await sharp(new Uint8Array(6 * 6 * 3).fill(77), { raw: { width: 6, height: 6, channels: 3 } })
+      .png()
+      .toFile(join(src, "b_small.png"));
+    const s = await prepareDataset({
+      source: { kind: "folder", path: src },
+      resolution: 8,
+      crop: { left: 8, top: 0, width: 8, height: 8 },
+      out: join(dir, "box"),
+    });
+    assertEquals(s.kept, 1);
+    assertEquals(s.reasons["crop box outside the 6x6 image"], 1);
+    const box = await readWholeArray(join(dir, "box"), "images/8");
+    assert(box.data.every((v) => v === 200), "the box covers only the right half");
+
+    const up = await prepareDataset({
+      source: { kind: "folder", path: src },
+      resolution: 8,
+      upscaleSmall: true,
+      out: join(dir, "up"),
+    });
+    assertEquals(up.kept, 2);
+    const small = (await readWholeArray(join(dir, "up"), "images/8")).data.subarray(8 * 8 * 3);
+    assert(small.every((v) => v === 77), "a constant image stays constant when upscaled");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
