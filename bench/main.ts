@@ -2,11 +2,13 @@
 import { benchBackend } from "./backend.ts";
 import { benchEngine } from "./engine.ts";
 import { benchLatent } from "./latent.ts";
+import { benchData } from "./data.ts";
 
 const benches: Record<string, (args: string[]) => Promise<void>> = {
   engine: benchEngine,
   backend: benchBackend,
   latent: benchLatent,
+  data: benchData,
 };
 
 const names = Deno.args.filter((a) => !a.startsWith("--"));

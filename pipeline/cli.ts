@@ -82,7 +82,9 @@ export async function runCli(
     .showHelpAfterError();
 
   common(
-    program.command("run [stages...]", { isDefault: true }).description("run stages (default: all) and their upstream"),
+    program.command("run [stages...]", { isDefault: true }).description(
+      "run stages (default: all) and their upstream",
+    ),
   )
     .option("--force <stage...>", "re-run these stages even when cached")
     .option("--dry-run", "print what would run and why, run nothing")
@@ -97,7 +99,7 @@ export async function runCli(
           await store.cleanTmp();
           const t0 = performance.now();
           const results = await engine.run({
-            targets: stages,
+            targets: stages.length ? stages : mod.defaultTargets,
             force: o.force,
             jobs: o.jobs,
             dryRun: o.dryRun,
