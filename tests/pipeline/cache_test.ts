@@ -115,3 +115,41 @@ Deno.test("gc removes unreferenced objects and reports bytes; --only-current dro
     await toy.cleanup();
   }
 });
+
+Deno.test("a folder input: re-run is a hit, touching files is a hit, adding a file changes the key", async () => {
+  const toy = await makeToy({
+    "imgs/a.txt": "a",
+    "imgs/sub/b.txt": "b",
+    "stage.ts": `import { defineStage } from "$STAGE";
+import { z } from "$ZOD";
+export const list = defineStage({
+  name: "list",
+  module: import.meta.url,
+  params: z.object({}),
+  inputs: { dir: { path: "imgs" } },
+  outputs: { out: "files.txt" },
+  async run(ctx) {
+    const names: string[] = [];
+    for await (const e of Deno.readDir(ctx.inputs.dir)) names.push(e.name);
+    await Deno.writeTextFile(ctx.outputs.out, names.sort().join(","));
+  },
+});
+export const stages = [list];
+`,
+    "pipeline.ts": `export { stages } from "./stage.ts";\n`,
+  });
+  try {
+    const run = async () => toy.outcomes((await toy.cli(["run"])).stdout).list;
+    assertEquals(await run(), "ran");
+    assertEquals(await run(), "cached");
+    const now = new Date(Date.now() + 5000);
+    await Deno.utime(join(toy.dir, "imgs/a.txt"), now, now);
+    assertEquals(await run(), "cached");
+    await toy.write("imgs/sub/c.txt", "c");
+    assertEquals(await run(), "ran");
+    const st = await toy.cli(["status"]);
+    assert(st.stdout.startsWith("cached   list"), st.stdout);
+  } finally {
+    await toy.cleanup();
+  }
+});
