@@ -6,6 +6,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { applyTfjsFixes } from "./fixes.ts";
 import { registerOneDnnBackend } from "./onednn/register.ts";
+import { registerLeakyRelu } from "./onednn/activation.ts";
 
 export type BackendName = "auto" | "tensorflow" | "webgpu" | "onednn" | "wasm" | "cpu";
 export const BACKEND_NAMES: BackendName[] = [
@@ -33,6 +34,9 @@ export async function initBackend(name: BackendName = "auto"): Promise<BackendIn
   if (current && (name === "auto" || name === current.name)) return current;
   const info = await select(name);
   applyTfjsFixes(["cpu", "onednn"]);
+  // The one-pass leaky-ReLU gradient needs its mask kernel on whichever backend runs: only
+  // installed with onednn (the cpu backend gets the mask kernel so tests can switch to it).
+  if (info.name === "onednn") registerLeakyRelu(["onednn"], ["cpu"]);
   current = info;
   return info;
 }

@@ -103,6 +103,14 @@ function row(
   }
 }
 
+/** True when `shape`, after dropping leading 1s, equals the trailing dimensions of `outShape`. */
+function isTrailing(shape: readonly number[], outShape: number[]): boolean {
+  let i = 0;
+  while (i < shape.length && shape[i] === 1) i++;
+  const t = shape.slice(i);
+  return t.every((d, k) => d === outShape[outShape.length - t.length + k]);
+}
+
 /** Element strides of `shape` seen as `outShape` (0 along broadcast dimensions). */
 function broadcastStrides(shape: readonly number[], outShape: number[]): number[] {
   const rank = outShape.length;
@@ -130,6 +138,11 @@ export function binary(
   if (a.length === size && b.length === size) return row(op, out, 0, a, 0, 1, b, 0, 1, size);
   if (b.length === 1) return row(op, out, 0, a, 0, 1, b, 0, 0, size);
   if (a.length === 1) return row(op, out, 0, a, 0, 0, b, 0, 1, size);
+  // a full, b a trailing block (e.g. a bias [C] on [N,H,W,C]): rows of b.length, no odometer.
+  if (a.length === size && size % b.length === 0 && isTrailing(bShape, outShape)) {
+    for (let o = 0; o < size; o += b.length) row(op, out, o, a, o, 1, b, 0, 1, b.length);
+    return;
+  }
   const rank = outShape.length;
   const sa = broadcastStrides(aShape, outShape);
   const sb = broadcastStrides(bShape, outShape);
