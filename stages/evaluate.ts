@@ -7,6 +7,7 @@ import { defineStage } from "../pipeline/stage.ts";
 import { readFloatArray } from "../data/zarr_batches.ts";
 import { readAttributes } from "../data/zarr_io.ts";
 import { type ImageSet, slicedWassersteinDistance } from "../metrics/swd.ts";
+import { msSsimConsecutivePairs } from "../metrics/ms_ssim.ts";
 import { startBackend } from "./common.ts";
 
 export const evaluateStage = defineStage({
@@ -34,22 +35,29 @@ export const evaluateStage = defineStage({
       }
       return { data: out, n, h: res, w: res, c: 3 };
     };
-    ctx.progress(0, 2, "SWD model vs real");
+    ctx.progress(0, 3, "SWD model vs real");
     const realA = set(real.data, 0, false);
-    const model = slicedWassersteinDistance(realA, set(fake.data, 0, true), {
+    const fakeSet = set(fake.data, 0, true);
+    const model = slicedWassersteinDistance(realA, fakeSet, {
       seed: ctx.params.seed,
     });
-    ctx.progress(1, 2, "SWD real vs real");
+    ctx.progress(1, 3, "SWD real vs real");
     const reals2 = slicedWassersteinDistance(realA, set(real.data, n, false), {
       seed: ctx.params.seed,
     });
-    ctx.progress(2, 2);
+    ctx.progress(2, 3, "MS-SSIM");
+    // ProGAN's diversity score: MS-SSIM of consecutive pairs (lower = more diverse).
+    const msModel = msSsimConsecutivePairs(fakeSet);
+    const msReal = msSsimConsecutivePairs(realA);
+    ctx.progress(3, 3);
     const metrics = {
       images: n,
       resolution: res,
       swd: Object.fromEntries(model.levels.map((l) => [String(l.resolution), l.swd])),
       swdAverage: model.average,
+      msSsim: msModel,
       reals2: {
+        msSsim: msReal,
         swd: Object.fromEntries(reals2.levels.map((l) => [String(l.resolution), l.swd])),
         swdAverage: reals2.average,
       },
@@ -61,6 +69,6 @@ export const evaluateStage = defineStage({
     ctx.log(
       `SWD x1e3: model ${model.average.toFixed(2)}, real-vs-real ${reals2.average.toFixed(2)}`,
     );
-    return { swd: model.average, reals2Swd: reals2.average };
+    return { swd: model.average, reals2Swd: reals2.average, msSsim: msModel, reals2MsSsim: msReal };
   },
 });

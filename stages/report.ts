@@ -81,6 +81,11 @@ export const reportStage = defineStage({
         reals2: m.reals2.swd[r],
       })),
       { name: "SWD x1e3 average", model: m.swdAverage, reals2: m.reals2.swdAverage },
+      {
+        name: "MS-SSIM, consecutive pairs (lower = more diverse)",
+        model: m.msSsim ?? null,
+        reals2: m.reals2.msSsim ?? null,
+      },
     ];
     const ae = ctx.records["train-autoencoder"];
     if (ae && ctx.inputs.reconstructions) {
