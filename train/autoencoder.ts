@@ -10,7 +10,12 @@ import { Rng } from "../nn/rng.ts";
 import type { BatchSource } from "../data/batch_source.ts";
 import { type AutoencoderConfig, decode, encode, patchCritic } from "../models/autoencoder.ts";
 import { Adam } from "./adam.ts";
-import { type CheckpointHooks, DivergenceError, type TrainState } from "./checkpoint_state.ts";
+import {
+  type CheckpointHooks,
+  DivergenceError,
+  packState,
+  unpackState,
+} from "./checkpoint_state.ts";
 import { dLossFn, gLossFn } from "./losses.ts";
 
 export interface AutoencoderTrainOptions {
@@ -66,12 +71,10 @@ export async function trainAutoencoder(o: AutoencoderTrainOptions): Promise<Auto
   let start = 0;
   let lastCheckpoint: number | null = null;
   let rng = new Rng(o.seed);
+  const parts = { AE: ae, C: critic, optAE: optAe, optC };
   if (o.checkpoint?.resume) {
     const s = o.checkpoint.resume;
-    ae.loadArrays(s.arrays, "AE/");
-    critic.loadArrays(s.arrays, "C/");
-    optAe.loadArrays(s.arrays, "optAE/");
-    optC.loadArrays(s.arrays, "optC/");
+    unpackState(s, parts);
     rng = new Rng(s.rng);
     Object.assign(history, s.history);
     start = s.step;
@@ -119,17 +122,7 @@ export async function trainAutoencoder(o: AutoencoderTrainOptions): Promise<Auto
     history.adv.push(adv);
     o.onProgress?.(step + 1, o.steps, { l1, adv });
     if (o.checkpoint && (step + 1) % o.checkpoint.every === 0 && step + 1 < o.steps) {
-      const state: TrainState = {
-        step: step + 1,
-        rng: rng.state(),
-        arrays: {
-          ...ae.toArrays("AE/"),
-          ...critic.toArrays("C/"),
-          ...optAe.toArrays("optAE/"),
-          ...optC.toArrays("optC/"),
-        },
-        history: { step: [...history.step], l1: [...history.l1], adv: [...history.adv] },
-      };
+      const state = packState(parts, step + 1, rng.state(), history);
       await o.checkpoint.save(step + 1, state);
       lastCheckpoint = step + 1;
     }

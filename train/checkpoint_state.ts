@@ -56,3 +56,29 @@ export class DivergenceError extends Error {
     );
   }
 }
+
+/** Anything whose state is named arrays: parameter stores and optimizers. */
+export interface Stateful {
+  toArrays(prefix: string): Record<string, NamedArray>;
+  loadArrays(arrays: Record<string, NamedArray>, prefix: string): void;
+}
+
+/** A training state from named parts (each saved under "<name>/"). */
+export function packState(
+  parts: Record<string, Stateful>,
+  step: number,
+  rng: RngState,
+  history: Record<string, number[]>,
+): TrainState {
+  const arrays: Record<string, NamedArray> = {};
+  for (const [name, part] of Object.entries(parts)) {
+    Object.assign(arrays, part.toArrays(`${name}/`));
+  }
+  const copy = Object.fromEntries(Object.entries(history).map(([k, v]) => [k, [...v]]));
+  return { step, rng, arrays, history: copy };
+}
+
+/** Loads every part from a state made by packState. */
+export function unpackState(state: TrainState, parts: Record<string, Stateful>): void {
+  for (const [name, part] of Object.entries(parts)) part.loadArrays(state.arrays, `${name}/`);
+}

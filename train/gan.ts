@@ -9,7 +9,12 @@ import { Rng } from "../nn/rng.ts";
 import type { BatchSource } from "../data/batch_source.ts";
 import { discriminate, type GanConfig, generate } from "../models/gan.ts";
 import { Adam, emaUpdate } from "./adam.ts";
-import { type CheckpointHooks, DivergenceError, type TrainState } from "./checkpoint_state.ts";
+import {
+  type CheckpointHooks,
+  DivergenceError,
+  packState,
+  unpackState,
+} from "./checkpoint_state.ts";
 import { dLossFn, gLossFn } from "./losses.ts";
 
 export interface GanTrainOptions {
@@ -71,13 +76,10 @@ export async function trainGan(o: GanTrainOptions): Promise<GanResult> {
   const history = { step: [] as number[], d: [] as number[], g: [] as number[] };
   let start = 0;
   let lastCheckpoint: number | null = null;
+  const parts = { G: g, D: d, E: ema, optG, optD };
   if (o.checkpoint?.resume) {
     const s = o.checkpoint.resume;
-    g.loadArrays(s.arrays, "G/");
-    d.loadArrays(s.arrays, "D/");
-    ema.loadArrays(s.arrays, "E/");
-    optG.loadArrays(s.arrays, "optG/");
-    optD.loadArrays(s.arrays, "optD/");
+    unpackState(s, parts);
     rng = new Rng(s.rng);
     Object.assign(history, s.history);
     start = s.step;
@@ -137,7 +139,7 @@ export async function trainGan(o: GanTrainOptions): Promise<GanResult> {
       imgs.dispose();
     }
     if (o.checkpoint && done % o.checkpoint.every === 0 && done < o.steps) {
-      await o.checkpoint.save(done, ganState(model, optG, optD, rng, done, history));
+      await o.checkpoint.save(done, packState(parts, done, rng.state(), history));
       lastCheckpoint = done;
     }
   }
@@ -145,26 +147,4 @@ export async function trainGan(o: GanTrainOptions): Promise<GanResult> {
   optG.dispose();
   optD.dispose();
   return { ...model, history };
-}
-
-export function ganState(
-  m: GanModel,
-  optG: Adam,
-  optD: Adam,
-  rng: Rng,
-  step: number,
-  history: GanResult["history"],
-): TrainState {
-  return {
-    step,
-    rng: rng.state(),
-    arrays: {
-      ...m.g.toArrays("G/"),
-      ...m.d.toArrays("D/"),
-      ...m.ema.toArrays("E/"),
-      ...optG.toArrays("optG/"),
-      ...optD.toArrays("optD/"),
-    },
-    history: { step: [...history.step], d: [...history.d], g: [...history.g] },
-  };
 }

@@ -15,34 +15,31 @@ type CpuBackend = tf.KernelBackend & {
 
 export const LEAKY_MASK = "GanflowLeakyMask";
 
+/** A one-input float kernel with an `alpha` attribute, applied element by element. */
+function alphaKernel(
+  kernelName: string,
+  backendName: string,
+  f: (v: number, alpha: number) => number,
+): tf.KernelConfig {
+  return {
+    kernelName,
+    backendName,
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { x } = inputs as { x: tf.TensorInfo };
+      const b = backend as CpuBackend;
+      const alpha = (attrs as unknown as { alpha: number }).alpha;
+      const v = b.data.get(x.dataId).values as Float32Array;
+      const out = new Float32Array(v.length);
+      for (let i = 0; i < v.length; i++) out[i] = f(v[i], alpha);
+      return b.makeTensorInfo([...x.shape], "float32", out);
+    },
+  };
+}
+
 function leakyKernels(backendName: string): tf.KernelConfig[] {
   return [
-    {
-      kernelName: "LeakyRelu",
-      backendName,
-      kernelFunc: ({ inputs, backend, attrs }) => {
-        const { x } = inputs as { x: tf.TensorInfo };
-        const b = backend as CpuBackend;
-        const alpha = (attrs as unknown as { alpha: number }).alpha;
-        const v = b.data.get(x.dataId).values as Float32Array;
-        const out = new Float32Array(v.length);
-        for (let i = 0; i < v.length; i++) out[i] = v[i] > 0 ? v[i] : v[i] * alpha;
-        return b.makeTensorInfo([...x.shape], "float32", out);
-      },
-    },
-    {
-      kernelName: LEAKY_MASK,
-      backendName,
-      kernelFunc: ({ inputs, backend, attrs }) => {
-        const { x } = inputs as { x: tf.TensorInfo };
-        const b = backend as CpuBackend;
-        const alpha = (attrs as unknown as { alpha: number }).alpha;
-        const v = b.data.get(x.dataId).values as Float32Array;
-        const out = new Float32Array(v.length);
-        for (let i = 0; i < v.length; i++) out[i] = v[i] > 0 ? 1 : alpha;
-        return b.makeTensorInfo([...x.shape], "float32", out);
-      },
-    },
+    alphaKernel("LeakyRelu", backendName, (v, alpha) => (v > 0 ? v : v * alpha)),
+    alphaKernel(LEAKY_MASK, backendName, (v, alpha) => (v > 0 ? 1 : alpha)),
     {
       kernelName: "ResizeNearestNeighbor",
       backendName,
