@@ -3,12 +3,14 @@ import { benchBackend } from "./backend.ts";
 import { benchEngine } from "./engine.ts";
 import { benchLatent } from "./latent.ts";
 import { benchData } from "./data.ts";
+import { benchQuality } from "./quality.ts";
 
 const benches: Record<string, (args: string[]) => Promise<void>> = {
   engine: benchEngine,
   backend: benchBackend,
   latent: benchLatent,
   data: benchData,
+  quality: benchQuality,
 };
 
 const names = Deno.args.filter((a) => !a.startsWith("--"));

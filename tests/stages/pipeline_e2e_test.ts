@@ -5,6 +5,36 @@
  */
 import { assert, assertEquals } from "../assert.ts";
 import type { RunRecord } from "../../pipeline/stage.ts";
+import { chromium } from "playwright-core";
+
+const CHROMIUM = "/usr/bin/chromium";
+
+/** What a person sees in the pipeline's own report, in a real headless browser. */
+async function inspectReport(path: string) {
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`file://${path}`);
+    return await page.evaluate(`({
+      images: [...document.querySelectorAll("figure img")].map((i) => i.complete ? i.naturalWidth : -1),
+      metrics: [...document.querySelectorAll("#metrics tbody tr td:first-child")].map((td) => td.textContent),
+      charts: document.querySelectorAll("svg").length,
+    })`) as { images: number[]; metrics: string[]; charts: number };
+  } finally {
+    await browser.close();
+  }
+}
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const TINY = [
@@ -67,6 +97,7 @@ async function records(store: string): Promise<Map<string, RunRecord>> {
 Deno.test({
   name: "GAN pipeline at toy size: deterministic keys and outputs, minimal re-runs, pixel baseline",
   sanitizeResources: false,
+  sanitizeOps: false,
   async fn() {
     const a = await Deno.makeTempDir({ prefix: "ganflow-e2e-a-" });
     const b = await Deno.makeTempDir({ prefix: "ganflow-e2e-b-" });
@@ -85,6 +116,14 @@ Deno.test({
       }
       const html = await Deno.readTextFile(`${a}/out/report/report.html`);
       assert(html.includes('id="metrics"') && html.includes("data:image/png;base64,"));
+      if (await Deno.stat(CHROMIUM).then(() => true, () => false)) {
+        const seen = await inspectReport(`${a}/out/report/report.html`);
+        assert(seen.images.length >= 2 && seen.images.every((w) => w > 0), JSON.stringify(seen));
+        assert(seen.metrics.includes("SWD x1e3 average"), JSON.stringify(seen.metrics));
+        assert(seen.charts >= 2, `charts: ${seen.charts}`);
+      } else {console.log(
+          "note: /usr/bin/chromium not installed; the report is checked as text only",
+        );}
       const again = await cli(a, "run");
       assert(Object.values(again.outcomes).every((o) => o === "cached"), again.stdout);
       const changed = await cli(a, "run", "--set", "train-generator.lr=0.001");

@@ -1,0 +1,184 @@
+/**
+ * `deno task bench quality`: wall time for the generator to reach a given SWD at 64², latent vs
+ * pixel mode, on MNIST upscaled to 64². Each mode gets the same wall-clock budget; the latent
+ * clock includes training the autoencoder and encoding. SWD (x1e3, ProGAN) of 256 generated vs
+ * 256 real images is measured every `--every` steps; evaluation time is not counted. The
+ * threshold is the worse of the two final SWDs, i.e. a quality both modes reach.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../backend/mod.ts";
+import { prepareDataset } from "../data/prepare.ts";
+import { mnistFiles } from "../data/idx.ts";
+import {
+  openArrayBatches,
+  openImageBatches,
+  readFloatArray,
+  writeFloatArray,
+} from "../data/zarr_batches.ts";
+import { mapBatches, trainAutoencoder } from "../train/autoencoder.ts";
+import { decode, encode } from "../models/autoencoder.ts";
+import { createGan, sampleLatents } from "../train/gan.ts";
+import { discriminate, type GanConfig, generate } from "../models/gan.ts";
+import { dLossFn, gLossFn } from "../train/losses.ts";
+import { Adam, emaUpdate } from "../train/adam.ts";
+import { Rng } from "../nn/rng.ts";
+import type { BatchSource } from "../data/batch_source.ts";
+import { slicedWassersteinDistance } from "../metrics/swd.ts";
+
+const RES = 64;
+
+interface Curve {
+  points: { seconds: number; swd: number }[];
+}
+
+async function trainTimed(
+  cfg: GanConfig,
+  data: BatchSource,
+  budget: number,
+  startSeconds: number,
+  every: number,
+  evalSwd: (g: tf.Tensor4D) => number,
+  toImages: (x: tf.Tensor4D) => tf.Tensor4D,
+): Promise<Curve> {
+  const m = createGan(cfg, 1);
+  const og = new Adam({ lr: 2e-4, beta1: 0.5, beta2: 0.99, eps: 1e-8 });
+  const od = new Adam({ lr: 2e-4, beta1: 0.5, beta2: 0.99, eps: 1e-8 });
+  const rng = new Rng(1);
+  const evalZ = sampleLatents(new Rng(99), 256, cfg.zDim);
+  const [h, w, c] = data.sampleShape;
+  const n = data.batchSize;
+  const curve: Curve = { points: [] };
+  let clock = startSeconds;
+  for (let step = 0; clock < budget; step++) {
+    const t0 = performance.now();
+    const real = tf.tensor4d(await data.batch(step), [n, h, w, c]);
+    const z1 = sampleLatents(rng, n, cfg.zDim), z2 = sampleLatents(rng, n, cfg.zDim);
+    const fake = generate(m.g, cfg, z1);
+    const rd = tf.variableGrads(
+      () => dLossFn(discriminate(m.d, cfg, real), discriminate(m.d, cfg, fake)),
+      m.d.list(),
+    );
+    od.apply(m.d, rd.grads);
+    const rg = tf.variableGrads(
+      () => gLossFn(discriminate(m.d, cfg, generate(m.g, cfg, z2))),
+      m.g.list(),
+    );
+    og.apply(m.g, rg.grads);
+    emaUpdate(m.ema.list(), m.g.list(), Math.min(0.999, (1 + step) / (10 + step)));
+    rg.value.dataSync();
+    tf.dispose([
+      real,
+      z1,
+      z2,
+      fake,
+      rd.value,
+      rg.value,
+      ...Object.values(rd.grads),
+      ...Object.values(rg.grads),
+    ]);
+    clock += (performance.now() - t0) / 1000;
+    if ((step + 1) % every === 0) {
+      const imgs = tf.tidy(() => toImages(generate(m.ema, cfg, evalZ)));
+      curve.points.push({ seconds: clock, swd: evalSwd(imgs) });
+      imgs.dispose();
+    }
+  }
+  tf.disposeVariables();
+  evalZ.dispose();
+  return curve;
+}
+
+function firstReach(c: Curve, threshold: number): number | null {
+  return c.points.find((p) => p.swd <= threshold)?.seconds ?? null;
+}
+
+export async function benchQuality(args: string[]): Promise<void> {
+  const budget = Number(args.find((a) => a.startsWith("--seconds="))?.slice(10) ?? 300);
+  const every = Number(args.find((a) => a.startsWith("--every="))?.slice(8) ?? 100);
+  const info = await initBackend("auto");
+  const dir = await Deno.makeTempDir({ prefix: "ganflow-quality-" });
+  try {
+    await prepareDataset({
+      source: { kind: "idx", ...mnistFiles("train"), limit: 4000 },
+      resolution: RES,
+      pad: 2,
+      upscaleSmall: true,
+      out: dir,
+    });
+    const real = await readFloatArray(dir, `images/${RES}`);
+    const realSet = {
+      data: real.data.subarray(0, 256 * RES * RES * 3),
+      n: 256,
+      h: RES,
+      w: RES,
+      c: 3,
+    };
+    const evalSwd = (g: tf.Tensor4D) => {
+      const f = (g.dataSync() as Float32Array).map((v) =>
+        (Math.max(-1, Math.min(1, v)) + 1) * 127.5
+      );
+      return slicedWassersteinDistance(realSet, { data: f, n: 256, h: RES, w: RES, c: 3 }, {
+        seed: 5,
+        patchesPerImage: 64,
+      })
+        .average;
+    };
+    console.log(
+      `backend ${info.detail}; budget ${budget} s of training per mode; SWD every ${every} steps`,
+    );
+    // Pixel mode.
+    const pixData = await openImageBatches({ store: dir, resolution: RES, batchSize: 32, seed: 1 });
+    const pixel = await trainTimed(
+      { shape: [RES, RES, 3], zDim: 64, baseChannels: 256, tanh: true },
+      pixData,
+      budget,
+      0,
+      every,
+      evalSwd,
+      (x) => x,
+    );
+    // Latent mode: the autoencoder and encoding count against the budget.
+    const t0 = performance.now();
+    const aeCfg = { factor: 8, latentChannels: 4, width: 16 };
+    const ae = await trainAutoencoder({
+      config: aeCfg,
+      data: await openImageBatches({ store: dir, resolution: RES, batchSize: 32, seed: 2 }),
+      steps: 600,
+      seed: 1,
+      lr: 2e-3,
+    });
+    const x = real.data.map((v) => v / 127.5 - 1);
+    const codes = mapBatches(x, [RES, RES, 3], 128, (t) => encode(ae.params, aeCfg, t));
+    await writeFloatArray(dir, "codes", codes.data, [real.shape[0], ...codes.shape]);
+    const aeSeconds = (performance.now() - t0) / 1000;
+    const codeData = await openArrayBatches({ store: dir, array: "codes", batchSize: 32, seed: 1 });
+    const latent = await trainTimed(
+      { shape: codes.shape, zDim: 64, baseChannels: 256, tanh: false },
+      codeData,
+      budget,
+      aeSeconds,
+      every,
+      evalSwd,
+      (z) => decode(ae.params, aeCfg, z),
+    );
+    const last = (c: Curve) => c.points.length ? c.points[c.points.length - 1].swd : Infinity;
+    const threshold = Math.max(last(pixel), last(latent));
+    const tp = firstReach(pixel, threshold), tl = firstReach(latent, threshold);
+    const fmt = (c: Curve) =>
+      c.points.map((p) => `${p.seconds.toFixed(0)}s:${p.swd.toFixed(0)}`).join(" ");
+    console.log(`pixel  SWD over wall time: ${fmt(pixel)}`);
+    console.log(
+      `latent SWD over wall time (autoencoder + encode ${aeSeconds.toFixed(0)} s first): ${
+        fmt(latent)
+      }`,
+    );
+    console.log(
+      `threshold SWD ${threshold.toFixed(1)}: pixel ${tp?.toFixed(0) ?? "never"} s, latent ${
+        tl?.toFixed(0) ?? "never"
+      } s` +
+        (tp && tl ? ` -> latent reaches it ${(tp / tl).toFixed(2)}x sooner` : ""),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
