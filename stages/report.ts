@@ -95,7 +95,10 @@ export const reportStage = defineStage({
         reals2: null,
       });
     }
-    const stages = Object.values(ctx.records).map((r) => ({
+    // In the order they were computed (upstream first).
+    const stages = Object.values(ctx.records).sort((p, q) =>
+      p.finishedAt.localeCompare(q.finishedAt)
+    ).map((r) => ({
       stage: r.stage,
       status: `computed ${r.finishedAt.slice(0, 19).replace("T", " ")}`,
       seconds: r.seconds,
