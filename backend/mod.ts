@@ -32,6 +32,8 @@ let current: BackendInfo | null = null;
 
 export async function initBackend(name: BackendName = "auto"): Promise<BackendInfo> {
   if (current && (name === "auto" || name === current.name)) return current;
+  // Production mode: no per-op debug checks, and no "install tfjs-node" banner on every run.
+  tf.enableProdMode();
   const info = await select(name);
   applyTfjsFixes(["cpu", "onednn"]);
   // The one-pass leaky-ReLU gradient needs its mask kernel on whichever backend runs: only
