@@ -93,8 +93,10 @@ function firstReach(c: Curve, threshold: number): number | null {
 }
 
 export async function benchQuality(args: string[]): Promise<void> {
-  const budget = Number(args.find((a) => a.startsWith("--seconds="))?.slice(10) ?? 300);
-  const every = Number(args.find((a) => a.startsWith("--every="))?.slice(8) ?? 100);
+  // A meaningful comparison needs ~20 minutes of training per mode on 2 cores.
+  const budget = Number(args.find((a) => a.startsWith("--seconds="))?.slice(10) ?? 1200);
+  const every = Number(args.find((a) => a.startsWith("--every="))?.slice(8) ?? 20);
+  const aeSteps = Number(args.find((a) => a.startsWith("--ae-steps="))?.slice(11) ?? 600);
   const info = await initBackend("auto");
   const dir = await Deno.makeTempDir({ prefix: "ganflow-quality-" });
   try {
