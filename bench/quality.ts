@@ -145,7 +145,7 @@ export async function benchQuality(args: string[]): Promise<void> {
     const ae = await trainAutoencoder({
       config: aeCfg,
       data: await openImageBatches({ store: dir, resolution: RES, batchSize: 32, seed: 2 }),
-      steps: 600,
+      steps: aeSteps,
       seed: 1,
       lr: 2e-3,
     });
