@@ -9,7 +9,7 @@ import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
 import { conv2d, dense, lrelu, upsample2x } from "../models/layers.ts";
 import { Adam } from "../train/adam.ts";
-import { dLossFn, gLossFn } from "../train/losses.ts";
+import { type StepNets, twoStageStep } from "../train/gan_step.ts";
 
 const Z = 128;
 
@@ -41,24 +41,12 @@ export function ganStepMs(
   const og = new Adam({ lr: 2e-4, beta1: 0.5, beta2: 0.999, eps: 1e-8 });
   const od = new Adam({ lr: 2e-4, beta1: 0.5, beta2: 0.999, eps: 1e-8 });
   const real = tf.tensor4d(rng.normalArray(batch * size * size * 3), [batch, size, size, 3]);
+  const nets: StepNets = { g, d, G: (z) => G(g, z), D: (x) => D(d, x) };
   const step = () => {
     const z1 = tf.tensor2d(rng.normalArray(batch * Z), [batch, Z]);
     const z2 = tf.tensor2d(rng.normalArray(batch * Z), [batch, Z]);
-    const fake = G(g, z1);
-    const rd = tf.variableGrads(() => dLossFn(D(d, real), D(d, fake)), d.list());
-    od.apply(d, rd.grads);
-    const rg = tf.variableGrads(() => gLossFn(D(d, G(g, z2))), g.list());
-    og.apply(g, rg.grads);
-    rg.value.dataSync();
-    tf.dispose([
-      z1,
-      z2,
-      fake,
-      rd.value,
-      rg.value,
-      ...Object.values(rd.grads),
-      ...Object.values(rg.grads),
-    ]);
+    twoStageStep(nets, real, z1, z2, od, og);
+    tf.dispose([z1, z2]);
   };
   for (let i = 0; i < 2; i++) step();
   const t0 = performance.now();

@@ -6,7 +6,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend/mod.ts";
 import { createGan, sampleLatents } from "../train/gan.ts";
-import { dLossFn, gLossFn } from "../train/losses.ts";
+import { type StepNets, twoStageStep } from "../train/gan_step.ts";
 import { discriminate, type GanConfig, generate } from "../models/gan.ts";
 import { Adam } from "../train/adam.ts";
 import { Rng } from "../nn/rng.ts";
@@ -20,28 +20,16 @@ function secondsPerKimg(cfg: GanConfig, batch: number, steps: number): number {
     batch,
     ...cfg.shape,
   ]);
+  const nets: StepNets = {
+    g: m.g,
+    d: m.d,
+    G: (z) => generate(m.g, cfg, z),
+    D: (x) => discriminate(m.d, cfg, x),
+  };
   const step = () => {
     const z = sampleLatents(rng, batch, cfg.zDim);
-    const fake = generate(m.g, cfg, z);
-    const rd = tf.variableGrads(
-      () => dLossFn(discriminate(m.d, cfg, real), discriminate(m.d, cfg, fake)),
-      m.d.list(),
-    );
-    od.apply(m.d, rd.grads);
-    const rg = tf.variableGrads(
-      () => gLossFn(discriminate(m.d, cfg, generate(m.g, cfg, z))),
-      m.g.list(),
-    );
-    og.apply(m.g, rg.grads);
-    rg.value.dataSync();
-    tf.dispose([
-      z,
-      fake,
-      rd.value,
-      rg.value,
-      ...Object.values(rd.grads),
-      ...Object.values(rg.grads),
-    ]);
+    twoStageStep(nets, real, z, z, od, og);
+    z.dispose();
   };
   step();
   const t0 = performance.now();

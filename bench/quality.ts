@@ -19,7 +19,7 @@ import { mapBatches, trainAutoencoder } from "../train/autoencoder.ts";
 import { decode, encode } from "../models/autoencoder.ts";
 import { createGan, sampleLatents } from "../train/gan.ts";
 import { discriminate, type GanConfig, generate } from "../models/gan.ts";
-import { dLossFn, gLossFn } from "../train/losses.ts";
+import { type StepNets, twoStageStep } from "../train/gan_step.ts";
 import { Adam, emaUpdate } from "../train/adam.ts";
 import { Rng } from "../nn/rng.ts";
 import type { BatchSource } from "../data/batch_source.ts";
@@ -48,34 +48,20 @@ async function trainTimed(
   const [h, w, c] = data.sampleShape;
   const n = data.batchSize;
   const curve: Curve = { points: [] };
+  const nets: StepNets = {
+    g: m.g,
+    d: m.d,
+    G: (z) => generate(m.g, cfg, z),
+    D: (x) => discriminate(m.d, cfg, x),
+  };
   let clock = startSeconds;
   for (let step = 0; clock < budget; step++) {
     const t0 = performance.now();
     const real = tf.tensor4d(await data.batch(step), [n, h, w, c]);
     const z1 = sampleLatents(rng, n, cfg.zDim), z2 = sampleLatents(rng, n, cfg.zDim);
-    const fake = generate(m.g, cfg, z1);
-    const rd = tf.variableGrads(
-      () => dLossFn(discriminate(m.d, cfg, real), discriminate(m.d, cfg, fake)),
-      m.d.list(),
-    );
-    od.apply(m.d, rd.grads);
-    const rg = tf.variableGrads(
-      () => gLossFn(discriminate(m.d, cfg, generate(m.g, cfg, z2))),
-      m.g.list(),
-    );
-    og.apply(m.g, rg.grads);
+    twoStageStep(nets, real, z1, z2, od, og);
     emaUpdate(m.ema.list(), m.g.list(), Math.min(0.999, (1 + step) / (10 + step)));
-    rg.value.dataSync();
-    tf.dispose([
-      real,
-      z1,
-      z2,
-      fake,
-      rd.value,
-      rg.value,
-      ...Object.values(rd.grads),
-      ...Object.values(rg.grads),
-    ]);
+    tf.dispose([real, z1, z2]);
     clock += (performance.now() - t0) / 1000;
     if ((step + 1) % every === 0) {
       const imgs = tf.tidy(() => toImages(generate(m.ema, cfg, evalZ)));

@@ -15,7 +15,7 @@ import {
   packState,
   unpackState,
 } from "./checkpoint_state.ts";
-import { dLossFn, gLossFn } from "./losses.ts";
+import { type StepNets, twoStageStep } from "./gan_step.ts";
 
 export interface GanTrainOptions {
   config: GanConfig;
@@ -88,7 +88,13 @@ export async function trainGan(o: GanTrainOptions): Promise<GanResult> {
   const fixedZ = o.samples
     ? sampleLatents(new Rng(o.seed ^ 0xf1ced), o.samples.count, cfg.zDim)
     : null;
-  const gVars = g.list(), dVars = d.list(), emaVars = ema.list();
+  const gVars = g.list(), emaVars = ema.list();
+  const nets: StepNets = {
+    g,
+    d,
+    G: (z) => generate(g, cfg, z),
+    D: (x) => discriminate(d, cfg, x),
+  };
   const decay = o.emaDecay ?? 0.999;
   const [h, w, c] = o.data.sampleShape;
   const n = o.data.batchSize;
@@ -98,33 +104,11 @@ export async function trainGan(o: GanTrainOptions): Promise<GanResult> {
     const real = tf.tensor4d(realData, [n, h, w, c]);
     const z1 = sampleLatents(rng, n, cfg.zDim);
     const z2 = sampleLatents(rng, n, cfg.zDim);
-    // Generated outside the gradient scope: the D step does not backpropagate into G.
-    const fake = generate(g, cfg, z1);
-    const dStep = tf.variableGrads(
-      () => dLossFn(discriminate(d, cfg, real), discriminate(d, cfg, fake)),
-      dVars,
-    );
-    optD.apply(d, dStep.grads);
-    const gStep = tf.variableGrads(
-      () => gLossFn(discriminate(d, cfg, generate(g, cfg, z2))),
-      gVars,
-    );
-    optG.apply(g, gStep.grads);
+    const { d: dl, g: gl } = twoStageStep(nets, real, z1, z2, optD, optG);
     // Ramp the EMA decay up (as TF's ExponentialMovingAverage with num_updates): a fixed 0.999
     // would keep the average dominated by the random initial weights for thousands of steps.
     emaUpdate(emaVars, gVars, Math.min(decay, (1 + step) / (10 + step)));
-    const dl = (await dStep.value.data())[0];
-    const gl = (await gStep.value.data())[0];
-    tf.dispose([
-      real,
-      fake,
-      z1,
-      z2,
-      dStep.value,
-      gStep.value,
-      ...Object.values(dStep.grads),
-      ...Object.values(gStep.grads),
-    ]);
+    tf.dispose([real, z1, z2]);
     if (!Number.isFinite(dl) || !Number.isFinite(gl)) {
       throw new DivergenceError(step, lastCheckpoint, { d: dl, g: gl });
     }

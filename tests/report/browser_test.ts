@@ -3,14 +3,12 @@
  * and checks what a person would see: decoded images, the metrics table, the charts.
  * Set GANFLOW_SCREENSHOT=/tmp/x.png to also save a full-page screenshot for a visual check.
  */
-import { chromium } from "playwright-core";
+import { hasChromium, launchChromium } from "../browser.ts";
 import sharp from "sharp";
 import { join } from "node:path";
 import { assertEquals } from "../assert.ts";
 import { renderReport } from "../../report/html.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const hasChromium = await Deno.stat(CHROMIUM).then(() => true, () => false);
 if (!hasChromium) {
   console.log("note: /usr/bin/chromium not installed; the browser test is skipped");
 }
@@ -91,19 +89,7 @@ Deno.test({
     const dir = await Deno.makeTempDir();
     const path = join(dir, "report.html");
     await Deno.writeTextFile(path, html);
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage();
       const external: string[] = [];

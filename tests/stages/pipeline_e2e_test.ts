@@ -5,24 +5,11 @@
  */
 import { assert, assertEquals } from "../assert.ts";
 import type { RunRecord } from "../../pipeline/stage.ts";
-import { chromium } from "playwright-core";
-
-const CHROMIUM = "/usr/bin/chromium";
+import { hasChromium, launchChromium } from "../browser.ts";
 
 /** What a person sees in the pipeline's own report, in a real headless browser. */
 async function inspectReport(path: string) {
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     await page.goto(`file://${path}`);
@@ -116,7 +103,7 @@ Deno.test({
       }
       const html = await Deno.readTextFile(`${a}/out/report/report.html`);
       assert(html.includes('id="metrics"') && html.includes("data:image/png;base64,"));
-      if (await Deno.stat(CHROMIUM).then(() => true, () => false)) {
+      if (hasChromium) {
         const seen = await inspectReport(`${a}/out/report/report.html`);
         assert(seen.images.length >= 2 && seen.images.every((w) => w > 0), JSON.stringify(seen));
         assert(seen.metrics.includes("SWD x1e3 average"), JSON.stringify(seen.metrics));
