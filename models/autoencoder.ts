@@ -29,14 +29,27 @@ function widthAt(cfg: AutoencoderConfig, level: number): number {
   return Math.min(cfg.maxWidth ?? 256, cfg.width * 2 ** level);
 }
 
-export function encode(p: Params, cfg: AutoencoderConfig, x: tf.Tensor4D): tf.Tensor4D {
+/** The encoder's activations at each resolution, finest first (a frozen feature network). */
+export function encoderFeatures(p: Params, cfg: AutoencoderConfig, x: tf.Tensor4D): tf.Tensor4D[] {
   return tf.tidy(() => {
     let h = lrelu(conv2d(p, "enc.in", x, widthAt(cfg, 0)));
+    const feats = [h];
     for (let l = 1; l <= levels(cfg); l++) {
       h = lrelu(conv2d(p, `enc.down${l}`, h, widthAt(cfg, l), { stride: 2 }));
       h = lrelu(conv2d(p, `enc.conv${l}`, h, widthAt(cfg, l)));
+      feats.push(h);
     }
-    return conv2d(p, "enc.out", h, cfg.latentChannels, { kernel: 1, gain: 1 });
+    return feats;
+  });
+}
+
+export function encode(p: Params, cfg: AutoencoderConfig, x: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const feats = encoderFeatures(p, cfg, x);
+    return conv2d(p, "enc.out", feats[feats.length - 1], cfg.latentChannels, {
+      kernel: 1,
+      gain: 1,
+    });
   });
 }
 

@@ -6,8 +6,36 @@ import * as tf from "@tensorflow/tfjs";
 import type { Params } from "../nn/params.ts";
 
 /** He-normal init for a conv/dense with `fanIn` inputs (gain sqrt(2)). */
-function heStd(fanIn: number, gain = Math.SQRT2): number {
+export function heStd(fanIn: number, gain = Math.SQRT2): number {
   return gain / Math.sqrt(fanIn);
+}
+
+export interface ConvOptions {
+  kernel?: number;
+  stride?: number;
+  bias?: boolean;
+  gain?: number;
+  /**
+   * ProGAN's equalized learning rate: weights are stored N(0, 1) and scaled by the He constant
+   * at run time, so Adam's step is the same relative size for every layer.
+   */
+  equalized?: boolean;
+  /** Depthwise k x k + pointwise 1x1 (Faster Projected GAN) instead of a dense k x k conv. */
+  separable?: boolean;
+}
+
+/** A weight with He init, or N(0,1) storage times the He constant when equalized. */
+function heWeight(
+  p: Params,
+  name: string,
+  shape: number[],
+  fanIn: number,
+  gain: number | undefined,
+  equalized: boolean | undefined,
+): tf.Tensor {
+  const std = heStd(fanIn, gain);
+  if (!equalized) return p.get(name, shape, { kind: "normal", std });
+  return tf.mul(p.get(name, shape, { kind: "normal", std: 1 }), std);
 }
 
 export function conv2d(
@@ -15,15 +43,29 @@ export function conv2d(
   name: string,
   x: tf.Tensor4D,
   outChannels: number,
-  opts: { kernel?: number; stride?: number; bias?: boolean; gain?: number } = {},
+  opts: ConvOptions = {},
 ): tf.Tensor4D {
   const k = opts.kernel ?? 3;
   const inC = x.shape[3];
-  const w = p.get(`${name}.w`, [k, k, inC, outChannels], {
-    kind: "normal",
-    std: heStd(k * k * inC, opts.gain),
-  }) as tf.Variable<tf.Rank.R4>;
-  let y = tf.conv2d(x, w, opts.stride ?? 1, "same");
+  const stride = opts.stride ?? 1;
+  let y: tf.Tensor4D;
+  if (opts.separable && k > 1) {
+    // The depthwise part is linear (gain 1); the pointwise part carries the layer's gain.
+    const dw = heWeight(p, `${name}.dw`, [k, k, inC, 1], k * k, 1, opts.equalized);
+    const pw = heWeight(p, `${name}.pw`, [1, 1, inC, outChannels], inC, opts.gain, opts.equalized);
+    y = tf.depthwiseConv2d(x, dw as tf.Tensor4D, stride, "same");
+    y = tf.conv2d(y, pw as tf.Tensor4D, 1, "same");
+  } else {
+    const w = heWeight(
+      p,
+      `${name}.w`,
+      [k, k, inC, outChannels],
+      k * k * inC,
+      opts.gain,
+      opts.equalized,
+    );
+    y = tf.conv2d(x, w as tf.Tensor4D, stride, "same");
+  }
   if (opts.bias ?? true) {
     y = tf.add(y, p.get(`${name}.b`, [outChannels], { kind: "const", value: 0 }));
   }
@@ -35,13 +77,14 @@ export function dense(
   name: string,
   x: tf.Tensor2D,
   out: number,
-  opts: { gain?: number } = {},
+  opts: { gain?: number; equalized?: boolean } = {},
 ): tf.Tensor2D {
-  const w = p.get(`${name}.w`, [x.shape[1], out], {
-    kind: "normal",
-    std: heStd(x.shape[1], opts.gain),
-  }) as tf.Variable<tf.Rank.R2>;
-  return tf.add(tf.matMul(x, w), p.get(`${name}.b`, [out], { kind: "const", value: 0 }));
+  const fanIn = x.shape[1];
+  const w = heWeight(p, `${name}.w`, [fanIn, out], fanIn, opts.gain, opts.equalized);
+  return tf.add(
+    tf.matMul(x, w as tf.Tensor2D),
+    p.get(`${name}.b`, [out], { kind: "const", value: 0 }),
+  );
 }
 
 export function lrelu<T extends tf.Tensor>(x: T, alpha = 0.2): T {
@@ -52,11 +95,21 @@ export function upsample2x(x: tf.Tensor4D): tf.Tensor4D {
   return tf.image.resizeNearestNeighbor(x, [x.shape[1] * 2, x.shape[2] * 2]);
 }
 
+/**
+ * 2x2 box downsampling as reshape + mean: unlike avgPool, every op here has a gradient of its
+ * gradient, which WGAN-GP and R1 need through the discriminator.
+ */
 export function downsample2x(x: tf.Tensor4D): tf.Tensor4D {
-  return tf.avgPool(x, 2, 2, "valid");
+  const [n, h, w, c] = x.shape;
+  return tf.mean(tf.reshape(x, [n, h / 2, 2, w / 2, 2, c]), [2, 4]) as tf.Tensor4D;
 }
 
 /** ProGAN's pixelwise feature normalisation: each pixel's feature vector to unit RMS. */
-export function pixelNorm(x: tf.Tensor4D, eps = 1e-8): tf.Tensor4D {
-  return tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), 3, true), eps)));
+export function pixelNorm<T extends tf.Tensor>(x: T, eps = 1e-8): T {
+  return tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps)));
+}
+
+/** Linear interpolation a + (b - a) * t (ProGAN's fade-in blend). */
+export function lerp<T extends tf.Tensor>(a: T, b: T, t: number): T {
+  return tf.add(a, tf.mul(tf.sub(b, a), t));
 }

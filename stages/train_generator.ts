@@ -1,7 +1,10 @@
 /**
  * Stage `train-generator`: the GAN of the two-stage method, trained on latent codes
  * (`space: "latent"`, decoded through the autoencoder for pictures) or, as the baseline the
- * acceleration is measured against, directly on pixels (`space: "pixel"`).
+ * acceleration is measured against, directly on pixels (`space: "pixel"`). The generator
+ * training methods of the other seed papers are options that combine freely: `arch` (DCGAN,
+ * ProGAN, FastGAN), `conv: "separable"`, `growth` (progressive), `schedule: "one-stage"`, and a
+ * projected discriminator on a frozen feature network.
  */
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
@@ -11,105 +14,202 @@ import { openArrayBatches, openImageBatches } from "../data/zarr_batches.ts";
 import { readAttributes } from "../data/zarr_io.ts";
 import { trainGan } from "../train/gan.ts";
 import type { GanConfig } from "../models/gan.ts";
-import { type AutoencoderConfig, decode } from "../models/autoencoder.ts";
+import { type AutoencoderConfig, decode, encoderFeatures } from "../models/autoencoder.ts";
+import { type FeatureNet, projectFeatures } from "../models/projected_d.ts";
 import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
+import type { GanLossName } from "../train/losses.ts";
 import { checkpointHooks, gridPng, readModel, startBackend, writeModel } from "./common.ts";
 
 const params = z.object({
   space: z.enum(["latent", "pixel"]).default("latent"),
+  arch: z.enum(["dcgan", "progan", "fastgan"]).default("dcgan"),
+  /** G's 3x3 convs; `separableD` also makes D's separable. */
+  conv: z.enum(["standard", "separable"]).default("standard"),
+  separableD: z.boolean().default(false),
+  discriminator: z.enum(["standard", "projected"]).default("standard"),
+  /** Projected D's frozen features: the trained encoder, or a path to an autoencoder file. */
+  featureNet: z.string().default("autoencoder"),
+  /** "auto": wgan-gp for progan (as the paper), logistic otherwise. */
+  loss: z.enum(["auto", "logistic", "wgan", "wgan-gp", "hinge"]).default("auto"),
+  gpLambda: z.number().min(0).default(10),
+  drift: z.number().min(0).default(1e-3),
+  schedule: z.enum(["two-stage", "one-stage"]).default("two-stage"),
+  /** Progressive growing (arch progan): e.g. {"start": 4, "fadeKimg": 30, "stableKimg": 30}. */
+  growth: z.object({
+    start: z.number().int().min(4).default(4),
+    fadeKimg: z.number().positive(),
+    stableKimg: z.number().positive(),
+    batchByResolution: z.record(z.string(), z.number().int().min(1)).optional(),
+  }).nullable().default(null),
   steps: z.number().int().min(1).default(1500),
   batch: z.number().int().min(1).max(1024).default(64),
   zDim: z.number().int().min(1).max(1024).default(64),
   baseChannels: z.number().int().min(8).max(1024).default(128),
-  lr: z.number().positive().max(1).default(2e-4),
+  /** Adam; unset: ProGAN's (1e-3, 0, 0.99) for progan, (2e-4, 0.5, 0.99) otherwise. */
+  lr: z.number().positive().max(1).optional(),
+  beta1: z.number().min(0).max(1).optional(),
+  beta2: z.number().min(0).max(1).optional(),
   emaDecay: z.number().min(0).max(1).default(0.999),
   checkpointEvery: z.number().int().min(1).default(250),
   sampleEvery: z.number().int().min(1).default(250),
   seed: z.number().int().default(2),
 });
 
+type TrainGeneratorParams = z.infer<typeof params>;
+
+function needsAutoencoder(p: TrainGeneratorParams): boolean {
+  return p.space === "latent" ||
+    (p.discriminator === "projected" && p.featureNet === "autoencoder");
+}
+
 export const trainGeneratorStage = defineStage({
   name: "train-generator",
   module: import.meta.url,
   params,
-  inputs: (p): Record<string, InputRef> =>
-    p.space === "latent"
-      ? { codes: "encode.codes", autoencoder: "train-autoencoder.model" }
-      : { dataset: "prepare.dataset" },
-  outputs: { model: "generator.gft", history: "history.json", progress: "progress" },
+  inputs: (p): Record<string, InputRef> => ({
+    ...(p.space === "latent" ? { codes: "encode.codes" } : { dataset: "prepare.dataset" }),
+    ...(needsAutoencoder(p) ? { autoencoder: "train-autoencoder.model" } : {}),
+    ...(p.discriminator === "projected" && p.featureNet !== "autoencoder"
+      ? { featureNet: { path: p.featureNet } }
+      : {}),
+  }),
+  outputs: {
+    model: "generator.gft",
+    history: "history.json",
+    progress: "progress",
+    snapshots: "snapshots",
+  },
   resource: "accelerator",
   uses: ["backend"],
   async run(ctx) {
     const backend = await startBackend(ctx);
     const p = ctx.params;
     const latent = p.space === "latent";
+    if (p.discriminator === "projected" && latent) {
+      throw new Error(
+        "a projected discriminator judges image features; in latent space there are no images " +
+          'to extract them from. Use space "pixel" with discriminator "projected".',
+      );
+    }
+    if (p.growth && p.arch !== "progan") {
+      throw new Error(`growth (progressive growing) needs arch "progan", not "${p.arch}"`);
+    }
+    const batchSize = Math.max(p.batch, ...Object.values(p.growth?.batchByResolution ?? {}));
     const data = latent
-      ? await openArrayBatches({
-        store: ctx.inputs.codes,
-        array: "codes",
-        batchSize: p.batch,
-        seed: p.seed,
-      })
+      ? await openArrayBatches({ store: ctx.inputs.codes, array: "codes", batchSize, seed: p.seed })
       : await openImageBatches({
         store: ctx.inputs.dataset,
         resolution: (await readAttributes(ctx.inputs.dataset, "")).resolution as number,
-        batchSize: p.batch,
+        batchSize,
         seed: p.seed,
       });
     const shape = [...data.sampleShape] as [number, number, number];
-    const config: GanConfig = { shape, zDim: p.zDim, baseChannels: p.baseChannels, tanh: !latent };
+    const config: GanConfig = {
+      shape,
+      zDim: p.zDim,
+      baseChannels: p.baseChannels,
+      tanh: !latent,
+      arch: p.arch,
+      conv: p.conv,
+      separableD: p.separableD,
+      discriminator: p.discriminator,
+    };
+    const progan = p.arch === "progan";
+    const lossName = p.loss === "auto" ? (progan ? "wgan-gp" : "logistic") : p.loss;
     // In latent mode, pictures of progress are codes decoded through the autoencoder.
     let toImages = (x: tf.Tensor4D) => x;
     let codeStats: { mean: number[]; std: number[] } | null = null;
-    let ae: Params | null = null;
+    let features: FeatureNet | undefined;
+    const aeFile = needsAutoencoder(p)
+      ? ctx.inputs.autoencoder
+      : p.discriminator === "projected"
+      ? ctx.inputs.featureNet
+      : null;
+    const ae = aeFile ? await readModel(aeFile) : null;
+    const aeParams = new Params(new Rng(0), false);
+    if (ae) aeParams.loadArrays(ae.arrays);
+    const aeConfig = ae?.meta.config as AutoencoderConfig;
     if (latent) {
-      const model = await readModel(ctx.inputs.autoencoder);
-      const aeConfig = model.meta.config as AutoencoderConfig;
-      ae = new Params(new Rng(0), false);
-      ae.loadArrays(model.arrays);
       const attrs = await readAttributes(ctx.inputs.codes, "codes");
       codeStats = { mean: attrs.mean as number[], std: attrs.std as number[] };
       const { mean, std } = codeStats;
       toImages = (x) =>
-        tf.tidy(() => decode(ae!, aeConfig, tf.add(tf.mul(x, std), mean) as tf.Tensor4D));
+        tf.tidy(() => decode(aeParams, aeConfig, tf.add(tf.mul(x, std), mean) as tf.Tensor4D));
+    }
+    if (p.discriminator === "projected") {
+      features = projectFeatures((x) => encoderFeatures(aeParams, aeConfig, x), p.seed ^ 0xccc);
     }
     await Deno.mkdir(ctx.outputs.progress, { recursive: true });
+    await Deno.mkdir(ctx.outputs.snapshots, { recursive: true });
+    const stepName = (step: number) => `step-${String(step).padStart(7, "0")}`;
+    const meta = { config, space: p.space, codeStats };
+    const ckpt = await checkpointHooks(ctx, p.checkpointEvery, [
+      ctx.outputs.progress,
+      ctx.outputs.snapshots,
+    ]);
     const result = await trainGan({
       config,
       data,
       steps: p.steps,
       seed: p.seed,
-      lr: p.lr,
+      lr: p.lr ?? (progan ? 1e-3 : 2e-4),
+      beta1: p.beta1 ?? (progan ? 0 : 0.5),
+      beta2: p.beta2 ?? 0.99,
       emaDecay: p.emaDecay,
-      checkpoint: await checkpointHooks(ctx, p.checkpointEvery),
+      loss: lossName === "wgan-gp" ? "wgan" : lossName as GanLossName,
+      reg: lossName === "wgan-gp" ? { gpLambda: p.gpLambda, drift: p.drift } : undefined,
+      schedule: p.schedule,
+      growth: p.growth ?? undefined,
+      features,
+      checkpoint: ckpt,
       samples: {
         every: p.sampleEvery,
         count: 32,
         onSample: async (step, x) => {
           const imgs = toImages(x);
           await Deno.writeFile(
-            join(ctx.outputs.progress, `step-${String(step).padStart(7, "0")}.png`),
+            join(ctx.outputs.progress, `${stepName(step)}.png`),
             await gridPng(imgs),
           );
           imgs.dispose();
         },
       },
-      onProgress: (s, t, l) => ctx.progress(s, t, `D ${l.d.toFixed(3)} G ${l.g.toFixed(3)}`),
+      snapshots: {
+        every: p.sampleEvery,
+        save: (step, ema) =>
+          writeModel(join(ctx.outputs.snapshots, `${stepName(step)}.gft`), ema.toArrays("E/"), {
+            ...meta,
+            step,
+          }),
+      },
+      onProgress: (s, t, l) =>
+        ctx.progress(
+          s,
+          t,
+          `D ${l.d.toFixed(3)} G ${l.g.toFixed(3)}` +
+            (l.resolution ? ` ${l.resolution}px alpha ${l.alpha!.toFixed(2)}` : ""),
+        ),
     });
     await data.close();
     await writeModel(ctx.outputs.model, {
       ...result.ema.toArrays("E/"),
       ...result.g.toArrays("G/"),
-    }, {
-      config,
-      space: p.space,
-      codeStats,
-    });
+    }, meta);
     await Deno.writeTextFile(ctx.outputs.history, JSON.stringify(result.history));
-    ae?.dispose();
+    aeParams.dispose();
     tf.disposeVariables();
     const kimg = (p.steps * p.batch) / 1000;
-    return { space: p.space, kimg, gParams: result.g.count(), dParams: result.d.count(), backend };
+    return {
+      space: p.space,
+      arch: p.arch,
+      conv: p.conv,
+      schedule: p.schedule,
+      loss: lossName,
+      kimg,
+      gParams: result.g.count(),
+      dParams: result.d.count(),
+      backend,
+    };
   },
 });

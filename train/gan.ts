@@ -1,13 +1,24 @@
 /**
- * GAN training loop (latent codes or pixels alike): alternating D and G steps with the
- * non-saturating logistic loss, hand-written Adam, an EMA copy of G, checkpoints that resume
- * bit-identically, a fixed-seed sample grid every N steps, and divergence detection.
+ * GAN training loop (latent codes or pixels alike, every architecture of models/gan.ts):
+ * two-stage or one-stage steps, logistic / Wasserstein(-GP) / hinge losses, optional ProGAN
+ * growth, hand-written Adam, an EMA copy of G, checkpoints that resume bit-identically (also
+ * mid-fade), a fixed-seed sample grid and weight snapshots every N steps, divergence detection.
  */
 import * as tf from "@tensorflow/tfjs";
 import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
 import type { BatchSource } from "../data/batch_source.ts";
-import { discriminate, type GanConfig, generate } from "../models/gan.ts";
+import {
+  blocks,
+  discriminate,
+  type GanCallOptions,
+  type GanConfig,
+  generate,
+  type Phase,
+} from "../models/gan.ts";
+import type { FeatureNet } from "../models/projected_d.ts";
+import { realsAtPhase } from "../models/progan.ts";
+import { upsample2x } from "../models/layers.ts";
 import { Adam, emaUpdate } from "./adam.ts";
 import {
   type CheckpointHooks,
@@ -15,7 +26,9 @@ import {
   packState,
   unpackState,
 } from "./checkpoint_state.ts";
-import { type StepNets, twoStageStep } from "./gan_step.ts";
+import { assertOneStage, ganStep, type Schedule, type StepNets } from "./gan_step.ts";
+import { type DRegularisers, GAN_LOSSES, type GanLossName } from "./losses.ts";
+import { type Growth, growthPhase } from "./growth.ts";
 
 export interface GanTrainOptions {
   config: GanConfig;
@@ -26,6 +39,16 @@ export interface GanTrainOptions {
   beta1?: number;
   beta2?: number;
   emaDecay?: number;
+  /** Default "logistic" (non-saturating). */
+  loss?: GanLossName;
+  /** WGAN-GP's gradient penalty and drift (ProGAN: lambda 10, drift 1e-3). */
+  reg?: DRegularisers;
+  /** Default "two-stage". */
+  schedule?: Schedule;
+  /** Progressive growing (progan architecture only). */
+  growth?: Growth;
+  /** The frozen feature network of a projected discriminator. */
+  features?: FeatureNet;
   checkpoint?: CheckpointHooks;
   /** Called every `every` steps with EMA-G samples of a fixed set of latents. */
   samples?: {
@@ -33,7 +56,17 @@ export interface GanTrainOptions {
     count: number;
     onSample(step: number, images: tf.Tensor4D): Promise<void>;
   };
-  onProgress?: (step: number, total: number, losses: { d: number; g: number }) => void;
+  /** Called every `every` steps (and at the end) with the EMA generator. */
+  snapshots?: { every: number; save(step: number, ema: Params): Promise<void> };
+  onProgress?: (step: number, total: number, info: StepInfo) => void;
+}
+
+export interface StepInfo {
+  d: number;
+  g: number;
+  /** Progressive growing: the current resolution and fade-in. */
+  resolution?: number;
+  alpha?: number;
 }
 
 export interface GanModel {
@@ -47,15 +80,19 @@ export interface GanResult extends GanModel {
   history: { step: number[]; d: number[]; g: number[] };
 }
 
-export function createGan(config: GanConfig, seed: number): GanModel {
+export function createGan(config: GanConfig, seed: number, features?: FeatureNet): GanModel {
   const rng = new Rng(seed);
   const g = new Params(rng.fork());
   const d = new Params(rng.fork());
-  // Build every weight once with a dummy pass so the parameter lists are complete.
-  tf.tidy(() => {
-    const x = generate(g, config, tf.zeros([1, config.zDim]));
-    discriminate(d, config, x);
-  });
+  // Build every weight once with dummy passes (one per resolution when growing) so the
+  // parameter lists are complete from the first step.
+  const levels = config.arch === "progan" ? blocks(config) : 0;
+  for (let level = levels === 0 ? blocks(config) : 0; level <= blocks(config); level++) {
+    tf.tidy(() => {
+      const o: GanCallOptions = { phase: { level, alpha: 0.5 }, features };
+      discriminate(d, config, generate(g, config, tf.zeros([4, config.zDim]), o), o);
+    });
+  }
   const ema = new Params(new Rng(0), false);
   ema.loadArrays(g.toArrays());
   return { config, g, d, ema };
@@ -65,9 +102,27 @@ export function sampleLatents(rng: Rng, n: number, zDim: number): tf.Tensor2D {
   return tf.tensor2d(rng.normalArray(n * zDim), [n, zDim]);
 }
 
+/** G's output brought to the final resolution (growing GANs start small). */
+function atFullSize(x: tf.Tensor4D, size: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    let y = x;
+    while (y.shape[1] < size) y = upsample2x(y);
+    return y;
+  });
+}
+
 export async function trainGan(o: GanTrainOptions): Promise<GanResult> {
   const cfg = o.config;
-  const model = createGan(cfg, o.seed);
+  const schedule = o.schedule ?? "two-stage";
+  const loss = GAN_LOSSES[o.loss ?? "logistic"];
+  if (schedule === "one-stage") assertOneStage(loss);
+  if (o.growth && cfg.arch !== "progan") {
+    throw new Error(`progressive growing needs arch "progan" (got "${cfg.arch ?? "dcgan"}")`);
+  }
+  if (o.growth && o.data.batchSize < Math.max(...Object.values(o.growth.batchByResolution ?? {}))) {
+    throw new Error("the data source's batch must be at least the largest per-resolution batch");
+  }
+  const model = createGan(cfg, o.seed, o.features);
   const { g, d, ema } = model;
   const adam = { lr: o.lr ?? 2e-4, beta1: o.beta1 ?? 0.5, beta2: o.beta2 ?? 0.99, eps: 1e-8 };
   const optG = new Adam(adam);
@@ -85,42 +140,71 @@ export async function trainGan(o: GanTrainOptions): Promise<GanResult> {
     start = s.step;
     lastCheckpoint = s.step;
   }
+  const finalLevel = blocks(cfg);
+  const size = cfg.shape[0];
+  const phaseAt = (step: number) =>
+    o.growth
+      ? growthPhase(step, o.growth, finalLevel, o.data.batchSize)
+      : { level: finalLevel, resolution: size, alpha: 1, batch: o.data.batchSize };
   const fixedZ = o.samples
     ? sampleLatents(new Rng(o.seed ^ 0xf1ced), o.samples.count, cfg.zDim)
     : null;
   const gVars = g.list(), emaVars = ema.list();
-  const nets: StepNets = {
-    g,
-    d,
-    G: (z) => generate(g, cfg, z),
-    D: (x) => discriminate(d, cfg, x),
-  };
   const decay = o.emaDecay ?? 0.999;
   const [h, w, c] = o.data.sampleShape;
-  const n = o.data.batchSize;
+  let level = phaseAt(start).level;
 
   for (let step = start; step < o.steps; step++) {
-    const realData = await o.data.batch(step);
-    const real = tf.tensor4d(realData, [n, h, w, c]);
+    const ph = phaseAt(step);
+    if (ph.level !== level) {
+      // ProGAN resets the optimizers' moments when a new resolution starts.
+      optG.dispose();
+      optD.dispose();
+      optG.t = optD.t = 0;
+      level = ph.level;
+    }
+    const phase: Phase = { level: ph.level, alpha: ph.alpha };
+    const noiseSeed = rng.int(2 ** 31);
+    const call: GanCallOptions = { phase, noiseSeed, features: o.features };
+    const nets: StepNets = {
+      g,
+      d,
+      G: (z) => generate(g, cfg, z, call),
+      D: (x) => discriminate(d, cfg, x, call),
+    };
+    const n = ph.batch;
+    const all = await o.data.batch(step);
+    const real = tf.tidy(() =>
+      realsAtPhase(tf.tensor4d(all.subarray(0, n * h * w * c), [n, h, w, c]), finalLevel, phase)
+    );
     const z1 = sampleLatents(rng, n, cfg.zDim);
     const z2 = sampleLatents(rng, n, cfg.zDim);
-    const { d: dl, g: gl } = twoStageStep(nets, real, z1, z2, optD, optG);
+    const eps = o.reg ? tf.tensor1d(rng.uniformArray(n)) : undefined;
+    const losses = ganStep(schedule, nets, { real, z1, z2, eps }, optD, optG, { loss, reg: o.reg });
     // Ramp the EMA decay up (as TF's ExponentialMovingAverage with num_updates): a fixed 0.999
     // would keep the average dominated by the random initial weights for thousands of steps.
     emaUpdate(emaVars, gVars, Math.min(decay, (1 + step) / (10 + step)));
-    tf.dispose([real, z1, z2]);
-    if (!Number.isFinite(dl) || !Number.isFinite(gl)) {
-      throw new DivergenceError(step, lastCheckpoint, { d: dl, g: gl });
+    tf.dispose([real, z1, z2, ...(eps ? [eps] : [])]);
+    if (!Number.isFinite(losses.d) || !Number.isFinite(losses.g)) {
+      throw new DivergenceError(step, lastCheckpoint, losses);
     }
     history.step.push(step + 1);
-    history.d.push(dl);
-    history.g.push(gl);
+    history.d.push(losses.d);
+    history.g.push(losses.g);
     const done = step + 1;
-    o.onProgress?.(done, o.steps, { d: dl, g: gl });
+    const info: StepInfo = o.growth
+      ? { ...losses, resolution: ph.resolution, alpha: ph.alpha }
+      : losses;
+    o.onProgress?.(done, o.steps, info);
     if (o.samples && fixedZ && (done % o.samples.every === 0 || done === o.steps)) {
-      const imgs = generate(ema, cfg, fixedZ);
+      const imgs = tf.tidy(() =>
+        atFullSize(generate(ema, cfg, fixedZ, { ...call, noiseSeed: 0 }), size)
+      );
       await o.samples.onSample(done, imgs);
       imgs.dispose();
+    }
+    if (o.snapshots && (done % o.snapshots.every === 0 || done === o.steps)) {
+      await o.snapshots.save(done, ema);
     }
     if (o.checkpoint && done % o.checkpoint.every === 0 && done < o.steps) {
       await o.checkpoint.save(done, packState(parts, done, rng.state(), history));

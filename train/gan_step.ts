@@ -1,12 +1,17 @@
 /**
- * One two-stage GAN step: a discriminator update on real and generated samples, then a generator
- * update through the updated discriminator (non-saturating logistic losses). Shared by the
- * training loop and the benchmarks so they time exactly what training runs.
+ * One GAN training step, two ways:
+ * - two-stage (the usual loop): a discriminator update on real and generated samples, then a
+ *   generator update through the updated discriminator;
+ * - one-stage (Shen et al. 2021): one forward of G and D and one backward of D's loss. Between
+ *   G's output and D's input sits an identity whose backward multiplies each sample's gradient by
+ *   gamma_i = (dL_G/dp_i) / (dL_D/dp_i), so D receives exactly grad L_D and G exactly grad L_G.
+ * The gradient functions are exported on their own so tests can compare them.
+ * Shared by the training loop and the benchmarks so they time exactly what training runs.
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Params } from "../nn/params.ts";
 import type { Adam } from "./adam.ts";
-import { dLossFn, gLossFn } from "./losses.ts";
+import { type DRegularisers, GAN_LOSSES, type GanLoss, gradientPenalty } from "./losses.ts";
 
 export interface StepNets {
   g: Params;
@@ -16,6 +21,133 @@ export interface StepNets {
   D(x: tf.Tensor4D): tf.Tensor;
 }
 
+export interface StepBatch {
+  real: tf.Tensor4D;
+  /** Latents of D's fake samples (and G's, in one-stage training). */
+  z1: tf.Tensor2D;
+  /** Latents of G's step in two-stage training. */
+  z2: tf.Tensor2D;
+  /** Per-sample interpolation weights of the gradient penalty (when regularised). */
+  eps?: tf.Tensor1D;
+}
+
+export interface StepOptions {
+  loss: GanLoss;
+  reg?: DRegularisers;
+}
+
+type Grads = { value: tf.Scalar; grads: tf.NamedTensorMap };
+
+export type Schedule = "two-stage" | "one-stage";
+
+/** D's loss with its regularisers, for fake samples that carry no gradient to G. */
+function dObjective(
+  nets: StepNets,
+  b: StepBatch,
+  o: StepOptions,
+  realLogits: tf.Tensor,
+  fakeLogits: tf.Tensor,
+  detachedFake: tf.Tensor4D,
+): tf.Scalar {
+  let loss = o.loss.d(realLogits, fakeLogits);
+  if (o.reg) {
+    if (!b.eps) throw new Error("gradient penalty needs per-sample eps");
+    const gp = gradientPenalty(nets.D, b.real, detachedFake, b.eps, o.reg.gpTarget ?? 1);
+    const drift = tf.mean(tf.square(realLogits));
+    loss = tf.addN([loss, tf.mul(gp, o.reg.gpLambda), tf.mul(drift, o.reg.drift)]) as tf.Scalar;
+  }
+  return loss;
+}
+
+/** Gradients of L_D w.r.t. D (fake samples held fixed). */
+export function discriminatorGrads(nets: StepNets, b: StepBatch, o: StepOptions): Grads {
+  const fake = nets.G(b.z1); // outside the gradient scope: no backward into G
+  const out = tf.variableGrads(
+    () => dObjective(nets, b, o, nets.D(b.real), nets.D(fake), fake),
+    nets.d.list(),
+  );
+  fake.dispose();
+  return out;
+}
+
+/** Gradients of L_G w.r.t. G through the current D. */
+export function generatorGrads(nets: StepNets, z: tf.Tensor2D, o: StepOptions): Grads {
+  return tf.variableGrads(() => o.loss.g(nets.D(nets.G(z))), nets.g.list());
+}
+
+/** Refuses losses one-stage training cannot decompose exactly, saying why and what to use. */
+export function assertOneStage(loss: GanLoss): asserts loss is GanLoss & { gamma: object } {
+  if (!loss.gamma) {
+    throw new Error(
+      `one-stage training cannot use the ${loss.name} loss: its discriminator gradient is zero ` +
+        "for some samples whose generator gradient is not, so no per-sample factor turns one into " +
+        'the other. Use schedule "two-stage", or loss "logistic" or "wgan".',
+    );
+  }
+}
+
+/**
+ * One backward for both: returns L_D, grads for every D and G variable (keyed by tfjs variable
+ * name), and L_G's value for logging.
+ */
+export function oneStageGrads(
+  nets: StepNets,
+  b: StepBatch,
+  o: StepOptions,
+): Grads & { gValue: number } {
+  const gammaOf = o.loss.gamma;
+  assertOneStage(o.loss);
+  let gamma: Float32Array | null = null;
+  let gValue = NaN;
+  // Identity forward; backward scales sample i's gradient by gamma_i, known once D has run.
+  const scaled = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
+    value: tf.clone(args[0] as tf.Tensor),
+    gradFunc: (dy: tf.Tensor) => tf.mul(dy, tf.tensor4d(gamma!, [gamma!.length, 1, 1, 1])),
+  }));
+  const out = tf.variableGrads(() => {
+    const fake = nets.G(b.z1);
+    const fakeLogits = nets.D(scaled(fake) as tf.Tensor4D);
+    const p = fakeLogits.dataSync() as Float32Array;
+    gamma = gammaOf!(p);
+    gValue = tf.tidy(() => o.loss.g(fakeLogits).dataSync()[0]);
+    // The penalty's fake samples are data, so it adds nothing to G's gradient.
+    const detached = tf.tensor4d(fake.dataSync() as Float32Array, fake.shape);
+    return dObjective(nets, b, o, nets.D(b.real), fakeLogits, detached);
+  }, [...nets.d.list(), ...nets.g.list()]);
+  return { ...out, gValue };
+}
+
+export function ganStep(
+  schedule: Schedule,
+  nets: StepNets,
+  b: StepBatch,
+  optD: Adam,
+  optG: Adam,
+  o: StepOptions,
+): { d: number; g: number } {
+  if (schedule === "one-stage") {
+    const step = oneStageGrads(nets, b, o);
+    optD.apply(nets.d, step.grads);
+    optG.apply(nets.g, step.grads);
+    const losses = { d: step.value.dataSync()[0], g: step.gValue };
+    tf.dispose([step.value, ...Object.values(step.grads)]);
+    return losses;
+  }
+  const dStep = discriminatorGrads(nets, b, o);
+  optD.apply(nets.d, dStep.grads);
+  const gStep = generatorGrads(nets, b.z2, o);
+  optG.apply(nets.g, gStep.grads);
+  const losses = { d: dStep.value.dataSync()[0], g: gStep.value.dataSync()[0] };
+  tf.dispose([
+    dStep.value,
+    gStep.value,
+    ...Object.values(dStep.grads),
+    ...Object.values(gStep.grads),
+  ]);
+  return losses;
+}
+
+/** The classic non-saturating logistic two-stage step (kept for the backend benchmarks). */
 export function twoStageStep(
   nets: StepNets,
   real: tf.Tensor4D,
@@ -23,20 +155,7 @@ export function twoStageStep(
   z2: tf.Tensor2D,
   optD: Adam,
   optG: Adam,
+  loss: GanLoss = GAN_LOSSES.logistic,
 ): { d: number; g: number } {
-  // Generated outside the gradient scope: the D step does not backpropagate into G.
-  const fake = nets.G(z1);
-  const dStep = tf.variableGrads(() => dLossFn(nets.D(real), nets.D(fake)), nets.d.list());
-  optD.apply(nets.d, dStep.grads);
-  const gStep = tf.variableGrads(() => gLossFn(nets.D(nets.G(z2))), nets.g.list());
-  optG.apply(nets.g, gStep.grads);
-  const losses = { d: dStep.value.dataSync()[0], g: gStep.value.dataSync()[0] };
-  tf.dispose([
-    fake,
-    dStep.value,
-    gStep.value,
-    ...Object.values(dStep.grads),
-    ...Object.values(gStep.grads),
-  ]);
-  return losses;
+  return ganStep("two-stage", nets, { real, z1, z2 }, optD, optG, { loss });
 }

@@ -1,0 +1,40 @@
+/**
+ * The default GAN: a DCGAN-style generator (dense -> 4x4, then nearest-upsample + conv blocks
+ * with pixelwise normalisation) and a discriminator of stride-2 conv blocks.
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { Params } from "../nn/params.ts";
+import { blocks, channelsAt, type GanConfig } from "./gan_config.ts";
+import { conv2d, dense, lrelu, pixelNorm, upsample2x } from "./layers.ts";
+
+export function dcganG(p: Params, cfg: GanConfig, z: tf.Tensor2D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const separable = cfg.conv === "separable";
+    const c0 = channelsAt(cfg, 0);
+    let h = tf.reshape(dense(p, "g.fc", z, 16 * c0), [-1, 4, 4, c0]) as tf.Tensor4D;
+    h = pixelNorm(lrelu(h));
+    h = pixelNorm(lrelu(conv2d(p, "g.conv0", h, c0, { separable })));
+    for (let b = 1; b <= blocks(cfg); b++) {
+      const c = channelsAt(cfg, b);
+      h = pixelNorm(lrelu(conv2d(p, `g.up${b}`, upsample2x(h), c, { separable })));
+      h = pixelNorm(lrelu(conv2d(p, `g.conv${b}`, h, c, { separable })));
+    }
+    const out = conv2d(p, "g.out", h, cfg.shape[2], { kernel: 1, gain: 1 });
+    return cfg.tanh ? tf.tanh(out) : out;
+  });
+}
+
+export function dcganD(p: Params, cfg: GanConfig, x: tf.Tensor4D): tf.Tensor1D {
+  return tf.tidy(() => {
+    const separable = cfg.separableD ?? false;
+    const n = blocks(cfg);
+    let h = lrelu(conv2d(p, "d.in", x, channelsAt(cfg, n), { kernel: 1 }));
+    for (let b = n; b >= 1; b--) {
+      h = lrelu(conv2d(p, `d.conv${b}`, h, channelsAt(cfg, b), { separable }));
+      h = lrelu(conv2d(p, `d.down${b}`, h, channelsAt(cfg, b - 1), { stride: 2, separable }));
+    }
+    h = lrelu(conv2d(p, "d.conv0", h, channelsAt(cfg, 0), { separable }));
+    const flat = tf.reshape(h, [h.shape[0], -1]) as tf.Tensor2D;
+    return tf.reshape(dense(p, "d.fc", flat, 1, { gain: 1 }), [-1]) as tf.Tensor1D;
+  });
+}

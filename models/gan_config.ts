@@ -1,0 +1,43 @@
+/** The shape of a GAN (shared by every architecture) and the depth/width rules. */
+export type GanArch = "dcgan" | "progan" | "fastgan";
+
+export interface GanConfig {
+  /** Output sample size: [H, W, C] (codes: e.g. [8, 8, 4]; pixels: [32, 32, 3]). */
+  shape: [number, number, number];
+  zDim: number;
+  /** Channels at 4x4; halved per doubling, not below `minChannels`. */
+  baseChannels: number;
+  minChannels?: number;
+  /** Bound G's output with tanh (images in [-1, 1]); codes are left linear. */
+  tanh: boolean;
+  /** Default "dcgan". */
+  arch?: GanArch;
+  /** G's 3x3 convs: dense, or depthwise + pointwise (Faster Projected GAN). Default standard. */
+  conv?: "standard" | "separable";
+  /** Also make D's 3x3 convs separable. */
+  separableD?: boolean;
+  /** "projected": D judges frozen pretrained features (Projected GAN). Default standard. */
+  discriminator?: "standard" | "projected";
+}
+
+/** How far a progressive GAN has grown: `level` doubling blocks active, `alpha` the fade-in. */
+export interface Phase {
+  level: number;
+  alpha: number;
+}
+
+export function blocks(cfg: GanConfig): number {
+  const n = Math.log2(cfg.shape[0] / 4);
+  if (!Number.isInteger(n) || n < 0 || cfg.shape[0] !== cfg.shape[1]) {
+    throw new Error(`GAN sample size must be square, a power of two >= 4: got ${cfg.shape}`);
+  }
+  return n;
+}
+
+export function channelsAt(cfg: GanConfig, block: number): number {
+  return Math.max(cfg.minChannels ?? 16, Math.floor(cfg.baseChannels / 2 ** block));
+}
+
+export function fullyGrown(cfg: GanConfig): Phase {
+  return { level: blocks(cfg), alpha: 1 };
+}
