@@ -1,0 +1,75 @@
+import * as tf from "@tensorflow/tfjs";
+import { assert, assertAllClose, assertEquals } from "../tests/assert.ts";
+import { initBackend } from "../backend/mod.ts";
+import { Params } from "../nn/params.ts";
+import { Rng } from "../nn/rng.ts";
+import { conv2d, dense, downsample2x } from "./layers.ts";
+
+await initBackend("cpu");
+
+function variance(a: Float32Array): number {
+  const m = a.reduce((s, v) => s + v, 0) / a.length;
+  return a.reduce((s, v) => s + (v - m) ** 2, 0) / a.length;
+}
+
+Deno.test("equalized-LR layers store N(0,1) weights and give unit-variance outputs at init", () => {
+  const rng = new Rng(1);
+  const p = new Params(rng.fork());
+  const x = tf.tensor4d(rng.normalArray(8 * 16 * 16 * 64), [8, 16, 16, 64]);
+  // Interior pixels only: 'same' padding zeros part of the border windows.
+  const y = conv2d(p, "c", x, 64, { equalized: true, gain: 1 }).slice([0, 1, 1, 0], [
+    8,
+    14,
+    14,
+    64,
+  ]);
+  const yv = variance(y.dataSync() as Float32Array);
+  assert(Math.abs(yv - 1) < 0.05, `conv output variance ${yv}`);
+  const wv = variance(p.vars.get("c.w")!.dataSync() as Float32Array);
+  assert(Math.abs(wv - 1) < 0.05, `stored weight variance ${wv}`);
+  const x2 = tf.tensor2d(rng.normalArray(512 * 256), [512, 256]);
+  const dv = variance(
+    dense(p, "fc", x2, 128, { equalized: true, gain: 1 }).dataSync() as Float32Array,
+  );
+  assert(Math.abs(dv - 1) < 0.05, `dense output variance ${dv}`);
+  tf.disposeVariables();
+});
+
+Deno.test("separable conv equals a dense conv whose kernel is depthwise x pointwise", () => {
+  const rng = new Rng(2);
+  const p = new Params(rng.fork());
+  const [k, ci, co] = [3, 5, 7];
+  const x = tf.tensor4d(rng.normalArray(2 * 9 * 11 * ci), [2, 9, 11, ci]);
+  const y = conv2d(p, "s", x, co, { separable: true, bias: false });
+  assertEquals(p.names(), ["s.dw", "s.pw"]);
+  assertEquals(p.count(), k * k * ci + ci * co); // vs k*k*ci*co for a dense conv
+  const dw = p.vars.get("s.dw")!.dataSync(), pw = p.vars.get("s.pw")!.dataSync();
+  const w = new Float32Array(k * k * ci * co);
+  for (let t = 0; t < k * k; t++) {
+    for (let i = 0; i < ci; i++) {
+      for (let o = 0; o < co; o++) w[(t * ci + i) * co + o] = dw[t * ci + i] * pw[i * co + o];
+    }
+  }
+  const ref = tf.conv2d(x, tf.tensor4d(w, [k, k, ci, co]), 1, "same");
+  assertAllClose(y.dataSync(), ref.dataSync(), { rtol: 1e-5, atol: 1e-5 });
+  tf.disposeVariables();
+});
+
+Deno.test("downsample2x is the 2x2 box average and has a second-order gradient", () => {
+  const x = tf.tensor4d([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16], [1, 4, 4, 1]);
+  assertAllClose(downsample2x(x).dataSync(), [3.5, 5.5, 11.5, 13.5]);
+  // d/dx sum((d/dx sum(down(x)^2))^2) exists (avgPool's gradient has none in tfjs).
+  const g2 = tf.grad((a: tf.Tensor) =>
+    tf.sum(
+      tf.square(tf.grad((b: tf.Tensor) => tf.sum(tf.square(downsample2x(b as tf.Tensor4D))))(a)),
+    )
+  )(x);
+  // inner grad: 2 * mean_block / 4 per pixel; outer: d/dx sum over pixels of (m/2)^2 = ...
+  // For each block, 4 pixels each (m/2)^2 -> m^2; d m^2 / dx = 2m/4 = m/2 per pixel.
+  const blockMean = [3.5, 5.5, 11.5, 13.5];
+  const expected = [...Array(16).keys()].map((i) => {
+    const r = Math.floor(i / 4), c = i % 4;
+    return blockMean[Math.floor(r / 2) * 2 + Math.floor(c / 2)] / 2;
+  });
+  assertAllClose(g2.dataSync(), expected, { rtol: 1e-6 });
+});
