@@ -4,6 +4,7 @@ import { benchEngine } from "./engine.ts";
 import { benchLatent } from "./latent.ts";
 import { benchData } from "./data.ts";
 import { benchQuality } from "./quality.ts";
+import { benchMethods } from "./methods.ts";
 
 const benches: Record<string, (args: string[]) => Promise<void>> = {
   engine: benchEngine,
@@ -11,6 +12,7 @@ const benches: Record<string, (args: string[]) => Promise<void>> = {
   latent: benchLatent,
   data: benchData,
   quality: benchQuality,
+  methods: benchMethods,
 };
 
 const names = Deno.args.filter((a) => !a.startsWith("--"));

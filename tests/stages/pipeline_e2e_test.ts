@@ -56,13 +56,22 @@ const TINY = [
 ];
 
 async function cli(store: string, ...args: string[]) {
+  return await cliWith({}, 0, store, ...args);
+}
+
+async function cliWith(
+  env: Record<string, string>,
+  code: number,
+  store: string,
+  ...args: string[]
+) {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", MAIN, ...args, "--store", store, ...TINY],
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...env },
   }).output();
   const stdout = new TextDecoder().decode(out.stdout);
   const stderr = new TextDecoder().decode(out.stderr);
-  assertEquals(out.code, 0, stderr.slice(-3000));
+  assertEquals(out.code, code, stderr.slice(-3000));
   const outcomes: Record<string, string> = {};
   for (const line of stdout.split("\n")) {
     const m = /^([a-z-]+)\s+(cached|ran|restored)\s/.exec(line);
@@ -92,7 +101,12 @@ Deno.test({
       const first = await cli(a, "run");
       assertEquals(Object.keys(first.outcomes).length, 7, first.stdout);
       assert(Object.values(first.outcomes).every((o) => o === "ran"));
-      await cli(b, "run");
+      // Store b's generator is killed after its last checkpoint (step 3 of 6) and resumed: its
+      // outputs, snapshots and progress grids included, must equal store a's uninterrupted run.
+      await cliWith({ GANFLOW_FAULT: "before-commit:train-generator" }, 137, b, "run");
+      const resumed = await cli(b, "run");
+      assertEquals(resumed.outcomes["train-generator"], "ran");
+      assert(/resuming from the checkpoint at step 3/.test(resumed.stdout + resumed.stderr));
       const [ra, rb] = [await records(a), await records(b)];
       for (const [stage, r] of ra) {
         assertEquals(rb.get(stage)!.key, r.key, `key of ${stage}`);
@@ -130,6 +144,41 @@ Deno.test({
         sample: "ran",
         evaluate: "ran",
         report: "ran",
+      });
+      // The generator methods through the CLI: progressive growing + one-stage + separable G,
+      // then a FastGAN generator with a projected D on the trained encoder's features.
+      const progressive = await cli(
+        a,
+        "run",
+        "train-generator",
+        ...["--set", "train-generator.space=pixel", "--set", "train-generator.arch=progan"],
+        ...["--set", 'train-generator.growth={"start":4,"fadeKimg":0.016,"stableKimg":0.008}'],
+        ...[
+          "--set",
+          "train-generator.schedule=one-stage",
+          "--set",
+          "train-generator.conv=separable",
+        ],
+      );
+      assertEquals(progressive.outcomes["train-generator"], "ran");
+      const snaps = [...Deno.readDirSync(`${a}/out/train-generator/snapshots`)].map((e) => e.name);
+      assertEquals(snaps.sort(), ["step-0000003.gft", "step-0000006.gft"]);
+      const rec = (await records(a)).get("train-generator")!;
+      assertEquals(
+        [rec.metrics.arch, rec.metrics.schedule, rec.metrics.loss],
+        ["progan", "one-stage", "wgan-gp"],
+      );
+      const projected = await cli(
+        a,
+        "run",
+        "train-generator",
+        ...["--set", "train-generator.space=pixel", "--set", "train-generator.arch=fastgan"],
+        ...["--set", "train-generator.discriminator=projected"],
+      );
+      assertEquals(projected.outcomes, {
+        prepare: "cached",
+        "train-autoencoder": "cached",
+        "train-generator": "ran",
       });
     } finally {
       await Deno.remove(a, { recursive: true });
