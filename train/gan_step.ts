@@ -110,8 +110,8 @@ export function oneStageGrads(
     const p = fakeLogits.dataSync() as Float32Array;
     gamma = gammaOf!(p);
     gValue = tf.tidy(() => o.loss.g(fakeLogits).dataSync()[0]);
-    // The penalty's fake samples are data, so it adds nothing to G's gradient.
-    const detached = tf.tensor4d(fake.dataSync() as Float32Array, fake.shape);
+    // The penalty's fake samples are data (a copy off the tape): it adds nothing to G's gradient.
+    const detached = o.reg ? tf.tensor4d(fake.dataSync() as Float32Array, fake.shape) : fake;
     return dObjective(nets, b, o, nets.D(b.real), fakeLogits, detached);
   }, [...nets.d.list(), ...nets.g.list()]);
   return { ...out, gValue };
