@@ -14,6 +14,7 @@ import { keyOf } from "./key.ts";
 import type { PipelineModule, RunRecord } from "./stage.ts";
 import { mermaid, textTree } from "./dag_view.ts";
 import { formatSeconds } from "./progress.ts";
+import { combinations, numericMetrics, parseVariation, table } from "./matrix.ts";
 
 interface CommonOptions {
   pipeline?: string;
@@ -51,9 +52,10 @@ export async function runCli(
     return cmd;
   };
 
-  const setup = async (o: CommonOptions) => {
+  const setup = async (o: CommonOptions, extra: Record<string, unknown> = {}) => {
     const baseDir = dirname(fromFileUrl(moduleUrl));
-    const graph = buildGraph(mod.stages, { overrides: parseSets(o.set ?? []), baseDir });
+    const overrides = { ...parseSets(o.set ?? []), ...extra };
+    const graph = buildGraph(mod.stages, { overrides, baseDir });
     const storeRoot = resolve(o.store ?? resolve(baseDir, ".ganflow"));
     const store = await FsStore.open(storeRoot);
     const globalValues = Object.fromEntries(globals.map((g) => [g.name, String(o[camel(g.name)])]));
@@ -107,6 +109,74 @@ export async function runCli(
           printSummary(results, (performance.now() - t0) / 1000);
           if (results.some((r) => r.outcome === "failed" || r.outcome === "skipped")) exitCode = 1;
         });
+      },
+    );
+
+  common(
+    program.command("matrix [stages...]").description(
+      "run every combination of --vary values (one store: shared stages run once); tabulate metrics",
+    ),
+  )
+    .requiredOption("--vary <stage.param=v1,v2...>", "values to try (repeat for a product)")
+    .option("--metrics <stage...>", "stages whose numeric metrics to tabulate (default: targets)")
+    .option("--json <file>", "also write every combination's outcomes and metrics as JSON")
+    .action(
+      async (
+        stages: string[],
+        o: CommonOptions & { vary: string[]; metrics?: string[]; json?: string },
+      ) => {
+        const variations = o.vary.map(parseVariation);
+        const combos = combinations(variations);
+        const targets = stages.length ? stages : mod.defaultTargets;
+        const rows: {
+          combo: Record<string, unknown>;
+          outcomes: Record<string, string>;
+          metrics: Record<string, number>;
+        }[] = [];
+        for (const [i, combo] of combos.entries()) {
+          const label = Object.entries(combo).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(
+            " ",
+          );
+          console.log(`\n== combination ${i + 1}/${combos.length}: ${label}`);
+          const { engine, store, storeRoot } = await setup(o, combo);
+          await withLock(o, storeRoot, async () => {
+            await store.cleanTmp();
+            const t0 = performance.now();
+            const results = await engine.run({ targets });
+            printSummary(results, (performance.now() - t0) / 1000);
+            if (results.some((r) => r.outcome === "failed" || r.outcome === "skipped")) {
+              exitCode = 1;
+            }
+            const metrics: Record<string, number> = {};
+            const wanted = new Set(o.metrics ?? targets ?? results.map((r) => r.stage));
+            for (const r of results) {
+              const rec = r.key && wanted.has(r.stage) ? await store.getRecord(r.key) : null;
+              for (const [k, v] of Object.entries(numericMetrics(rec?.metrics ?? {}))) {
+                metrics[`${r.stage}.${k}`] = v;
+              }
+            }
+            rows.push({
+              combo,
+              outcomes: Object.fromEntries(results.map((r) => [r.stage, r.outcome])),
+              metrics,
+            });
+          });
+        }
+        const params = variations.map((v) => v.param);
+        const cols = [...new Set(rows.flatMap((r) => Object.keys(r.metrics)))];
+        const fmt = (v: number | undefined) =>
+          v === undefined ? "-" : Number.isInteger(v) ? String(v) : v.toPrecision(4);
+        console.log(`\n${combos.length} combinations:`);
+        console.log(table(
+          [...params, ...cols],
+          rows.map((
+            r,
+          ) => [
+            ...params.map((p) => JSON.stringify(r.combo[p])),
+            ...cols.map((c) => fmt(r.metrics[c])),
+          ]),
+        ));
+        if (o.json) await Deno.writeTextFile(o.json, JSON.stringify(rows, null, 2));
       },
     );
 

@@ -1,0 +1,74 @@
+import { assertEquals, assertThrows } from "../assert.ts";
+import { makeToy } from "./toy_project.ts";
+import { TOY_FILES } from "./toy_files.ts";
+import { join } from "node:path";
+import { combinations, parseVariation } from "../../pipeline/matrix.ts";
+
+const STAGE_M = `import { defineStage } from "$STAGE";
+import { z } from "$ZOD";
+
+export const m = defineStage({
+  name: "m",
+  module: import.meta.url,
+  params: z.object({ k: z.number().default(1) }),
+  inputs: { a: "a.out" },
+  outputs: { out: "m.txt" },
+  async run(ctx) {
+    const n = (await Deno.readTextFile(ctx.inputs.a)).length * ctx.params.k;
+    await Deno.writeTextFile(ctx.outputs.out, String(n));
+    return { len: n, nested: { k: ctx.params.k }, label: "not a number" };
+  },
+});
+`;
+
+Deno.test("matrix: every combination runs once on one store, shared stages are computed once", async () => {
+  const toy = await makeToy({
+    ...TOY_FILES,
+    "stage_m.ts": STAGE_M,
+    "pipeline.ts": TOY_FILES["pipeline.ts"].replace(
+      "export const stages = [a, b, c];",
+      'import { m } from "./stage_m.ts";\nexport const stages = [a, b, c, m];',
+    ),
+  });
+  try {
+    const json = join(toy.dir, "matrix.json");
+    const args = ["matrix", "m", "--vary", "a.repeat=1,2", "--vary", "m.k=[1, 3]", "--json", json];
+    const r = await toy.cli(args);
+    assertEquals(r.code, 0, r.stderr);
+    const rows = JSON.parse(await Deno.readTextFile(json)) as {
+      combo: Record<string, number>;
+      outcomes: Record<string, string>;
+      metrics: Record<string, number>;
+    }[];
+    // a's output is "HELLO WORLD" * repeat + "!": 11 * repeat + 1 characters.
+    assertEquals(rows.map((x) => [x.combo["a.repeat"], x.combo["m.k"], x.metrics["m.len"]]), [
+      [1, 1, 12],
+      [1, 3, 36],
+      [2, 1, 23],
+      [2, 3, 69],
+    ]);
+    assertEquals(rows.map((x) => x.outcomes.a), ["ran", "cached", "ran", "cached"]);
+    assertEquals(rows.map((x) => x.outcomes.m), ["ran", "ran", "ran", "ran"]);
+    assertEquals(rows[1].metrics["m.nested.k"], 3);
+    const lastTable = r.stdout.slice(r.stdout.lastIndexOf("4 combinations:"));
+    assertEquals(lastTable.split("\n")[1].split(/\s+/), ["a.repeat", "m.k", "m.len", "m.nested.k"]);
+    const again = await toy.cli(args);
+    const rows2 = JSON.parse(await Deno.readTextFile(json)) as typeof rows;
+    assertEquals(again.code, 0);
+    // Nothing is computed again: each stage is the current result (cached) or an earlier one
+    // taken back from the store (restored).
+    const outcomes = rows2.flatMap((x) => Object.values(x.outcomes));
+    assertEquals(outcomes.length, 8);
+    assertEquals(outcomes.filter((o) => o !== "cached" && o !== "restored"), []);
+  } finally {
+    await toy.cleanup();
+  }
+});
+
+Deno.test("matrix: variation syntax and errors", () => {
+  assertEquals(parseVariation("s.p=1,two,true").values, [1, "two", true]);
+  assertEquals(parseVariation('s.p=[{"a":1},{"a":2}]').values, [{ a: 1 }, { a: 2 }]);
+  assertThrows(() => parseVariation("nodot=1"), /stage\.param/);
+  assertEquals(combinations([parseVariation("s.a=1,2"), parseVariation("s.b=x,y")]).length, 4);
+  assertThrows(() => combinations([parseVariation("s.a=1"), parseVariation("s.a=2")]), /twice/);
+});
