@@ -223,9 +223,11 @@ export async function benchMethods(args: string[]): Promise<void> {
   const info = await initBackend("auto");
   const steps = flag(args, "steps", 5);
   console.log(`backend ${info.detail}; batch ${BATCH}; median of ${steps} steps after 2 warm-up`);
+  // The stage's default width is 128 channels at 4x4; the papers' generators are wider.
+  const base = flag(args, "base-channels", 128);
   const spaces: [string, GanConfig][] = [
-    ["latent 8x8x4", { shape: [8, 8, 4], zDim: 64, baseChannels: 128, tanh: false }],
-    ["pixel 64x64x3", { shape: [64, 64, 3], zDim: 64, baseChannels: 128, tanh: true }],
+    ["latent 8x8x4", { shape: [8, 8, 4], zDim: 64, baseChannels: base, tanh: false }],
+    ["pixel 64x64x3", { shape: [64, 64, 3], zDim: 64, baseChannels: base, tanh: true }],
   ];
   for (const [name, cfg] of spaces) {
     const { std, sep, one } = await measure({
@@ -234,7 +236,7 @@ export async function benchMethods(args: string[]): Promise<void> {
       one: [cfg, "one-stage"],
     }, steps);
     const pct = (a: number, b: number) => `${((a / b - 1) * 100).toFixed(0)}%`;
-    console.log(`\n${name}:`);
+    console.log(`\n${name}, ${base} channels at 4x4:`);
     console.log(
       `  standard G: step ${std.ms.toFixed(0)} ms, G fwd+bwd ${std.gMs.toFixed(0)} ms, ` +
         `step peak ${std.peakMB.toFixed(1)} MB, G params ${std.gParams}`,
