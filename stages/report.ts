@@ -86,7 +86,42 @@ export const reportStage = defineStage({
         model: m.msSsim ?? null,
         reals2: m.reals2.msSsim ?? null,
       },
+      // FID/KID rows only where evaluate had the Inception weights (else a note says why).
+      ...(m.fid !== undefined
+        ? [
+          {
+            name: "FID (pytorch-fid Inception)",
+            model: m.fid as number,
+            reals2: m.reals2.fid as number,
+            note: m.inception?.published === false ? "non-published weights" : undefined,
+          },
+          {
+            name: "KID x1e3",
+            model: m.kid.mean * 1e3,
+            reals2: m.reals2.kid.mean * 1e3,
+            note: `± ${(m.kid.std * 1e3).toPrecision(2)} (std over subsets)`,
+          },
+        ]
+        : []),
     ];
+    // SWD over training checkpoints (evaluate's curve), with the real-vs-real level for scale.
+    const checkpointCharts: ChartOptions[] = [];
+    const curve = m.curve as
+      | { count: number; points: { step: number; swd: number }[]; reals2: number }
+      | undefined;
+    if (curve && curve.points.length) {
+      const steps = curve.points.map((q) => q.step);
+      const [first, last] = [Math.min(...steps), Math.max(...steps)];
+      checkpointCharts.push({
+        title: `SWD x1e3 over training (${curve.count} images per point)`,
+        xLabel: "step",
+        yLabel: "SWD x1e3 (average)",
+        series: [
+          { name: "model (EMA)", points: curve.points.map((q) => [q.step, q.swd]) },
+          { name: "Reals2", points: [[first, curve.reals2], [last, curve.reals2]] },
+        ],
+      });
+    }
     const ae = ctx.records["train-autoencoder"];
     if (ae && ctx.inputs.reconstructions) {
       metrics.push({
@@ -110,6 +145,7 @@ export const reportStage = defineStage({
         `${space}-space GAN at ${m.resolution}x${m.resolution}; metrics on ${m.images} images`,
       images,
       charts,
+      checkpointCharts,
       metrics,
       stages,
       notes: m.notes ?? [],
