@@ -86,8 +86,8 @@ export function createGan(config: GanConfig, seed: number, features?: FeatureNet
   const d = new Params(rng.fork());
   // Build every weight once with dummy passes (one per resolution when growing) so the
   // parameter lists are complete from the first step.
-  const levels = config.arch === "progan" ? blocks(config) : 0;
-  for (let level = levels === 0 ? blocks(config) : 0; level <= blocks(config); level++) {
+  const first = config.arch === "progan" ? 0 : blocks(config);
+  for (let level = first; level <= blocks(config); level++) {
     tf.tidy(() => {
       const o: GanCallOptions = { phase: { level, alpha: 0.5 }, features };
       discriminate(d, config, generate(g, config, tf.zeros([4, config.zDim]), o), o);
