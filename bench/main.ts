@@ -5,6 +5,7 @@ import { benchLatent } from "./latent.ts";
 import { benchData } from "./data.ts";
 import { benchQuality } from "./quality.ts";
 import { benchMethods } from "./methods.ts";
+import { benchMetrics } from "./metrics.ts";
 
 const benches: Record<string, (args: string[]) => Promise<void>> = {
   engine: benchEngine,
@@ -13,6 +14,7 @@ const benches: Record<string, (args: string[]) => Promise<void>> = {
   data: benchData,
   quality: benchQuality,
   methods: benchMethods,
+  metrics: benchMetrics,
 };
 
 const names = Deno.args.filter((a) => !a.startsWith("--"));
