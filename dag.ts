@@ -12,6 +12,8 @@ import { trainGeneratorStage } from "./stages/train_generator.ts";
 import { sampleStage } from "./stages/sample.ts";
 import { evaluateStage } from "./stages/evaluate.ts";
 import { reportStage } from "./stages/report.ts";
+import { compressStage } from "./stages/compress.ts";
+import { trainConditionalStage } from "./stages/train_conditional.ts";
 
 export const globals: GlobalDef[] = [{
   name: "backend",
@@ -28,6 +30,9 @@ export const stages = [
   sampleStage,
   evaluateStage,
   reportStage,
+  // Off the default target: `sample` pulls compress in with --set sample.decoder=compressed.
+  compressStage,
+  trainConditionalStage,
 ] as StageDef[];
 
 /** `run` with no arguments builds the report and whatever it needs (nothing unused in pixel mode). */

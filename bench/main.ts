@@ -15,6 +15,7 @@ const benches: Record<string, (args: string[]) => Promise<void>> = {
   quality: benchQuality,
   methods: benchMethods,
   metrics: benchMetrics,
+  compress: (a) => import("./compress.ts").then((m) => m.benchCompress(a)),
 };
 
 const names = Deno.args.filter((a) => !a.startsWith("--"));

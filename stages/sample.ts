@@ -4,6 +4,7 @@ import { z } from "zod";
 import { defineStage, type InputRef } from "../pipeline/stage.ts";
 import { type GanConfig, generate } from "../models/gan.ts";
 import { type AutoencoderConfig, decode } from "../models/autoencoder.ts";
+import { slimDecode, type SlimDecoderConfig } from "../models/slim_decoder.ts";
 import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
 import { sampleLatents } from "../train/gan.ts";
@@ -18,11 +19,22 @@ export const sampleStage = defineStage({
     gridSize: z.number().int().min(1).max(256).default(64),
     batch: z.number().int().min(1).default(250),
     seed: z.number().int().default(3),
+    /** Latent mode: decode with the trained decoder, or with the `compress` stage's. */
+    decoder: z.enum(["trained", "compressed"]).default("trained"),
   }),
-  inputs: (_p, paramsOf): Record<string, InputRef> =>
-    (paramsOf("train-generator") as { space: string }).space === "latent"
-      ? { generator: "train-generator.model", autoencoder: "train-autoencoder.model" }
-      : { generator: "train-generator.model" },
+  inputs: (p, paramsOf): Record<string, InputRef> => {
+    if ((paramsOf("train-generator") as { space: string }).space !== "latent") {
+      if (p.decoder === "compressed") throw new Error("decoder=compressed needs space=latent");
+      return { generator: "train-generator.model" };
+    }
+    if (p.decoder === "trained") {
+      return { generator: "train-generator.model", autoencoder: "train-autoencoder.model" };
+    }
+    if ((paramsOf("compress") as { source: string }).source !== "autoencoder") {
+      throw new Error("decoder=compressed needs compress.source=autoencoder (GAN codes)");
+    }
+    return { generator: "train-generator.model", decoder: "compress.model" };
+  },
   outputs: { samples: "samples.zarr", grid: "grid.png" },
   resource: "accelerator",
   uses: ["backend"],
@@ -34,7 +46,14 @@ export const sampleStage = defineStage({
     const g = new Params(new Rng(0), false);
     g.loadArrays(gen.arrays, "E/");
     let post = (x: tf.Tensor4D) => x;
-    if (gen.meta.space === "latent") {
+    if (gen.meta.space === "latent" && p.decoder === "compressed") {
+      const model = await readModel(ctx.inputs.decoder);
+      const dec = new Params(new Rng(0), false);
+      dec.loadArrays(model.arrays);
+      const { mean, std } = gen.meta.codeStats as { mean: number[]; std: number[] };
+      const cfg = model.meta.config as SlimDecoderConfig;
+      post = (x) => slimDecode(dec, cfg, tf.add(tf.mul(x, std), mean) as tf.Tensor4D);
+    } else if (gen.meta.space === "latent") {
       const model = await readModel(ctx.inputs.autoencoder);
       const ae = new Params(new Rng(0), false);
       ae.loadArrays(model.arrays);

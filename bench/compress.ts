@@ -1,0 +1,221 @@
+/**
+ * `deno task bench compress`: the decoder before and after condense -> prune -> distill
+ * (train/compress.ts), in one run, at 64² and 256² output: images/s at batch 1 and 16 on this
+ * machine's CPU backend, parameters, FLOPs, and the PSNR loss against the originals (and the
+ * PSNR against the teacher's decodes) on held-out images. Target: >= 3x faster with <= 1 dB.
+ *
+ * Data: the built-in MNIST digits upscaled to 256² (`upscaleSmall`), 64² being the pyramid level
+ * below. Teacher: an autoencoder with factor 8 (codes 8x8x4 at 64², 32x32x4 at 256²), width 16,
+ * trained here for `--ae-steps`. At 256² the autoencoder and the compression are trained on
+ * random 64² crops (both networks are fully convolutional) and evaluated on the full images:
+ * training at 256² outright would take this 2-core machine hours.
+ * Flags: --ae-steps=N (default 400), --steps=N (per phase, default 200), --res=64,256,
+ * --max-loss=DB (default 1), --reps=N (timing rounds, default 7).
+ */
+import * as tf from "@tensorflow/tfjs";
+import { join } from "node:path";
+import { initBackend } from "../backend/mod.ts";
+import { prepareDataset } from "../data/prepare.ts";
+import { readFloatArray } from "../data/zarr_batches.ts";
+import type { BatchSource } from "../data/batch_source.ts";
+import { encode } from "../models/autoencoder.ts";
+import {
+  decoderArrays,
+  decoderCost,
+  slimConfigOf,
+  slimDecode,
+  type SlimDecoderConfig,
+} from "../models/slim_decoder.ts";
+import { Rng } from "../nn/rng.ts";
+import type { Params } from "../nn/params.ts";
+import { mapBatches, psnr, trainAutoencoder } from "../train/autoencoder.ts";
+import { compressDecoder, decodeAll, paramsFrom } from "../train/compress.ts";
+
+const flag = (args: string[], name: string, dflt: string) =>
+  args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt;
+
+/** Random `crop`² windows of uint8 images [n, res, res, 3] as floats in [-1, 1]. */
+function crops(
+  images: Uint8Array,
+  res: number,
+  crop: number,
+  rows: number[],
+  rng: Rng,
+): Float32Array {
+  const out = new Float32Array(rows.length * crop * crop * 3);
+  let o = 0;
+  for (const r of rows) {
+    const y0 = rng.int(res - crop + 1), x0 = rng.int(res - crop + 1);
+    for (let y = 0; y < crop; y++) {
+      const src = ((r * res + y0 + y) * res + x0) * 3;
+      for (let k = 0; k < crop * 3; k++) out[o++] = images[src + k] / 127.5 - 1;
+    }
+  }
+  return out;
+}
+
+function timeDecoder(p: Params, cfg: SlimDecoderConfig, code: number[], batch: number): number {
+  const z = tf.tensor4d(new Rng(batch).normalArray(batch * code[0] * code[1] * code[2]), [
+    batch,
+    code[0],
+    code[1],
+    code[2],
+  ]);
+  const t0 = performance.now();
+  const out = slimDecode(p, cfg, z);
+  out.dataSync();
+  const ms = performance.now() - t0;
+  tf.dispose([z, out]);
+  return ms;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function caseAt(res: number, ds: string, args: string[]) {
+  const aeSteps = Number(flag(args, "ae-steps", "400"));
+  const steps = Number(flag(args, "steps", "200"));
+  const maxLoss = Number(flag(args, "max-loss", "1"));
+  const reps = Number(flag(args, "reps", "7"));
+  const crop = 64, factor = 8;
+  const all = await readFloatArray(ds, `images/${res}`);
+  const images = all.data as unknown as Uint8Array;
+  const n = all.shape[0];
+  const holdN = res >= 256 ? 16 : 64, calN = 128;
+  const trainN = n - holdN;
+  const ae = { factor, latentChannels: 4, width: 16 };
+  const batch = 16;
+  // Training windows (the whole image at 64²), a pure function of the step.
+  const data: BatchSource = {
+    sampleShape: [crop, crop, 3],
+    size: trainN,
+    batchSize: batch,
+    batch(step) {
+      const rng = new Rng(1000 + step);
+      const rows = Array.from({ length: batch }, () => rng.int(trainN));
+      return Promise.resolve(crops(images, res, crop, rows, rng));
+    },
+    close: () => Promise.resolve(),
+  };
+  let t0 = performance.now();
+  const trained = await trainAutoencoder({
+    config: ae,
+    data,
+    steps: aeSteps,
+    seed: 1,
+    lr: 2e-3,
+    advWeight: 0,
+  });
+  const aeSeconds = (performance.now() - t0) / 1000;
+  const cfg = slimConfigOf(ae);
+  const teacher = decoderArrays(trained.params.toArrays());
+  const cropCode: [number, number, number] = [crop / factor, crop / factor, 4];
+  const encodeAll = (x: Float32Array, size: number) =>
+    mapBatches(x, [size, size, 3], 16, (t) => encode(trained.params, ae, t)).data;
+  const tp = paramsFrom(teacher);
+  const rng = new Rng(77);
+  const trainRows = Array.from({ length: 1024 }, () => rng.int(trainN - calN));
+  const trainX = crops(images, res, crop, trainRows, rng);
+  const calX = crops(
+    images,
+    res,
+    crop,
+    Array.from({ length: calN }, (_, i) => trainN - calN + i),
+    rng,
+  );
+  const trainCodes = encodeAll(trainX, crop), calCodes = encodeAll(calX, crop);
+  t0 = performance.now();
+  const r = await compressDecoder({
+    teacher,
+    config: cfg,
+    train: {
+      codes: trainCodes,
+      codeShape: cropCode,
+      targets: decodeAll(tp, cfg, trainCodes, cropCode),
+      imageShape: [crop, crop, 3],
+    },
+    calibration: {
+      codes: calCodes,
+      codeShape: cropCode,
+      originals: calX,
+      reference: decodeAll(tp, cfg, calCodes, cropCode),
+    },
+    target: { maxPsnrLossDb: maxLoss },
+    minChannels: 2,
+    condenseSteps: steps,
+    distillSteps: steps,
+    batch,
+    seed: 1,
+  });
+  const compressSeconds = (performance.now() - t0) / 1000;
+  // Held-out full images.
+  const per = res * res * 3;
+  const held = Float32Array.from(images.subarray(trainN * per, n * per), (v) => v / 127.5 - 1);
+  const code = [res / factor, res / factor, 4] as [number, number, number];
+  const heldCodes = encodeAll(held, res);
+  const sp = paramsFrom(r.student.arrays), pp = paramsFrom(r.pruned.arrays);
+  const ref = decodeAll(tp, cfg, heldCodes, code);
+  const out = decodeAll(sp, r.student.config, heldCodes, code);
+  const prunedOut = decodeAll(pp, r.pruned.config, heldCodes, code);
+  const before = decoderCost(cfg, code[0], code[1]);
+  const after = decoderCost(r.student.config, code[0], code[1]);
+  // Latency: teacher and student interleaved round by round (fair under changing load).
+  const lat: Record<string, number[]> = { t1: [], s1: [], t16: [], s16: [] };
+  for (const b of [1, 16]) {
+    timeDecoder(tp, cfg, code, b); // warm-up: oneDNN primitives for these shapes
+    timeDecoder(sp, r.student.config, code, b);
+    for (let i = 0; i < (b === 1 ? reps : Math.max(3, Math.ceil(reps / 2))); i++) {
+      lat[`t${b}`].push(timeDecoder(tp, cfg, code, b));
+      lat[`s${b}`].push(timeDecoder(sp, r.student.config, code, b));
+    }
+  }
+  const ips = (k: string, b: number) => (1000 * b) / median(lat[k]);
+  const teacherPsnr = psnr(ref, held), studentPsnr = psnr(out, held);
+  console.log(
+    `${res}²: codes ${code.join("x")}; autoencoder ${aeSteps} steps (${aeSeconds.toFixed(0)} s), ` +
+      `compress ${steps}+${steps} steps (${compressSeconds.toFixed(0)} s)` +
+      (res > crop ? `, both on ${crop}² crops` : ""),
+  );
+  console.log(
+    `  channels [${cfg.channels}] -> [${r.student.config.channels}]; params ${before.params} -> ` +
+      `${after.params} (${(before.params / after.params).toFixed(2)}x); GFLOP/image ` +
+      `${(before.flops / 1e9).toFixed(3)} -> ${(after.flops / 1e9).toFixed(3)} ` +
+      `(${(before.flops / after.flops).toFixed(2)}x)`,
+  );
+  console.log(
+    `  PSNR vs originals (${holdN} held-out): teacher ${teacherPsnr.toFixed(2)} dB, compressed ` +
+      `${studentPsnr.toFixed(2)} dB -> loss ${(teacherPsnr - studentPsnr).toFixed(2)} dB ` +
+      `(target <= ${maxLoss}); vs teacher: compressed ${psnr(out, ref).toFixed(2)} dB, ` +
+      `pruned without distillation ${psnr(prunedOut, ref).toFixed(2)} dB`,
+  );
+  for (const b of [1, 16]) {
+    const t = ips(`t${b}`, b), s = ips(`s${b}`, b);
+    console.log(
+      `  batch ${String(b).padStart(2)}: ${t.toFixed(1).padStart(7)} -> ${
+        s.toFixed(1).padStart(7)
+      } images/s (${(s / t).toFixed(2)}x; median of ${lat[`t${b}`].length})` +
+        (res === 256 && b === 1 ? (s >= 30 ? "  real-time" : "  below 30 images/s") : ""),
+    );
+  }
+  for (const x of [tp, sp, pp]) x.dispose();
+  trained.params.dispose();
+  tf.disposeVariables();
+}
+
+export async function benchCompress(args: string[]): Promise<void> {
+  const info = await initBackend("auto");
+  const sizes = flag(args, "res", "64,256").split(",").map(Number);
+  console.log(`backend ${info.detail}`);
+  const dir = await Deno.makeTempDir({ prefix: "ganflow-bench-compress-" });
+  try {
+    const ds = join(dir, "mnist.zarr");
+    await prepareDataset({
+      source: { kind: "mnist", limit: 1200 },
+      resolution: Math.max(...sizes),
+      upscaleSmall: true,
+      out: ds,
+    });
+    for (const res of sizes) await caseAt(res, ds, args);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}

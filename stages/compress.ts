@@ -1,0 +1,265 @@
+/**
+ * Stage `compress` (not in the default target; `sample` pulls it in with
+ * `--set sample.decoder=compressed`): a device-efficient decoder by condense -> prune -> distill
+ * ("Towards Device Efficient Conditional Image Generation", 2022; train/compress.ts). The teacher
+ * is the decoder of `train-autoencoder` (`source: autoencoder`) or of the edge-map -> image
+ * network of `train-conditional` (`source: conditional`). Codes come from encoding the prepared
+ * images (or their edge maps) with the model's own encoder; the threshold is chosen on a
+ * calibration slice of the training images, and everything is reported on the same held-out
+ * images as the teacher's stage.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { z } from "zod";
+import { defineStage } from "../pipeline/stage.ts";
+import { readFloatArray } from "../data/zarr_batches.ts";
+import { sobelEdges } from "../data/edges.ts";
+import { type AutoencoderConfig, encode } from "../models/autoencoder.ts";
+import {
+  decoderArrays,
+  decoderCost,
+  slimConfigOf,
+  type SlimDecoderConfig,
+} from "../models/slim_decoder.ts";
+import { mapBatches, psnr } from "../train/autoencoder.ts";
+import {
+  compressDecoder,
+  type CompressTarget,
+  decodeAll,
+  decoderLatency,
+  paramsFrom,
+} from "../train/compress.ts";
+import type { NamedArray } from "../nn/tensor_file.ts";
+import { checkpointHooks, gridPng, readModel, startBackend, writeModel } from "./common.ts";
+
+const params = z.object({
+  /** Whose decoder: the autoencoder's, or the conditional (edges -> image) network's. */
+  source: z.enum(["autoencoder", "conditional"]).default("autoencoder"),
+  /** Target: the most pruning whose PSNR loss against the originals stays within this... */
+  maxPsnrLossDb: z.number().min(0).default(1),
+  /** ...or, when set, a channel budget: the fraction of hidden channels kept. */
+  keepFraction: z.number().gt(0).max(1).optional(),
+  minChannels: z.number().int().min(1).default(2),
+  condenseSteps: z.number().int().min(0).default(300),
+  distillSteps: z.number().int().min(0).default(300),
+  batch: z.number().int().min(1).max(512).default(32),
+  /** Learning rate of the scales while condensing. */
+  lr: z.number().positive().max(1).default(1e-2),
+  /** Learning rate of the weights while condensing (0 freezes them). */
+  weightLr: z.number().min(0).max(1).default(1e-4),
+  distillLr: z.number().positive().max(1).default(1e-3),
+  /** Weight of the L1 penalty on the scales (summed over all hidden channels). */
+  l1: z.number().min(0).default(1e-3),
+  featureWeight: z.number().min(0).default(1),
+  /** What the condensation's reconstruction loss aims at. */
+  condenseTarget: z.enum(["teacher", "images"]).default("teacher"),
+  /** Training images whose codes the fine-tuning uses. */
+  images: z.number().int().min(16).default(4096),
+  /** Training images (not fine-tuned on) on which the threshold is chosen. */
+  calibration: z.number().int().min(8).default(256),
+  latencyReps: z.number().int().min(1).default(5),
+  checkpointEvery: z.number().int().min(1).default(100),
+  seed: z.number().int().default(1),
+});
+
+const UPSTREAM = { autoencoder: "train-autoencoder", conditional: "train-conditional" } as const;
+
+export const compressStage = defineStage({
+  name: "compress",
+  module: import.meta.url,
+  params,
+  inputs: (p) => ({ model: `${UPSTREAM[p.source]}.model`, dataset: "prepare.dataset" }),
+  outputs: {
+    model: "decoder.gft",
+    summary: "compress.json",
+    latency: "latency.json",
+    comparison: "comparison.png",
+    history: "history.json",
+  },
+  nondeterministic: ["latency"],
+  resource: "accelerator",
+  uses: ["backend"],
+  async run(ctx) {
+    const backend = await startBackend(ctx);
+    const p = ctx.params;
+    const model = await readModel(ctx.inputs.model);
+    const aeConfig = model.meta.config as AutoencoderConfig;
+    const res = model.meta.imageSize as number;
+    const codeShape = model.meta.codeShape as [number, number, number];
+    const cond = model.meta.condition as { threshold: number } | undefined;
+    if ((p.source === "conditional") !== Boolean(cond)) {
+      throw new Error(`compress: source ${p.source} but the model has condition ${cond}`);
+    }
+    const all = await readFloatArray(ctx.inputs.dataset, `images/${res}`);
+    const count = all.shape[0];
+    const per = res * res * 3;
+    const upstream = ctx.records[UPSTREAM[p.source]]?.metrics as { holdout?: number } | undefined;
+    const holdout = upstream?.holdout ?? Math.min(256, Math.floor(count / 4));
+    const calN = Math.min(p.calibration, Math.floor((count - holdout) / 4));
+    const trainN = Math.min(p.images, count - holdout - calN);
+    const slice = (from: number, n: number) =>
+      Float32Array.from(all.data.subarray(from * per, (from + n) * per), (v) => v / 127.5 - 1);
+    const sets = {
+      train: slice(0, trainN),
+      calibration: slice(count - holdout - calN, calN),
+      holdout: slice(count - holdout, holdout),
+    };
+
+    // Codes from the model's own encoder (of the images, or of their edge maps).
+    const ae = paramsFrom(model.arrays);
+    const condition = (x: Float32Array) => cond ? sobelEdges(x, [res, res, 3], cond.threshold) : x;
+    const inC = cond ? 1 : 3;
+    const codesOf = (x: Float32Array) =>
+      mapBatches(condition(x), [res, res, inC], 64, (t) => encode(ae, aeConfig, t)).data;
+    const codes = {
+      train: codesOf(sets.train),
+      calibration: codesOf(sets.calibration),
+      holdout: codesOf(sets.holdout),
+    };
+    ae.dispose();
+    const config = slimConfigOf(aeConfig);
+    const teacher = decoderArrays(model.arrays);
+    const tp = paramsFrom(teacher);
+    const reference = {
+      train: decodeAll(tp, config, codes.train, codeShape),
+      calibration: decodeAll(tp, config, codes.calibration, codeShape),
+      holdout: decodeAll(tp, config, codes.holdout, codeShape),
+    };
+    ctx.log(
+      `${trainN} training, ${calN} calibration, ${holdout} held-out images; teacher channels ` +
+        `[${config.channels}]`,
+    );
+
+    const target: CompressTarget = p.keepFraction !== undefined
+      ? { keepFraction: p.keepFraction }
+      : { maxPsnrLossDb: p.maxPsnrLossDb };
+    const result = await compressDecoder({
+      teacher,
+      config,
+      train: {
+        codes: codes.train,
+        codeShape,
+        targets: p.condenseTarget === "teacher" ? reference.train : sets.train,
+        imageShape: [res, res, 3],
+      },
+      calibration: {
+        codes: codes.calibration,
+        codeShape,
+        originals: sets.calibration,
+        reference: reference.calibration,
+      },
+      target,
+      minChannels: p.minChannels,
+      condenseSteps: p.condenseSteps,
+      distillSteps: p.distillSteps,
+      batch: p.batch,
+      seed: p.seed,
+      lr: p.lr,
+      weightLr: p.weightLr,
+      distillLr: p.distillLr,
+      l1: p.l1,
+      featureWeight: p.featureWeight,
+      checkpoint: await checkpointHooks(ctx, p.checkpointEvery),
+      onProgress: (s, t, phase, l) =>
+        ctx.progress(
+          s,
+          t,
+          phase === "condense"
+            ? `condense rec ${l.rec.toFixed(4)} sum|s| ${l.l1.toFixed(2)}`
+            : `distill pixel ${l.pixel.toFixed(4)} feature ${l.feature.toFixed(4)}`,
+        ),
+    });
+
+    // Held-out figures: teacher, pruned only, distilled student.
+    const evaluate = (arrays: Record<string, NamedArray>, cfg: SlimDecoderConfig) => {
+      const q = paramsFrom(arrays);
+      const out = decodeAll(q, cfg, codes.holdout, codeShape);
+      const cost = decoderCost(cfg, codeShape[0], codeShape[1]);
+      const lat1 = decoderLatency(q, cfg, codeShape, 1, p.latencyReps);
+      const lat16 = decoderLatency(q, cfg, codeShape, 16, p.latencyReps);
+      q.dispose();
+      return {
+        out,
+        figures: {
+          channels: cfg.channels,
+          params: cost.params,
+          flops: cost.flops,
+          psnrVsTeacher: psnr(out, reference.holdout),
+          psnrVsOriginals: psnr(out, sets.holdout),
+        },
+        latency: {
+          batch1: lat1,
+          batch16: lat16,
+        },
+      };
+    };
+    tp.dispose();
+    const before = evaluate(teacher, config);
+    const prunedOnly = evaluate(result.pruned.arrays, result.pruned.config);
+    const after = evaluate(result.student.arrays, result.student.config);
+    const lossDb = before.figures.psnrVsOriginals - after.figures.psnrVsOriginals;
+    const summary = {
+      source: p.source,
+      target,
+      imageSize: res,
+      codeShape,
+      holdout,
+      keep: result.keep,
+      threshold: result.threshold,
+      selection: result.selection,
+      before: before.figures,
+      prunedOnly: prunedOnly.figures,
+      after: after.figures,
+      psnrLossDb: lossDb,
+      targetMet: "maxPsnrLossDb" in target ? lossDb <= target.maxPsnrLossDb : null,
+      paramRatio: before.figures.params / after.figures.params,
+      flopRatio: before.figures.flops / after.figures.flops,
+    };
+    const latency = {
+      backend,
+      before: before.latency,
+      prunedOnly: prunedOnly.latency,
+      after: after.latency,
+      speedupBatch1: before.latency.batch1.msPerBatch / after.latency.batch1.msPerBatch,
+      speedupBatch16: before.latency.batch16.msPerBatch / after.latency.batch16.msPerBatch,
+    };
+    await writeModel(ctx.outputs.model, result.student.arrays, {
+      config: result.student.config,
+      teacherConfig: config,
+      autoencoderConfig: aeConfig,
+      imageSize: res,
+      codeShape,
+      source: p.source,
+      keep: result.keep,
+    });
+    await Deno.writeTextFile(ctx.outputs.summary, JSON.stringify(summary, null, 1));
+    await Deno.writeTextFile(ctx.outputs.latency, JSON.stringify(latency, null, 1));
+    await Deno.writeTextFile(ctx.outputs.history, JSON.stringify(result.history));
+    // Rows: originals, teacher, pruned only, compressed (distilled).
+    const show = Math.min(8, holdout);
+    const grid = new Float32Array(4 * show * per);
+    [sets.holdout, before.out, prunedOnly.out, after.out].forEach((x, r) =>
+      grid.set(x.subarray(0, show * per), r * show * per)
+    );
+    await Deno.writeFile(
+      ctx.outputs.comparison,
+      await gridPng(grid, [4 * show, res, res, 3], show),
+    );
+    ctx.log(
+      `channels ${sum(config.channels)} -> ${sum(result.student.config.channels)}, ` +
+        `params ${summary.paramRatio.toFixed(2)}x, FLOPs ${summary.flopRatio.toFixed(2)}x fewer; ` +
+        `PSNR vs originals ${before.figures.psnrVsOriginals.toFixed(2)} -> ` +
+        `${after.figures.psnrVsOriginals.toFixed(2)} dB (pruned only ` +
+        `${prunedOnly.figures.psnrVsOriginals.toFixed(2)}), vs teacher ` +
+        `${after.figures.psnrVsTeacher.toFixed(2)} dB; batch-1 latency ` +
+        `${latency.speedupBatch1.toFixed(2)}x, batch-16 ${
+          latency.speedupBatch16.toFixed(2)
+        }x faster`,
+    );
+    tf.disposeVariables();
+    return { ...summary, latency, backend };
+  },
+});
+
+function sum(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0);
+}
