@@ -7,6 +7,7 @@ import * as tf from "@tensorflow/tfjs";
 import { applyTfjsFixes } from "./fixes.ts";
 import { registerOneDnnBackend } from "./onednn/register.ts";
 import { registerLeakyRelu } from "./onednn/activation.ts";
+import { loadOneDnn } from "./onednn/ffi.ts";
 
 export type BackendName = "auto" | "tensorflow" | "webgpu" | "onednn" | "wasm" | "cpu";
 export const BACKEND_NAMES: BackendName[] = [
@@ -36,9 +37,9 @@ export async function initBackend(name: BackendName = "auto"): Promise<BackendIn
   tf.enableProdMode();
   const info = await select(name);
   applyTfjsFixes(["cpu", "onednn"]);
-  // The one-pass leaky-ReLU gradient needs its mask kernel on whichever backend runs: only
-  // installed with onednn (the cpu backend gets the mask kernel so tests can switch to it).
-  if (info.name === "onednn") registerLeakyRelu(["onednn"], ["cpu"]);
+  // The one-pass leaky-ReLU gradient needs its kernel on whichever backend runs: only installed
+  // with onednn (the cpu backend gets the gradient kernel so tests can switch to it).
+  if (info.name === "onednn") registerLeakyRelu(["onednn"], ["cpu"], loadOneDnn());
   current = info;
   return info;
 }

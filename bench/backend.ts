@@ -28,12 +28,18 @@ function referenceNets(size: number) {
   return { G, D };
 }
 
-/** ms per (D step + G step) after warm-up, on the current backend. */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** ms per (D step + G step) after warm-up, on the current backend: median (and mean) of steps. */
 export function ganStepMs(
   size: number,
   batch: number,
   steps: number,
-): { ms: number; gParams: number; dParams: number } {
+  beforeTimed?: () => void,
+): { ms: number; mean: number; gParams: number; dParams: number } {
   const { G, D } = referenceNets(size);
   const rng = new Rng(0);
   const g = new Params(rng.fork()), d = new Params(rng.fork());
@@ -49,10 +55,15 @@ export function ganStepMs(
     tf.dispose([z1, z2]);
   };
   for (let i = 0; i < 2; i++) step();
-  const t0 = performance.now();
-  for (let i = 0; i < steps; i++) step();
-  const ms = (performance.now() - t0) / steps;
-  const out = { ms, gParams: g.count(), dParams: d.count() };
+  beforeTimed?.();
+  const times: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    step();
+    times.push(performance.now() - t0);
+  }
+  const mean = times.reduce((a, b) => a + b, 0) / steps;
+  const out = { ms: median(times), mean, gParams: g.count(), dParams: d.count() };
   g.dispose();
   d.dispose();
   og.dispose();
@@ -88,7 +99,16 @@ function convGflops(): { fwd: number; bwd: number } {
   return { fwd: flop / fwd / 1e9, bwd: (2 * flop) / bwd / 1e9 };
 }
 
-function torchStep(size: number, batch: number, steps: number): { ms_per_step: number } | null {
+/** The environment before our backend set OpenMP variables: torch runs with its own defaults. */
+const TORCH_ENV = Deno.env.toObject();
+
+interface TorchRun {
+  ms_per_step: number;
+  median_ms: number;
+  steps_ms: number[];
+}
+
+function torchStep(size: number, batch: number, steps: number): TorchRun | null {
   try {
     const out = new Deno.Command("/usr/bin/python3", {
       args: [
@@ -102,6 +122,8 @@ function torchStep(size: number, batch: number, steps: number): { ms_per_step: n
         "--threads",
         String(navigator.hardwareConcurrency),
       ],
+      env: TORCH_ENV,
+      clearEnv: true,
     }).outputSync();
     if (out.code !== 0) return null;
     return JSON.parse(new TextDecoder().decode(out.stdout).trim());
@@ -110,24 +132,105 @@ function torchStep(size: number, batch: number, steps: number): { ms_per_step: n
   }
 }
 
+/** This process's CPU time in ms (all threads), via clock_gettime(CLOCK_PROCESS_CPUTIME_ID). */
+function processCpuClock(): () => number {
+  try {
+    const libc = Deno.dlopen("libc.so.6", {
+      clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
+    });
+    const ts = new BigInt64Array(2);
+    const buf = new Uint8Array(ts.buffer);
+    return () => {
+      libc.symbols.clock_gettime(2, buf);
+      return Number(ts[0]) * 1e3 + Number(ts[1]) / 1e6;
+    };
+  } catch {
+    return () => NaN;
+  }
+}
+
+/**
+ * Wraps every kernel of `backendName` with timers (wall and process CPU time, which counts all
+ * threads and is less sensitive to other load) and counts calls; returns a report function.
+ * Time outside kernels (tape, tidy, dispose, JS glue) shows as the step total minus the sum.
+ */
+function profileKernels(backendName: string) {
+  const cpu = processCpuClock();
+  const stats = new Map<string, { ms: number; cpu: number; calls: number }>();
+  for (const k of tf.getKernelsForBackend(backendName)) {
+    const inner = k.kernelFunc;
+    const s = { ms: 0, cpu: 0, calls: 0 };
+    stats.set(k.kernelName, s);
+    tf.unregisterKernel(k.kernelName, backendName);
+    tf.registerKernel({
+      ...k,
+      kernelFunc: (args) => {
+        const c0 = cpu(), t0 = performance.now();
+        const out = inner(args);
+        s.ms += performance.now() - t0;
+        s.cpu += cpu() - c0;
+        s.calls++;
+        return out;
+      },
+    });
+  }
+  let cpuStart = 0;
+  return {
+    reset: () => {
+      stats.forEach((s) => (s.ms = s.cpu = s.calls = 0));
+      cpuStart = cpu();
+    },
+    report: (steps: number, stepMs: number) => {
+      const cpuStep = (cpu() - cpuStart) / steps;
+      const rows = [...stats].filter(([, s]) => s.calls > 0).sort((a, b) => b[1].ms - a[1].ms);
+      const line = (name: string, ms: number, cpuMs: number, calls = "") =>
+        console.log(
+          `  ${name.padEnd(28)} ${ms.toFixed(1).padStart(7)} ms/step ${
+            cpuMs.toFixed(1).padStart(7)
+          } cpu-ms/step ${calls}`,
+        );
+      let total = 0, totalCpu = 0;
+      for (const [name, s] of rows) {
+        total += s.ms / steps;
+        totalCpu += s.cpu / steps;
+        line(
+          name,
+          s.ms / steps,
+          s.cpu / steps,
+          `${(s.calls / steps).toFixed(0).padStart(4)} calls`,
+        );
+      }
+      line("(all kernels)", total, totalCpu);
+      line("(outside kernels)", stepMs - total, cpuStep - totalCpu);
+    },
+  };
+}
+
 export async function benchBackend(args: string[]): Promise<void> {
   const size = args.includes("--32") ? 32 : 64;
   const batch = 32;
   const steps = Number(args.find((a) => a.startsWith("--steps="))?.slice(8) ?? 5);
   const backends: BackendName[] = args.includes("--all") ? ["onednn", "cpu"] : ["onednn"];
-  console.log(`reference GAN step: ${size}x${size}, batch ${batch}, ${steps} timed steps`);
-  const torch = torchStep(size, batch, steps);
+  console.log(
+    `reference GAN step: ${size}x${size}, batch ${batch}, ${steps} timed steps (medians; ` +
+      `torch runs before and after ours, so load changes hit both alike)`,
+  );
+  const torchBefore = torchStep(size, batch, steps);
   let best = Infinity;
   for (const b of backends) {
     try {
       const info = await initBackend(b);
-      const r = ganStepMs(size, batch, steps);
+      const prof = args.includes("--profile") ? profileKernels(info.name) : null;
+      const r = ganStepMs(size, batch, steps, prof?.reset);
       best = Math.min(best, r.ms);
       console.log(
         `${info.name.padEnd(8)} ${r.ms.toFixed(0).padStart(6)} ms/step  ${
           (batch * 1000 / r.ms).toFixed(1).padStart(7)
-        } img/s  (G ${r.gParams} params, D ${r.dParams})  ${info.detail}`,
+        } img/s  (mean ${
+          r.mean.toFixed(0)
+        } ms; G ${r.gParams} params, D ${r.dParams})  ${info.detail}`,
       );
+      prof?.report(steps, r.mean);
       const c = convGflops();
       console.log(
         `${"".padEnd(8)} conv3x3 64->64 on 32x64x64: forward ${
@@ -138,15 +241,20 @@ export async function benchBackend(args: string[]): Promise<void> {
       console.log(`${b.padEnd(8)} unavailable: ${(e as Error).message}`);
     }
   }
-  if (torch) {
+  const torchAfter = torchStep(size, batch, steps);
+  const runs = [torchBefore, torchAfter].filter((t): t is TorchRun => t !== null);
+  if (runs.length) {
+    const ms = median(runs.flatMap((t) => t.steps_ms));
     console.log(
-      `torch    ${torch.ms_per_step.toFixed(0).padStart(6)} ms/step  ${
-        (batch * 1000 / torch.ms_per_step).toFixed(1).padStart(7)
-      } img/s  (PyTorch, ${navigator.hardwareConcurrency} threads)`,
+      `torch    ${ms.toFixed(0).padStart(6)} ms/step  ${
+        (batch * 1000 / ms).toFixed(1).padStart(7)
+      } img/s  (PyTorch ${navigator.hardwareConcurrency} threads; medians before/after: ${
+        runs.map((t) => t.median_ms.toFixed(0)).join("/")
+      } ms)`,
     );
     console.log(
       `ratio vs torch: ${
-        (torch.ms_per_step / best).toFixed(2)
+        (ms / best).toFixed(2)
       }  (our throughput / torch throughput; target >= 0.8)`,
     );
   } else {

@@ -13,6 +13,9 @@ export interface AdamOptions {
   eps: number;
 }
 
+/** Name of the optional fused update kernel a backend may register. */
+const FUSED_KERNEL = "GanflowAdam";
+
 export class Adam {
   t = 0;
   readonly m = new Map<string, tf.Tensor>();
@@ -26,10 +29,31 @@ export class Adam {
     const { lr, beta1, beta2, eps } = this.opts;
     const c1 = 1 - beta1 ** this.t;
     const c2 = 1 - beta2 ** this.t;
+    // One fused kernel per variable where the backend has it (onednn: backend/onednn/adam.ts),
+    // bit-identical to the op-by-op update below.
+    const fused = tf.getKernel(FUSED_KERNEL, tf.getBackend()) !== undefined;
     for (const name of params.names()) {
       const v = params.vars.get(name)!;
       const g = grads[v.name];
       if (!g) continue;
+      if (fused && v.dtype === "float32" && g.dtype === "float32") {
+        const [m0, s0] = [this.m.get(name), this.v.get(name)];
+        const [p1, m1, s1] = tf.tidy(() =>
+          tf.engine().runKernel(FUSED_KERNEL, {
+            param: v,
+            grad: g,
+            m: m0 ?? tf.zerosLike(v),
+            v: s0 ?? tf.zerosLike(v),
+          }, { lr, beta1, beta2, eps, c1, c2 }) as tf.Tensor[]
+        );
+        v.assign(p1);
+        p1.dispose();
+        m0?.dispose();
+        s0?.dispose();
+        this.m.set(name, tf.keep(m1));
+        this.v.set(name, tf.keep(s1));
+        continue;
+      }
       const [m, s] = tf.tidy(() => {
         const m0 = this.m.get(name) ?? tf.zerosLike(v);
         const s0 = this.v.get(name) ?? tf.zerosLike(v);

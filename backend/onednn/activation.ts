@@ -1,72 +1,120 @@
 /**
  * Leaky ReLU done in one pass each way. tfjs computes its gradient as
  * where(greater(x, 0), dy, dy * alpha): three kernels and a bool tensor per activation. Here the
- * gradient is dy * mask(x) with `GanflowLeakyMask` (1 where x > 0, else alpha), a piecewise
- * constant whose own gradient is zero, so second-order gradients (WGAN-GP, R1) still work.
- * Also a direct integer-factor nearest-neighbour upsample (the cpu kernel is generic and slow).
+ * gradient is one kernel, `GanflowLeakyReluGrad`(dy, x) = dy where x > 0, else alpha * dy. It is
+ * linear in dy (its gradient with respect to dy is itself, with respect to x zero: the mask is
+ * piecewise constant), so second-order gradients (WGAN-GP, R1) still work. On the onednn
+ * backend large tensors go through oneDNN's eltwise ReLU (alpha = slope), forward and backward.
+ * Also a direct nearest-neighbour resize (the cpu kernel is generic and slow). Not oneDNN's
+ * resampling: Debian's 2.6 build crashes creating it for some shapes (e.g. 32x256x4x4 -> 8x8).
  */
 import * as tf from "@tensorflow/tfjs";
 import { nearestSource } from "../fixes.ts";
+import type { OneDnn } from "./ffi.ts";
+import { alloc } from "./pool.ts";
+import { ALG, eltwiseBackward, eltwiseForward, MIN_ELEMENTS } from "./ops.ts";
 
 type CpuBackend = tf.KernelBackend & {
   data: { get(id: object): { values: unknown } };
   makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo;
 };
 
-export const LEAKY_MASK = "GanflowLeakyMask";
+export const LEAKY_GRAD = "GanflowLeakyReluGrad";
 
-/** A one-input float kernel with an `alpha` attribute, applied element by element. */
-function alphaKernel(
-  kernelName: string,
-  backendName: string,
-  f: (v: number, alpha: number) => number,
-): tf.KernelConfig {
+function leakyJs(x: Float32Array, alpha: number, out: Float32Array) {
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i];
+    out[i] = v > 0 ? v : v * alpha;
+  }
+}
+
+function leakyGradJs(dy: Float32Array, x: Float32Array, alpha: number, out: Float32Array) {
+  for (let i = 0; i < x.length; i++) out[i] = x[i] > 0 ? dy[i] : dy[i] * alpha;
+}
+
+interface ResizeAttrs {
+  size: [number, number];
+  alignCorners: boolean;
+  halfPixelCenters: boolean;
+}
+
+function resizeJs(v: Float32Array, [n, h, w, c]: number[], a: ResizeAttrs, out: Float32Array) {
+  const [oh, ow] = a.size;
+  const rows = Array.from({ length: oh }, (_, r) => nearestSource(r, h, oh, a));
+  const cols = Array.from({ length: ow }, (_, q) => nearestSource(q, w, ow, a));
+  const rowLen = ow * c;
+  for (let i = 0; i < n; i++) {
+    for (let y = 0; y < oh; y++) {
+      const o = (i * oh + y) * rowLen;
+      if (y > 0 && rows[y] === rows[y - 1]) {
+        // Same source row as the previous output row: one block copy.
+        out.copyWithin(o, o - rowLen, o);
+        continue;
+      }
+      const row = (i * h + rows[y]) * w;
+      for (let x = 0; x < ow; x++) {
+        const src = (row + cols[x]) * c, dst = o + x * c;
+        for (let k = 0; k < c; k++) out[dst + k] = v[src + k];
+      }
+    }
+  }
+}
+
+function values(b: CpuBackend, t: tf.TensorInfo): Float32Array {
+  return b.data.get(t.dataId).values as Float32Array;
+}
+
+/** The gradient kernel alone (for JS-array backends that keep their own LeakyRelu). */
+function leakyGradKernel(backendName: string, dnn: OneDnn | null): tf.KernelConfig {
   return {
-    kernelName,
+    kernelName: LEAKY_GRAD,
     backendName,
     kernelFunc: ({ inputs, backend, attrs }) => {
-      const { x } = inputs as { x: tf.TensorInfo };
+      const { dy, x } = inputs as { dy: tf.TensorInfo; x: tf.TensorInfo };
       const b = backend as CpuBackend;
       const alpha = (attrs as unknown as { alpha: number }).alpha;
-      const v = b.data.get(x.dataId).values as Float32Array;
-      const out = new Float32Array(v.length);
-      for (let i = 0; i < v.length; i++) out[i] = f(v[i], alpha);
+      const xv = values(b, x), dv = values(b, dy);
+      const out = alloc(xv.length);
+      if (
+        !(dnn && xv.length >= MIN_ELEMENTS &&
+          eltwiseBackward(dnn, ALG.relu, alpha, 0, dv, xv, out))
+      ) leakyGradJs(dv, xv, alpha, out);
       return b.makeTensorInfo([...x.shape], "float32", out);
     },
   };
 }
 
-function leakyKernels(backendName: string): tf.KernelConfig[] {
+function leakyKernels(backendName: string, dnn: OneDnn | null): tf.KernelConfig[] {
   return [
-    alphaKernel("LeakyRelu", backendName, (v, alpha) => (v > 0 ? v : v * alpha)),
-    alphaKernel(LEAKY_MASK, backendName, (v, alpha) => (v > 0 ? 1 : alpha)),
+    {
+      kernelName: "LeakyRelu",
+      backendName,
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const { x } = inputs as { x: tf.TensorInfo };
+        const b = backend as CpuBackend;
+        if (x.dtype !== "float32") throw new Error(`LeakyRelu on ${x.dtype}`);
+        const alpha = (attrs as unknown as { alpha: number }).alpha;
+        const v = values(b, x);
+        const out = alloc(v.length);
+        if (
+          !(dnn && v.length >= MIN_ELEMENTS && eltwiseForward(dnn, ALG.relu, alpha, 0, v, out))
+        ) leakyJs(v, alpha, out);
+        return b.makeTensorInfo([...x.shape], "float32", out);
+      },
+    },
+    leakyGradKernel(backendName, dnn),
     {
       kernelName: "ResizeNearestNeighbor",
       backendName,
       kernelFunc: (args) => {
         const { images } = args.inputs as { images: tf.TensorInfo };
         const b = args.backend as CpuBackend;
-        const a = args.attrs as unknown as {
-          size: [number, number];
-          alignCorners: boolean;
-          halfPixelCenters: boolean;
-        };
+        const a = args.attrs as unknown as ResizeAttrs;
         const [n, h, w, c] = images.shape;
         const [oh, ow] = a.size;
-        const v = b.data.get(images.dataId).values as Float32Array;
-        const out = new Float32Array(n * oh * ow * c);
-        const rows = Array.from({ length: oh }, (_, r) => nearestSource(r, h, oh, a));
-        const cols = Array.from({ length: ow }, (_, q) => nearestSource(q, w, ow, a));
-        let o = 0;
-        for (let i = 0; i < n; i++) {
-          for (let y = 0; y < oh; y++) {
-            const row = (i * h + rows[y]) * w;
-            for (let x = 0; x < ow; x++) {
-              const src = (row + cols[x]) * c;
-              for (let k = 0; k < c; k++) out[o++] = v[src + k];
-            }
-          }
-        }
+        const v = values(b, images);
+        const out = alloc(n * oh * ow * c);
+        resizeJs(v, [n, h, w, c], a, out);
         return b.makeTensorInfo([n, oh, ow, c], "float32", out);
       },
     },
@@ -76,17 +124,21 @@ function leakyKernels(backendName: string): tf.KernelConfig[] {
 let gradientRegistered = false;
 
 /**
- * Registers the fast kernels for `backendNames` and the one-pass gradient. The gradient override
- * is global, so the mask kernel is also registered for `maskOnly` backends (JS-array backends
- * the process may switch to, e.g. "cpu" in tests) without replacing their other kernels.
+ * Registers the fast kernels for `backendNames` (`dnn`: oneDNN for their large tensors) and the
+ * one-pass gradient. The gradient override is global, so the gradient kernel is also registered
+ * for `gradOnly` backends (JS-array backends the process may switch to, e.g. "cpu" in tests)
+ * without replacing their other kernels.
  */
-export function registerLeakyRelu(backendNames: string[], maskOnly: string[] = []): void {
-  for (const name of maskOnly) {
-    const mask = leakyKernels(name).find((k) => k.kernelName === LEAKY_MASK)!;
-    if (!tf.getKernel(LEAKY_MASK, name)) tf.registerKernel(mask);
+export function registerLeakyRelu(
+  backendNames: string[],
+  gradOnly: string[] = [],
+  dnn: OneDnn | null = null,
+): void {
+  for (const name of gradOnly) {
+    if (!tf.getKernel(LEAKY_GRAD, name)) tf.registerKernel(leakyGradKernel(name, null));
   }
   for (const name of backendNames) {
-    for (const k of leakyKernels(name)) {
+    for (const k of leakyKernels(name, dnn)) {
       if (tf.getKernel(k.kernelName, name)) tf.unregisterKernel(k.kernelName, name);
       tf.registerKernel(k);
     }
@@ -94,9 +146,20 @@ export function registerLeakyRelu(backendNames: string[], maskOnly: string[] = [
   if (gradientRegistered) return;
   gradientRegistered = true;
   tf.registerGradient({
-    kernelName: LEAKY_MASK,
+    kernelName: LEAKY_GRAD,
     inputsToSave: ["x"],
-    gradFunc: (_dy, saved) => ({ x: () => tf.zerosLike(saved[0]) }),
+    gradFunc: (g, saved, attrs) => {
+      const [x] = saved;
+      return {
+        dy: () =>
+          tf.engine().runKernel(
+            LEAKY_GRAD,
+            { dy: g as tf.Tensor, x },
+            attrs as tf.NamedAttrMap,
+          ) as tf.Tensor,
+        x: () => tf.zerosLike(x),
+      };
+    },
   });
   tf.registerGradient({
     kernelName: "LeakyRelu",
@@ -105,10 +168,11 @@ export function registerLeakyRelu(backendNames: string[], maskOnly: string[] = [
       const [x] = saved;
       return {
         x: () =>
-          tf.mul(
-            dy as tf.Tensor,
-            tf.engine().runKernel(LEAKY_MASK, { x }, attrs as tf.NamedAttrMap) as tf.Tensor,
-          ),
+          tf.engine().runKernel(
+            LEAKY_GRAD,
+            { dy: dy as tf.Tensor, x },
+            attrs as tf.NamedAttrMap,
+          ) as tf.Tensor,
       };
     },
   });

@@ -1,11 +1,16 @@
 /**
- * Fast JS kernels for the element-wise ops that dominate a GAN step once convolutions are in
- * oneDNN: broadcasting binary ops, comparisons, select and reductions over contiguous axes.
- * tfjs-backend-cpu computes a multi-index per element for any broadcast (and transposes before
- * every reduction); here broadcasting walks precomputed strides with a tight innermost loop.
- * Shapes we do not cover fall back to the cpu kernels.
+ * Kernels for the element-wise ops that dominate a GAN step once convolutions are in oneDNN:
+ * broadcasting binary ops, comparisons, select, unary math and reductions over contiguous axes.
+ * Large float32 tensors go to oneDNN's multi-threaded eltwise/binary/reduction primitives
+ * (`ops.ts`); the rest to JS loops here: tfjs-backend-cpu computes a multi-index per element for
+ * any broadcast (and transposes before every reduction), while here broadcasting walks
+ * precomputed strides with a tight innermost loop. Shapes we do not cover fall back to the cpu
+ * kernels.
  */
 import * as tf from "@tensorflow/tfjs";
+import type { OneDnn } from "./ffi.ts";
+import * as dnnOps from "./ops.ts";
+import { alloc } from "./pool.ts";
 
 type Arr = Float32Array | Int32Array | Uint8Array;
 type CpuBackend = tf.KernelBackend & {
@@ -204,8 +209,61 @@ function values(b: CpuBackend, t: tf.TensorInfo): Arr {
   return b.data.get(t.dataId).values as Arr;
 }
 
+/** oneDNN binary algorithms for the ops it computes exactly as JS does. */
+const DNN_BINARY = new Map<Op, number>([
+  [Op.Add, dnnOps.ALG.binaryAdd],
+  [Op.Sub, dnnOps.ALG.binarySub],
+  [Op.Mul, dnnOps.ALG.binaryMul],
+  [Op.Div, dnnOps.ALG.binaryDiv],
+]);
+const COMMUTATIVE = new Set<Op>([Op.Add, Op.Mul]);
+
+function padTo(shape: readonly number[], rank: number): number[] {
+  return [...Array(rank - shape.length).fill(1), ...shape];
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+/** out = a (op) b in oneDNN for large float32 tensors; false: use the JS loop. */
+function dnnBinary(
+  dnn: OneDnn,
+  op: Op,
+  a: Float32Array,
+  aShape: readonly number[],
+  b: Float32Array,
+  bShape: readonly number[],
+  out: Float32Array,
+  outShape: number[],
+): boolean {
+  const alg = DNN_BINARY.get(op);
+  if (alg === undefined || out.length < dnnOps.MIN_ELEMENTS) return false;
+  const rank = outShape.length;
+  if (a.length === out.length && sameShape(padTo(aShape, rank), outShape)) {
+    return dnnOps.binary(dnn, alg, a, outShape, b, padTo(bShape, rank), out);
+  }
+  if (COMMUTATIVE.has(op) && b.length === out.length && sameShape(padTo(bShape, rank), outShape)) {
+    return dnnOps.binary(dnn, alg, b, outShape, a, padTo(aShape, rank), out);
+  }
+  return false;
+}
+
+/** Unary float ops computed by oneDNN eltwise for large tensors: [kernel, alg, alpha, beta]. */
+const UNARY: [string, number, number, number][] = [
+  ["Tanh", dnnOps.ALG.tanh, 0, 0],
+  ["Sigmoid", dnnOps.ALG.logistic, 0, 0],
+  ["Sqrt", dnnOps.ALG.sqrt, 0, 0],
+  ["Square", dnnOps.ALG.square, 0, 0],
+  ["Relu", dnnOps.ALG.relu, 0, 0],
+  ["Abs", dnnOps.ALG.abs, 0, 0],
+  ["Neg", dnnOps.ALG.linear, -1, 0],
+  ["Exp", dnnOps.ALG.exp, 0, 0],
+];
+
 export function makeElementwiseKernels(
   fallback: (name: string) => tf.KernelFunc,
+  dnn: OneDnn | null = null,
 ): tf.KernelConfig[] {
   const kernels: tf.KernelConfig[] = BINARY.map(([name, op]) => ({
     kernelName: name,
@@ -226,8 +284,21 @@ export function makeElementwiseKernels(
         ? new Uint8Array(size)
         : a.dtype === "int32"
         ? new Int32Array(size)
-        : new Float32Array(size);
-      binary(op, values(backend, a), a.shape, values(backend, b), b.shape, out, outShape);
+        : alloc(size);
+      const av = values(backend, a), bv = values(backend, b);
+      if (
+        !(dnn && dtype === "float32" &&
+          dnnBinary(
+            dnn,
+            op,
+            av as Float32Array,
+            a.shape,
+            bv as Float32Array,
+            b.shape,
+            out as Float32Array,
+            outShape,
+          ))
+      ) binary(op, av, a.shape, bv, b.shape, out, outShape);
       return backend.makeTensorInfo(outShape, dtype, out);
     },
   }));
@@ -237,18 +308,31 @@ export function makeElementwiseKernels(
       backendName: "onednn",
       kernelFunc: (args) => {
         const { x } = args.inputs as { x: tf.TensorInfo };
-        const { axis, keepDims } = args.attrs as unknown as {
-          axis: number | number[];
+        // Sum and Mean name their axes `axis`, Max `reductionIndices`.
+        const { axis, reductionIndices, keepDims } = args.attrs as unknown as {
+          axis?: number | number[];
+          reductionIndices?: number | number[];
           keepDims: boolean;
         };
         const backend = args.backend as CpuBackend;
         if (x.dtype !== "float32" || x.shape.length === 0) return fallback(name)(args);
-        const axes = tf.util.parseAxisParam(axis, x.shape);
-        const out = reduceContiguous(kind, values(backend, x) as Float32Array, x.shape, axes);
+        const axes = tf.util.parseAxisParam(axis ?? reductionIndices!, x.shape);
+        const xv = values(backend, x) as Float32Array;
+        const kept = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+        const outShape = keepDims ? kept : x.shape.filter((_, i) => !axes.includes(i));
+        if (dnn && xv.length >= dnnOps.MIN_ELEMENTS) {
+          const out = alloc(kept.reduce((p, q) => p * q, 1));
+          const alg = kind === "sum"
+            ? dnnOps.ALG.reductionSum
+            : kind === "mean"
+            ? dnnOps.ALG.reductionMean
+            : dnnOps.ALG.reductionMax;
+          if (dnnOps.reduce(dnn, alg, xv, x.shape, kept, out)) {
+            return backend.makeTensorInfo(outShape, "float32", out);
+          }
+        }
+        const out = reduceContiguous(kind, xv, x.shape, axes);
         if (!out) return fallback(name)(args);
-        const outShape = keepDims
-          ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d))
-          : x.shape.filter((_, i) => !axes.includes(i));
         return backend.makeTensorInfo(outShape, "float32", out);
       },
     });
@@ -265,10 +349,32 @@ export function makeElementwiseKernels(
         return fallback("Select")(args);
       }
       const c = values(backend, condition), tv = values(backend, t), ev = values(backend, e);
-      const out = new Float32Array(size);
+      const out = alloc(size);
       for (let i = 0; i < size; i++) out[i] = c[i] ? tv[i] : ev[i];
       return backend.makeTensorInfo([...t.shape], "float32", out);
     },
   });
+  if (dnn) {
+    for (const [name, alg, alpha, beta] of UNARY) {
+      kernels.push({
+        kernelName: name,
+        backendName: "onednn",
+        kernelFunc: (args) => {
+          const { x } = args.inputs as { x: tf.TensorInfo };
+          const backend = args.backend as CpuBackend;
+          if (x.dtype === "float32") {
+            const xv = values(backend, x) as Float32Array;
+            if (xv.length >= dnnOps.MIN_ELEMENTS) {
+              const out = alloc(xv.length);
+              if (dnnOps.eltwiseForward(dnn, alg, alpha, beta, xv, out)) {
+                return backend.makeTensorInfo([...x.shape], "float32", out);
+              }
+            }
+          }
+          return fallback(name)(args);
+        },
+      });
+    }
+  }
   return kernels;
 }

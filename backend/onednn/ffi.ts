@@ -15,6 +15,17 @@ export const DNNL = {
   mdSize: 696,
   convDescSize: 5976,
   matmulDescSize: 2800,
+  eltwiseDescSize: 1416,
+  binaryDescSize: 2096,
+  reductionDescSize: 1408,
+  formatAny: 1,
+  queryImplInfoStr: 8,
+  queryExecArgMd: 255,
+  queryWeightsMd: 131,
+  queryDiffWeightsMd: 132,
+  argSrc1: 2,
+  argFrom: 1,
+  argTo: 17,
   argSrc: 1,
   argDst: 17,
   argWeights: 33,
@@ -90,6 +101,37 @@ const symbols = {
   dnnl_primitive_execute: { parameters: ["pointer", "pointer", "i32", "buffer"], result: "i32" },
   dnnl_stream_wait: { parameters: ["pointer"], result: "i32" },
   dnnl_version: { parameters: [], result: "pointer" },
+  dnnl_memory_desc_init_by_tag: {
+    parameters: ["buffer", "i32", "buffer", "i32", "i32"],
+    result: "i32",
+  },
+  dnnl_memory_desc_equal: { parameters: ["buffer", "buffer"], result: "i32" },
+  dnnl_memory_desc_get_size: { parameters: ["buffer"], result: "usize" },
+  dnnl_primitive_desc_query_md: { parameters: ["pointer", "i32", "i32"], result: "pointer" },
+  dnnl_primitive_desc_query: {
+    parameters: ["pointer", "i32", "i32", "buffer"],
+    result: "i32",
+  },
+  dnnl_reorder_primitive_desc_create: {
+    parameters: ["buffer", "buffer", "pointer", "buffer", "pointer", "pointer"],
+    result: "i32",
+  },
+  dnnl_eltwise_forward_desc_init: {
+    parameters: ["buffer", "i32", "i32", "buffer", "f32", "f32"],
+    result: "i32",
+  },
+  dnnl_eltwise_backward_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "buffer", "f32", "f32"],
+    result: "i32",
+  },
+  dnnl_binary_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
+  dnnl_reduction_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "buffer", "f32", "f32"],
+    result: "i32",
+  },
 } as const;
 
 type Lib = Deno.DynamicLibrary<typeof symbols>["symbols"];
@@ -112,6 +154,10 @@ export function loadOneDnn(): OneDnn | null {
     if (!Deno.env.get("OMP_NUM_THREADS")) {
       Deno.env.set("OMP_NUM_THREADS", String(navigator.hardwareConcurrency || 1));
     }
+    // Idle OpenMP workers sleep instead of spinning: between two primitives the main thread runs
+    // JS (tfjs bookkeeping, small kernels), and a spinning worker would take the core it needs
+    // (on a loaded 2-core machine each parallel region then waited milliseconds for a worker).
+    if (!Deno.env.get("OMP_WAIT_POLICY")) Deno.env.set("OMP_WAIT_POLICY", "PASSIVE");
     const dl = Deno.dlopen("libdnnl.so.2", symbols);
     const lib = dl.symbols;
     const engineOut = new BigUint64Array(1);
@@ -168,40 +214,98 @@ export function memoryDesc(
   return md;
 }
 
+/** A float32 memory descriptor with a format tag (`DNNL.formatAny` lets a primitive choose). */
+export function memoryDescByTag(
+  d: OneDnn,
+  logical: number[],
+  tag: number,
+): Uint8Array<ArrayBuffer> {
+  const md = new Uint8Array(DNNL.mdSize);
+  check(
+    d.lib.dnnl_memory_desc_init_by_tag(md, logical.length, dims(logical), DNNL.f32, tag),
+    "memory_desc_init_by_tag",
+  );
+  return md;
+}
+
+export function sameDesc(d: OneDnn, a: Uint8Array<ArrayBuffer>, b: Uint8Array<ArrayBuffer>) {
+  return d.lib.dnnl_memory_desc_equal(a, b) !== 0;
+}
+
+/** Bytes a memory descriptor's buffer needs. */
+export function descBytes(d: OneDnn, md: Uint8Array<ArrayBuffer>): number {
+  return Number(d.lib.dnnl_memory_desc_get_size(md));
+}
+
 /** A ready primitive plus one memory object per argument, re-pointed at each call. */
 export interface Primitive {
   prim: Deno.PointerValue;
+  pd: Deno.PointerValue;
   mems: Map<number, Deno.PointerValue>;
+  /** The memory descriptor of each argument, as the primitive chose it. */
+  descs: Map<number, Uint8Array<ArrayBuffer>>;
   args: Uint8Array<ArrayBuffer>;
 }
 
+/** The implementation oneDNN picked (e.g. "jit:avx512_core", "x64:gemm:jit"). */
+export function implName(d: OneDnn, pd: Deno.PointerValue): string {
+  const out = new BigUint64Array(1);
+  check(d.lib.dnnl_primitive_desc_query(pd, DNNL.queryImplInfoStr, 0, u8(out)), "query impl");
+  return Deno.UnsafePointerView.getCString(Deno.UnsafePointer.create(out[0])!);
+}
+
+/**
+ * Builds the primitive for `opDesc` (null: `pdOut` already holds a primitive descriptor, as for
+ * reorders) with one memory object for each of `argIds`, described as the primitive expects.
+ */
 export function createPrimitive(
   d: OneDnn,
-  opDesc: Uint8Array<ArrayBuffer>,
-  argDescs: [number, Uint8Array<ArrayBuffer>][],
+  opDesc: Uint8Array<ArrayBuffer> | null,
+  argIds: number[],
   hint: Deno.PointerValue = null,
-): Primitive & { pd: Deno.PointerValue } {
-  const pdOut = new BigUint64Array(1);
-  check(
-    d.lib.dnnl_primitive_desc_create(u8(pdOut), opDesc, null, d.engine, hint),
-    "primitive_desc_create",
-  );
+  pdOut = new BigUint64Array(1),
+): Primitive {
+  if (opDesc) {
+    check(
+      d.lib.dnnl_primitive_desc_create(u8(pdOut), opDesc, null, d.engine, hint),
+      "primitive_desc_create",
+    );
+  }
   const pd = Deno.UnsafePointer.create(pdOut[0]);
   const primOut = new BigUint64Array(1);
   check(d.lib.dnnl_primitive_create(u8(primOut), pd), "primitive_create");
   const mems = new Map<number, Deno.PointerValue>();
-  const args = new Uint8Array(16 * argDescs.length);
+  const descs = new Map<number, Uint8Array<ArrayBuffer>>();
+  const args = new Uint8Array(16 * argIds.length);
   const view = new DataView(args.buffer);
-  argDescs.forEach(([arg, md], i) => {
+  argIds.forEach((arg, i) => {
+    const mdPtr = d.lib.dnnl_primitive_desc_query_md(pd, DNNL.queryExecArgMd, arg);
+    if (!mdPtr) throw new Error(`oneDNN primitive has no argument ${arg}`);
+    const md = new Uint8Array(DNNL.mdSize);
+    Deno.UnsafePointerView.copyInto(mdPtr, md);
+    descs.set(arg, md);
     const memOut = new BigUint64Array(1);
     // DNNL_MEMORY_NONE (null handle) now; the real buffer is set right before each execution.
     check(d.lib.dnnl_memory_create(u8(memOut), md, d.engine, null), "memory_create");
-    const mem = Deno.UnsafePointer.create(memOut[0]);
-    mems.set(arg, mem);
+    mems.set(arg, Deno.UnsafePointer.create(memOut[0]));
     view.setInt32(16 * i, arg, true);
     view.setBigUint64(16 * i + 8, memOut[0], true);
   });
-  return { prim: Deno.UnsafePointer.create(primOut[0]), mems, args, pd };
+  return { prim: Deno.UnsafePointer.create(primOut[0]), pd, mems, descs, args };
+}
+
+/** A reorder (layout conversion) from `src` to `dst`. */
+export function reorderPrimitive(
+  d: OneDnn,
+  src: Uint8Array<ArrayBuffer>,
+  dst: Uint8Array<ArrayBuffer>,
+): Primitive {
+  const pdOut = new BigUint64Array(1);
+  check(
+    d.lib.dnnl_reorder_primitive_desc_create(u8(pdOut), src, d.engine, dst, d.engine, null),
+    "reorder_primitive_desc_create",
+  );
+  return createPrimitive(d, null, [DNNL.argFrom, DNNL.argTo], null, pdOut);
 }
 
 /** Points each argument at its buffer and runs the primitive synchronously. */

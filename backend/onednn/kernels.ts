@@ -8,13 +8,19 @@ import * as tf from "@tensorflow/tfjs";
 import {
   check,
   createPrimitive,
+  descBytes,
   dims,
   DNNL,
   execute,
+  implName,
   memoryDesc,
+  memoryDescByTag,
   type OneDnn,
   type Primitive,
+  reorderPrimitive,
+  sameDesc,
 } from "./ffi.ts";
+import { alloc } from "./pool.ts";
 
 type ConvInfo = tf.backend_util.Conv2DInfo;
 type CpuBackend = tf.KernelBackend & {
@@ -24,21 +30,34 @@ type CpuBackend = tf.KernelBackend & {
 
 type ConvKind = "fwd" | "bwd-data" | "bwd-weights";
 
-const cache = new Map<string, Primitive & { pd: Deno.PointerValue }>();
+/**
+ * A convolution ready to run: the primitive (activations in tfjs's NHWC, weights in the blocked
+ * layout oneDNN's fast direct kernels want) and, when that layout differs from tfjs's HWIO, a
+ * reorder of the weights (fwd, bwd-data) or of the weight gradient (bwd-weights) plus its buffer.
+ */
+interface ConvPlan {
+  main: Primitive;
+  kind: ConvKind;
+  reorder: Primitive | null;
+  blocked: Float32Array | null;
+}
+
+const cache = new Map<string, ConvPlan>();
+const matmulCache = new Map<string, Primitive>();
 
 function nhwc(n: number, h: number, w: number, c: number): [number[], number[]] {
   return [[n, c, h, w], [h * w * c, 1, w * c, c]];
 }
 
-/** Filter descriptor: HWIO for ordinary convs, [KH, KW, C, M] as 5-D groups for depthwise. */
-function filterDesc(d: OneDnn, ci: ConvInfo, depthwise: boolean): Uint8Array<ArrayBuffer> {
+/** Filter logical dims and tfjs strides: HWIO, or [KH, KW, C, M] as 5-D groups for depthwise. */
+function filterLayout(ci: ConvInfo, depthwise: boolean): [number[], number[]] {
   const { filterHeight: kh, filterWidth: kw, inChannels: ic, outChannels: oc } = ci;
-  if (!depthwise) return memoryDesc(d, [oc, ic, kh, kw], [1, oc, kw * ic * oc, ic * oc]);
+  if (!depthwise) return [[oc, ic, kh, kw], [1, oc, kw * ic * oc, ic * oc]];
   const m = oc / ic;
-  return memoryDesc(d, [ic, m, 1, kh, kw], [m, 1, 1, kw * ic * m, ic * m]);
+  return [[ic, m, 1, kh, kw], [m, 1, 1, kw * ic * m, ic * m]];
 }
 
-function convPrimitive(d: OneDnn, ci: ConvInfo, depthwise: boolean, kind: ConvKind) {
+function convPlan(d: OneDnn, ci: ConvInfo, depthwise: boolean, kind: ConvKind): ConvPlan {
   const key = [
     kind,
     depthwise,
@@ -64,38 +83,37 @@ function convPrimitive(d: OneDnn, ci: ConvInfo, depthwise: boolean, kind: ConvKi
   if (hit) return hit;
   const src = memoryDesc(d, ...nhwc(ci.batchSize, ci.inHeight, ci.inWidth, ci.inChannels));
   const dst = memoryDesc(d, ...nhwc(ci.batchSize, ci.outHeight, ci.outWidth, ci.outChannels));
-  const wei = filterDesc(d, ci, depthwise);
+  const [wDims, wStrides] = filterLayout(ci, depthwise);
+  const weiPlain = memoryDesc(d, wDims, wStrides);
+  const wei = memoryDescByTag(d, wDims, DNNL.formatAny);
   const strides = dims([ci.strideHeight, ci.strideWidth]);
   // oneDNN counts dilation from 0 (= dense), tfjs from 1.
   const dilates = dims([ci.dilationHeight - 1, ci.dilationWidth - 1]);
   const padL = dims([ci.padInfo.top, ci.padInfo.left]);
   const padR = dims([ci.padInfo.bottom, ci.padInfo.right]);
-  const fwdDesc = new Uint8Array(DNNL.convDescSize);
-  check(
-    d.lib.dnnl_dilated_convolution_forward_desc_init(
-      fwdDesc,
-      DNNL.forwardTraining,
-      DNNL.convolutionDirect,
-      src,
-      wei,
-      null as unknown as Uint8Array<ArrayBuffer>,
-      dst,
-      strides,
-      dilates,
-      padL,
-      padR,
-    ),
-    "convolution_forward_desc_init",
-  );
-  let p;
+  const noBias = null as unknown as Uint8Array<ArrayBuffer>;
+  const desc = new Uint8Array(DNNL.convDescSize);
+  let main: Primitive;
   if (kind === "fwd") {
-    p = createPrimitive(d, fwdDesc, [[DNNL.argSrc, src], [DNNL.argWeights, wei], [
-      DNNL.argDst,
-      dst,
-    ]]);
+    check(
+      d.lib.dnnl_dilated_convolution_forward_desc_init(
+        desc,
+        DNNL.forwardTraining,
+        DNNL.convolutionDirect,
+        src,
+        wei,
+        noBias,
+        dst,
+        strides,
+        dilates,
+        padL,
+        padR,
+      ),
+      "convolution_forward_desc_init",
+    );
+    main = createPrimitive(d, desc, [DNNL.argSrc, DNNL.argWeights, DNNL.argDst]);
   } else {
-    const hint = convPrimitive(d, ci, depthwise, "fwd").pd;
-    const desc = new Uint8Array(DNNL.convDescSize);
+    const hint = convPlan(d, ci, depthwise, "fwd").main.pd;
     if (kind === "bwd-data") {
       check(
         d.lib.dnnl_dilated_convolution_backward_data_desc_init(
@@ -111,10 +129,7 @@ function convPrimitive(d: OneDnn, ci: ConvInfo, depthwise: boolean, kind: ConvKi
         ),
         "convolution_backward_data_desc_init",
       );
-      p = createPrimitive(d, desc, [[DNNL.argDiffDst, dst], [DNNL.argWeights, wei], [
-        DNNL.argDiffSrc,
-        src,
-      ]], hint);
+      main = createPrimitive(d, desc, [DNNL.argDiffDst, DNNL.argWeights, DNNL.argDiffSrc], hint);
     } else {
       check(
         d.lib.dnnl_dilated_convolution_backward_weights_desc_init(
@@ -122,7 +137,7 @@ function convPrimitive(d: OneDnn, ci: ConvInfo, depthwise: boolean, kind: ConvKi
           DNNL.convolutionDirect,
           src,
           wei,
-          null as unknown as Uint8Array<ArrayBuffer>,
+          noBias,
           dst,
           strides,
           dilates,
@@ -131,14 +146,41 @@ function convPrimitive(d: OneDnn, ci: ConvInfo, depthwise: boolean, kind: ConvKi
         ),
         "convolution_backward_weights_desc_init",
       );
-      p = createPrimitive(d, desc, [[DNNL.argSrc, src], [DNNL.argDiffDst, dst], [
-        DNNL.argDiffWeights,
-        wei,
-      ]], hint);
+      main = createPrimitive(d, desc, [DNNL.argSrc, DNNL.argDiffDst, DNNL.argDiffWeights], hint);
     }
   }
-  cache.set(key, p);
-  return p;
+  const weiArg = kind === "bwd-weights" ? DNNL.argDiffWeights : DNNL.argWeights;
+  const chosen = main.descs.get(weiArg)!;
+  let reorder: Primitive | null = null, blocked: Float32Array | null = null;
+  if (!sameDesc(d, chosen, weiPlain)) {
+    reorder = kind === "bwd-weights"
+      ? reorderPrimitive(d, chosen, weiPlain)
+      : reorderPrimitive(d, weiPlain, chosen);
+    blocked = new Float32Array(descBytes(d, chosen) / 4);
+  }
+  const plan = { main, kind, reorder, blocked };
+  cache.set(key, plan);
+  return plan;
+}
+
+/**
+ * Runs a conv plan on tfjs buffers: fwd (x, filter) -> y, bwd-data (dy, filter) -> dx,
+ * bwd-weights (x, dy) -> dfilter; filters in tfjs's HWIO layout.
+ */
+function runConv(d: OneDnn, p: ConvPlan, in0: Float32Array, in1: Float32Array, out: Float32Array) {
+  const { main, reorder, blocked } = p;
+  if (p.kind === "bwd-weights") {
+    execute(d, main, [[DNNL.argSrc, in0], [DNNL.argDiffDst, in1], [
+      DNNL.argDiffWeights,
+      blocked ?? out,
+    ]]);
+    if (reorder) execute(d, reorder, [[DNNL.argFrom, blocked!], [DNNL.argTo, out]]);
+    return;
+  }
+  if (reorder) execute(d, reorder, [[DNNL.argFrom, in1], [DNNL.argTo, blocked!]]);
+  const wArg: [number, Float32Array] = [DNNL.argWeights, blocked ?? in1];
+  if (p.kind === "fwd") execute(d, main, [[DNNL.argSrc, in0], wArg, [DNNL.argDst, out]]);
+  else execute(d, main, [[DNNL.argDiffDst, in0], wArg, [DNNL.argDiffSrc, out]]);
 }
 
 function f32(backend: CpuBackend, t: tf.TensorInfo): Float32Array {
@@ -179,64 +221,31 @@ export function makeKernels(
         return fallback(name)(args);
       }
       const dil = kind === "fwd" || depthwise ? attrs.dilations ?? 1 : 1;
-      let ci: ConvInfo, out: Float32Array, outShape: number[], buffers: [number, Float32Array][];
-      if (kind === "fwd") {
-        ci = tf.backend_util.computeConv2DInfo(
-          ins.x.shape as never,
-          ins.filter.shape as never,
-          attrs.strides,
-          dil,
-          attrs.pad,
-          attrs.dimRoundingMode,
-          depthwise,
-        );
-        outShape = ci.outShape;
-        out = new Float32Array(size(outShape));
-        buffers = [
-          [DNNL.argSrc, f32(backend, ins.x)],
-          [DNNL.argWeights, f32(backend, ins.filter)],
-          [
-            DNNL.argDst,
-            out,
-          ],
-        ];
-      } else if (kind === "bwd-data") {
-        ci = tf.backend_util.computeConv2DInfo(
-          attrs.inputShape!,
-          ins.filter.shape as never,
-          attrs.strides,
-          dil,
-          attrs.pad,
-          attrs.dimRoundingMode,
-          depthwise,
-        );
-        outShape = [...attrs.inputShape!];
-        out = new Float32Array(size(outShape));
-        buffers = [[DNNL.argDiffDst, f32(backend, ins.dy)], [
-          DNNL.argWeights,
-          f32(backend, ins.filter),
-        ], [
-          DNNL.argDiffSrc,
-          out,
-        ]];
-      } else {
-        ci = tf.backend_util.computeConv2DInfo(
-          ins.x.shape as never,
-          attrs.filterShape!,
-          attrs.strides,
-          dil,
-          attrs.pad,
-          attrs.dimRoundingMode,
-          depthwise,
-        );
-        outShape = [...attrs.filterShape!];
-        out = new Float32Array(size(outShape));
-        buffers = [[DNNL.argSrc, f32(backend, ins.x)], [DNNL.argDiffDst, f32(backend, ins.dy)], [
-          DNNL.argDiffWeights,
-          out,
-        ]];
+      const xShape = kind === "bwd-data" ? attrs.inputShape! : ins.x.shape;
+      const wShape = kind === "bwd-weights" ? attrs.filterShape! : ins.filter.shape;
+      const ci = tf.backend_util.computeConv2DInfo(
+        xShape as never,
+        wShape as never,
+        attrs.strides,
+        dil,
+        attrs.pad,
+        attrs.dimRoundingMode,
+        depthwise,
+      );
+      const outShape = kind === "fwd" ? ci.outShape : kind === "bwd-data" ? [...xShape] : [
+        ...wShape,
+      ];
+      const [in0, in1] = kind === "fwd"
+        ? [ins.x, ins.filter]
+        : kind === "bwd-data"
+        ? [ins.dy, ins.filter]
+        : [ins.x, ins.dy];
+      const run = size(outShape) > 0 && size(in0.shape) > 0 && size(in1.shape) > 0;
+      // Every output element is written by oneDNN; zeros where there is nothing to compute.
+      const out = alloc(size(outShape), !run);
+      if (run) {
+        runConv(d, convPlan(d, ci, depthwise, kind), f32(backend, in0), f32(backend, in1), out);
       }
-      if (size(outShape) > 0) execute(d, convPrimitive(d, ci, depthwise, kind), buffers);
       return backend.makeTensorInfo(outShape, "float32", out);
     },
   });
@@ -260,7 +269,7 @@ export function makeKernels(
       const [batch, m, k] = [as[0], transposeA ? as[2] : as[1], transposeA ? as[1] : as[2]];
       const n = transposeB ? bs[1] : bs[2];
       const key = ["mm", batch, m, k, n, transposeA, transposeB].join(",");
-      let p = cache.get(key);
+      let p = matmulCache.get(key);
       if (!p) {
         const srcMd = memoryDesc(d, [batch, m, k], transposeA ? [m * k, 1, m] : [m * k, k, 1]);
         const weiMd = memoryDesc(d, [batch, k, n], transposeB ? [k * n, 1, k] : [k * n, n, 1]);
@@ -276,13 +285,10 @@ export function makeKernels(
           ),
           "matmul_desc_init",
         );
-        p = createPrimitive(d, desc, [[DNNL.argSrc, srcMd], [DNNL.argWeights, weiMd], [
-          DNNL.argDst,
-          dstMd,
-        ]]);
-        cache.set(key, p);
+        p = createPrimitive(d, desc, [DNNL.argSrc, DNNL.argWeights, DNNL.argDst]);
+        matmulCache.set(key, p);
       }
-      const out = new Float32Array(batch * m * n);
+      const out = alloc(batch * m * n, k === 0);
       if (out.length > 0 && k > 0) {
         execute(d, p, [[DNNL.argSrc, f32(backend, a)], [DNNL.argWeights, f32(backend, b)], [
           DNNL.argDst,
@@ -307,5 +313,12 @@ export function makeKernels(
 
 /** How many oneDNN primitives have been built (tests use it to see the kernels really ran). */
 export function primitiveCount(): number {
-  return cache.size;
+  return cache.size + matmulCache.size;
+}
+
+/** The implementation each cached primitive uses (for the benchmark's report). */
+export function primitiveImpls(d: OneDnn): string[] {
+  return [...cache].map(([k, p]) =>
+    `${k}: ${implName(d, p.main.pd)}${p.reorder ? " +reorder" : ""}`
+  );
 }

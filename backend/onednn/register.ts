@@ -6,6 +6,8 @@ import * as tf from "@tensorflow/tfjs";
 import { loadOneDnn, oneDnnLoadError } from "./ffi.ts";
 import { makeKernels } from "./kernels.ts";
 import { makeElementwiseKernels } from "./elementwise.ts";
+import { adamKernel } from "./adam.ts";
+import { poolBuffers } from "./pool.ts";
 
 let registered = false;
 
@@ -20,12 +22,14 @@ export function registerOneDnnBackend(): string {
   if (registered) return d.version;
   const cpuFactory = tf.findBackendFactory("cpu");
   if (!cpuFactory) throw new Error("tfjs cpu backend is not registered");
-  tf.registerBackend("onednn", cpuFactory as () => tf.KernelBackend, 0);
+  // tfjs's cpu backend, its freed buffers recycled for our kernels' outputs (pool.ts).
+  tf.registerBackend("onednn", () => poolBuffers(cpuFactory() as tf.KernelBackend), 0);
   const cpuKernels = new Map(tf.getKernelsForBackend("cpu").map((k) => [k.kernelName, k]));
   for (const k of cpuKernels.values()) tf.registerKernel({ ...k, backendName: "onednn" });
   const fallback = (name: string) => cpuKernels.get(name)!.kernelFunc;
-  for (const k of [...makeKernels(d, fallback), ...makeElementwiseKernels(fallback)]) {
-    tf.unregisterKernel(k.kernelName, "onednn");
+  const fast = [...makeKernels(d, fallback), ...makeElementwiseKernels(fallback, d)];
+  for (const k of [...fast, adamKernel("onednn")]) {
+    if (tf.getKernel(k.kernelName, "onednn")) tf.unregisterKernel(k.kernelName, "onednn");
     tf.registerKernel(k);
   }
   registered = true;

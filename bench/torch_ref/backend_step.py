@@ -1,7 +1,8 @@
 """PyTorch peer of bench/backend.ts: the same reference GAN step (D step + G step, Adam, BCE).
 
 Run: /usr/bin/python3 bench/torch_ref/backend_step.py --steps 10 --threads 2 --size 64
-Prints one JSON line: {"ms_per_step": ..., "g_params": ..., "d_params": ...}.
+Prints one JSON line: {"ms_per_step": mean, "median_ms": ..., "steps_ms": [...], "g_params": ...,
+"d_params": ...}.
 """
 import argparse, json, time
 import torch
@@ -60,8 +61,11 @@ def step():
 
 for _ in range(2):
     step()
-t = time.perf_counter()
+times = []
 for _ in range(a.steps):
+    t = time.perf_counter()
     step()
-ms = (time.perf_counter() - t) / a.steps * 1000
-print(json.dumps({"ms_per_step": ms, "g_params": sum(p.numel() for p in g.parameters()), "d_params": sum(p.numel() for p in d.parameters())}))
+    times.append((time.perf_counter() - t) * 1000)
+print(json.dumps({"ms_per_step": sum(times) / len(times), "median_ms": sorted(times)[len(times) // 2],
+                  "steps_ms": times, "g_params": sum(p.numel() for p in g.parameters()),
+                  "d_params": sum(p.numel() for p in d.parameters())}))

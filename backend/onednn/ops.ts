@@ -1,0 +1,218 @@
+/**
+ * oneDNN element-wise primitives on tfjs buffers: eltwise forward/backward (leaky ReLU, tanh,
+ * sqrt, ...), broadcasting binary ops and reductions. They are vectorised and multi-threaded
+ * (OpenMP), unlike the JS loops, but each call costs an FFI round trip and a parallel region, so
+ * callers use them only for large tensors. Primitives are cached by geometry. A geometry for
+ * which oneDNN offers only its scalar reference implementation is refused (null), so the caller
+ * keeps its JS loop.
+ */
+import {
+  check,
+  createPrimitive,
+  DNNL,
+  execute,
+  implName,
+  memoryDesc,
+  memoryDescByTag,
+  type OneDnn,
+  type Primitive,
+} from "./ffi.ts";
+
+export const ALG = {
+  relu: 31,
+  tanh: 47,
+  square: 79,
+  abs: 95,
+  sqrt: 111,
+  linear: 127,
+  exp: 191,
+  softRelu: 159,
+  logistic: 175,
+  log: 239,
+  binaryAdd: 131056,
+  binaryMul: 131057,
+  binaryMax: 131058,
+  binaryMin: 131059,
+  binaryDiv: 131060,
+  binarySub: 131061,
+  reductionMax: 196594,
+  reductionSum: 196596,
+  reductionMean: 196598,
+} as const;
+
+const TAG_A = 2;
+
+/** Below this many elements the JS loops win (no FFI call, no parallel region). */
+export const MIN_ELEMENTS = 1 << 15;
+
+const eltwiseCache = new Map<string, Primitive | null>();
+const binaryCache = new Map<string, Primitive | null>();
+const reductionCache = new Map<string, Primitive | null>();
+
+/** Built primitives, for tests (to see that the oneDNN path really ran). */
+export function opPrimitiveCount(): number {
+  let n = 0;
+  for (const c of [eltwiseCache, binaryCache, reductionCache]) {
+    for (const p of c.values()) if (p) n++;
+  }
+  return n;
+}
+
+function vector(d: OneDnn, n: number) {
+  return memoryDescByTag(d, [n], TAG_A);
+}
+
+/** A primitive unless oneDNN can only offer its reference (scalar) implementation. */
+function accept(d: OneDnn, p: Primitive): Primitive | null {
+  return implName(d, p.pd).startsWith("ref") ? null : p;
+}
+
+function eltwiseFwdPrimitive(d: OneDnn, alg: number, alpha: number, beta: number, n: number) {
+  const key = `f${alg},${alpha},${beta},${n}`;
+  let p = eltwiseCache.get(key);
+  if (p === undefined) {
+    const desc = new Uint8Array(DNNL.eltwiseDescSize);
+    const md = vector(d, n);
+    check(
+      d.lib.dnnl_eltwise_forward_desc_init(desc, DNNL.forwardTraining, alg, md, alpha, beta),
+      "eltwise_forward_desc_init",
+    );
+    p = accept(d, createPrimitive(d, desc, [DNNL.argSrc, DNNL.argDst]));
+    eltwiseCache.set(key, p);
+  }
+  return p;
+}
+
+/** out = f(x) for a oneDNN eltwise algorithm; false when not available (use JS). */
+export function eltwiseForward(
+  d: OneDnn,
+  alg: number,
+  alpha: number,
+  beta: number,
+  x: Float32Array,
+  out: Float32Array,
+): boolean {
+  const p = eltwiseFwdPrimitive(d, alg, alpha, beta, x.length);
+  if (!p) return false;
+  execute(d, p, [[DNNL.argSrc, x], [DNNL.argDst, out]]);
+  return true;
+}
+
+/** out = dy * f'(x) for a oneDNN eltwise algorithm (x: the forward input). */
+export function eltwiseBackward(
+  d: OneDnn,
+  alg: number,
+  alpha: number,
+  beta: number,
+  dy: Float32Array,
+  x: Float32Array,
+  out: Float32Array,
+): boolean {
+  const n = x.length;
+  const key = `b${alg},${alpha},${beta},${n}`;
+  let p = eltwiseCache.get(key);
+  if (p === undefined) {
+    const hint = eltwiseFwdPrimitive(d, alg, alpha, beta, n);
+    p = null;
+    if (hint) {
+      const desc = new Uint8Array(DNNL.eltwiseDescSize);
+      const md = vector(d, n);
+      check(
+        d.lib.dnnl_eltwise_backward_desc_init(desc, alg, md, md, alpha, beta),
+        "eltwise_backward_desc_init",
+      );
+      p = accept(
+        d,
+        createPrimitive(d, desc, [DNNL.argSrc, DNNL.argDiffDst, DNNL.argDiffSrc], hint.pd),
+      );
+    }
+    eltwiseCache.set(key, p);
+  }
+  if (!p) return false;
+  execute(d, p, [[DNNL.argSrc, x], [DNNL.argDiffDst, dy], [DNNL.argDiffSrc, out]]);
+  return true;
+}
+
+function denseStrides(shape: number[]): number[] {
+  const s = new Array(shape.length).fill(1);
+  for (let i = shape.length - 2; i >= 0; i--) s[i] = s[i + 1] * shape[i + 1];
+  return s;
+}
+
+/**
+ * Merges adjacent dimensions along which both operands behave alike (both full, or `b`
+ * broadcast), so [N,H,W,C] + [1,1,1,C] becomes [NHW, C] + [1, C]. `b` is given padded to the
+ * rank of `out`; `a` has the shape of `out`.
+ */
+export function collapse(out: number[], b: number[]): [number[], number[]] {
+  const o: number[] = [], bb: number[] = [];
+  for (let i = 0; i < out.length; i++) {
+    if (out[i] === 1) continue;
+    const bcast = b[i] === 1;
+    const last = o.length - 1;
+    if (last >= 0 && (bb[last] === 1) === bcast) {
+      o[last] *= out[i];
+      bb[last] *= b[i];
+    } else {
+      o.push(out[i]);
+      bb.push(b[i]);
+    }
+  }
+  if (o.length === 0) return [[1], [1]];
+  return [o, bb];
+}
+
+/**
+ * out = a (op) b with `b` broadcast to `a`'s shape (`a` has the output's shape; `bShape` is
+ * padded to the same rank). False when oneDNN has no fast kernel for this geometry.
+ */
+export function binary(
+  d: OneDnn,
+  alg: number,
+  a: Float32Array,
+  outShape: number[],
+  b: Float32Array,
+  bShape: number[],
+  out: Float32Array,
+): boolean {
+  const [od, bd] = collapse(outShape, bShape);
+  const key = `${alg}|${od}|${bd}`;
+  let p = binaryCache.get(key);
+  if (p === undefined) {
+    const desc = new Uint8Array(DNNL.binaryDescSize);
+    const mdA = memoryDesc(d, od, denseStrides(od));
+    const mdB = memoryDesc(d, bd, denseStrides(bd));
+    check(d.lib.dnnl_binary_desc_init(desc, alg, mdA, mdB, mdA), "binary_desc_init");
+    p = accept(d, createPrimitive(d, desc, [DNNL.argSrc, DNNL.argSrc1, DNNL.argDst]));
+    binaryCache.set(key, p);
+  }
+  if (!p) return false;
+  execute(d, p, [[DNNL.argSrc, a], [DNNL.argSrc1, b], [DNNL.argDst, out]]);
+  return true;
+}
+
+/** Sum/mean/max of `x` (shape `shape`) down to `outShape` (same rank, 1 on reduced axes). */
+export function reduce(
+  d: OneDnn,
+  alg: number,
+  x: Float32Array,
+  shape: number[],
+  outShape: number[],
+  out: Float32Array,
+): boolean {
+  // Merge runs of reduced / kept dimensions (a reduction needs no more than that).
+  const [xd, od] = collapse(shape, outShape);
+  const key = `${alg}|${xd}|${od}`;
+  let p = reductionCache.get(key);
+  if (p === undefined) {
+    const desc = new Uint8Array(DNNL.reductionDescSize);
+    const mdX = memoryDesc(d, xd, denseStrides(xd));
+    const mdO = memoryDesc(d, od, denseStrides(od));
+    check(d.lib.dnnl_reduction_desc_init(desc, alg, mdX, mdO, 0, 0), "reduction_desc_init");
+    p = accept(d, createPrimitive(d, desc, [DNNL.argSrc, DNNL.argDst]));
+    reductionCache.set(key, p);
+  }
+  if (!p) return false;
+  execute(d, p, [[DNNL.argSrc, x], [DNNL.argDst, out]]);
+  return true;
+}

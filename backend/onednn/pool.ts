@@ -1,0 +1,115 @@
+/**
+ * Recycles large float32 output buffers of the onednn backend. A GAN step allocates a few hundred
+ * MB of fresh tensor buffers; every fresh allocation costs page faults (the kernel zeroing each
+ * 4 KiB page on first touch) and external-memory GCs, which made element-wise kernels several
+ * times slower inside a training step than in isolation. Here a buffer freed by tfjs goes back
+ * to a pool (keyed by length) and the next kernel output of that length reuses it.
+ *
+ * A buffer is recycled only when nothing else can see it:
+ * - we allocated it (`alloc`), so it is not an array a user handed to tf.tensor();
+ * - tfjs never gave it out: readSync (dataSync, data, arraySync, moving to another backend)
+ *   returns the backend's own array, so such buffers are never recycled;
+ * - no live tensor still refers to its memory: tfjs's cpu kernels may store a view of an input
+ *   (a simple slice is a subarray), so live references are counted per ArrayBuffer.
+ */
+import type * as tf from "@tensorflow/tfjs";
+
+/** Smaller buffers come cheaply from the allocator: not worth pooling. */
+const MIN_POOLED = 1 << 14;
+/** Upper bound on the memory parked in the pool. */
+const MAX_POOLED_BYTES = 512 * 2 ** 20;
+
+const free = new Map<number, Float32Array[]>();
+let pooledBytes = 0;
+const own = new WeakSet<ArrayBufferLike>();
+const exposed = new WeakSet<ArrayBufferLike>();
+const liveRefs = new WeakMap<ArrayBufferLike, number>();
+let reused = 0;
+
+/**
+ * A float32 array of `n` elements for a kernel output. Its contents are arbitrary (a recycled
+ * buffer): callers must write every element, or pass `zero`.
+ */
+export function alloc(n: number, zero = false): Float32Array {
+  if (n >= MIN_POOLED) {
+    const list = free.get(n);
+    const a = list?.pop();
+    if (a) {
+      pooledBytes -= a.byteLength;
+      reused++;
+      if (zero) a.fill(0);
+      return a;
+    }
+  }
+  const a = new Float32Array(n);
+  if (n >= MIN_POOLED) own.add(a.buffer);
+  return a;
+}
+
+/** How many allocations a recycled buffer served (tests, benchmarks). */
+export function poolStats(): { reused: number; pooledBytes: number } {
+  return { reused, pooledBytes };
+}
+
+function release(values: unknown) {
+  if (!ArrayBuffer.isView(values)) return;
+  const buf = values.buffer;
+  const refs = (liveRefs.get(buf) ?? 1) - 1;
+  if (refs > 0) {
+    liveRefs.set(buf, refs);
+    return;
+  }
+  liveRefs.delete(buf);
+  if (!(values instanceof Float32Array) || !own.has(buf) || exposed.has(buf)) return;
+  // Only whole buffers (a view would not be the full allocation).
+  if (values.byteOffset !== 0 || values.byteLength !== buf.byteLength) return;
+  if (pooledBytes + values.byteLength > MAX_POOLED_BYTES) return;
+  let list = free.get(values.length);
+  if (!list) free.set(values.length, list = []);
+  list.push(values);
+  pooledBytes += values.byteLength;
+}
+
+function retain(values: unknown) {
+  if (ArrayBuffer.isView(values)) {
+    liveRefs.set(values.buffer, (liveRefs.get(values.buffer) ?? 0) + 1);
+  }
+}
+
+type Data = { values: unknown; refCount: number };
+type CpuBackendLike = tf.KernelBackend & {
+  data: { get(id: object): Data | undefined; has(id: object): boolean };
+  write(values: unknown, shape: number[], dtype: tf.DataType): object;
+  move(dataId: object, values: unknown, shape: number[], dtype: tf.DataType, rc: number): void;
+  readSync(dataId: object): unknown;
+  disposeData(dataId: object, force?: boolean): boolean;
+};
+
+/** Makes a tfjs cpu backend instance track its buffers and return freed ones to the pool. */
+export function poolBuffers<B extends tf.KernelBackend>(backend: B): B {
+  const b = backend as unknown as CpuBackendLike;
+  const write = b.write.bind(b), move = b.move.bind(b);
+  const readSync = b.readSync.bind(b), disposeData = b.disposeData.bind(b);
+  b.write = (values, shape, dtype) => {
+    retain(values);
+    return write(values, shape, dtype);
+  };
+  b.move = (dataId, values, shape, dtype, rc) => {
+    const old = b.data.get(dataId)?.values;
+    retain(values);
+    move(dataId, values, shape, dtype, rc);
+    if (old !== undefined) release(old);
+  };
+  b.readSync = (dataId) => {
+    const values = b.data.get(dataId)?.values;
+    if (ArrayBuffer.isView(values)) exposed.add(values.buffer);
+    return readSync(dataId);
+  };
+  b.disposeData = (dataId, force = false) => {
+    const values = b.data.get(dataId)?.values;
+    const done = disposeData(dataId, force);
+    if (values !== undefined && !b.data.has(dataId)) release(values);
+    return done;
+  };
+  return backend;
+}

@@ -1,0 +1,79 @@
+/**
+ * The onednn backend's buffer pool reuses freed outputs, and never a buffer something else can
+ * still see: arrays handed out by dataSync, arrays a user passed to tf.tensor, buffers a live
+ * slice views.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { assert, assertEquals } from "../../tests/assert.ts";
+import { initBackend } from "../mod.ts";
+import { loadOneDnn } from "./ffi.ts";
+import { poolStats } from "./pool.ts";
+
+const hasOneDnn = loadOneDnn() !== null;
+const N = 1 << 16;
+const shape = [64, 1024];
+
+/** A fresh onednn output of N elements (leaky ReLU of a constant): pooled when freed. */
+const output = (v: number) => tf.leakyRelu(tf.fill(shape, v), 0.5);
+
+/** Runs enough same-size kernels that any pooled buffer would be handed out and overwritten. */
+function churn() {
+  for (let i = 0; i < 8; i++) tf.tidy(() => void output(-100 - i).dataSync());
+}
+
+Deno.test({
+  name: "onednn buffer pool: recycles freed outputs",
+  ignore: !hasOneDnn,
+  fn: async () => {
+    await initBackend("onednn");
+    const before = poolStats().reused;
+    for (let i = 0; i < 4; i++) tf.tidy(() => void tf.sum(tf.add(output(i), 1)).dataSync());
+    assert(poolStats().reused > before, "no buffer was reused");
+    // Recycled buffers hold old values: results must not depend on them.
+    const y = tf.tidy(() => tf.add(output(2), 1));
+    assertEquals(y.dataSync()[N - 1], 3);
+    y.dispose();
+  },
+});
+
+Deno.test({
+  name: "onednn buffer pool: arrays given out by dataSync are never recycled",
+  ignore: !hasOneDnn,
+  fn: async () => {
+    await initBackend("onednn");
+    const t = output(7);
+    const held = t.dataSync();
+    t.dispose();
+    churn();
+    assertEquals([held[0], held[N - 1]], [7, 7]);
+  },
+});
+
+Deno.test({
+  name: "onednn buffer pool: a user's array given to tf.tensor is never recycled",
+  ignore: !hasOneDnn,
+  fn: async () => {
+    await initBackend("onednn");
+    const mine = new Float32Array(N).fill(5);
+    const t = tf.tensor(mine, shape);
+    tf.tidy(() => tf.leakyRelu(t, 0.5)).dispose();
+    t.dispose();
+    churn();
+    assertEquals([mine[0], mine[N - 1]], [5, 5]);
+  },
+});
+
+Deno.test({
+  name: "onednn buffer pool: a live slice (a view of its input's buffer) keeps the buffer",
+  ignore: !hasOneDnn,
+  fn: async () => {
+    await initBackend("onednn");
+    const t = output(3);
+    const s = tf.slice(t, [0, 0], [32, 1024]); // a simple slice: a subarray of t's buffer
+    t.dispose();
+    churn();
+    const v = s.dataSync();
+    assertEquals([v[0], v[v.length - 1]], [3, 3]);
+    s.dispose();
+  },
+});
