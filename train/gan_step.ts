@@ -95,8 +95,8 @@ export function oneStageGrads(
   b: StepBatch,
   o: StepOptions,
 ): Grads & { gValue: number } {
-  const gammaOf = o.loss.gamma;
   assertOneStage(o.loss);
+  const gammaOf = o.loss.gamma;
   let gamma: Float32Array | null = null;
   let gValue = NaN;
   // Identity forward; backward scales sample i's gradient by gamma_i, known once D has run.
@@ -108,7 +108,7 @@ export function oneStageGrads(
     const fake = nets.G(b.z1);
     const fakeLogits = nets.D(scaled(fake) as tf.Tensor4D);
     const p = fakeLogits.dataSync() as Float32Array;
-    gamma = gammaOf!(p);
+    gamma = gammaOf(p);
     gValue = tf.tidy(() => o.loss.g(fakeLogits).dataSync()[0]);
     // The penalty's fake samples are data (a copy off the tape): it adds nothing to G's gradient.
     const detached = o.reg ? tf.tensor4d(fake.dataSync() as Float32Array, fake.shape) : fake;
