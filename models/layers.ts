@@ -95,6 +95,15 @@ export function upsample2x(x: tf.Tensor4D): tf.Tensor4D {
   return tf.image.resizeNearestNeighbor(x, [x.shape[1] * 2, x.shape[2] * 2]);
 }
 
+/** Nearest-neighbour upsampling by doublings to `size` (a growing GAN's early, small outputs). */
+export function upsampleTo(x: tf.Tensor4D, size: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    let y = x;
+    while (y.shape[1] < size) y = upsample2x(y);
+    return y;
+  });
+}
+
 /**
  * 2x2 box downsampling as reshape + mean: unlike avgPool, every op here has a gradient of its
  * gradient, which WGAN-GP and R1 need through the discriminator.

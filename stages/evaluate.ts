@@ -36,7 +36,8 @@ import {
   missingWeightsMessage,
 } from "../metrics/inception.ts";
 import { fidFromFeatures, kidFromFeatures } from "../metrics/fid.ts";
-import { type GanConfig, generate } from "../models/gan.ts";
+import { type GanConfig, generate, type Phase } from "../models/gan.ts";
+import { upsampleTo } from "../models/layers.ts";
 import { type AutoencoderConfig, decode } from "../models/autoencoder.ts";
 import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
@@ -106,7 +107,16 @@ async function generateImages(
   let shape: [number, number, number] = [0, 0, 0];
   for (let i = 0; i < count; i += batch) {
     const m = Math.min(batch, count - i);
-    const imgs = tf.tidy(() => post(generate(g, config, sampleLatents(rng, m, config.zDim))));
+    // Snapshots of a growing GAN carry their phase: sample at it, upsampled to full size.
+    const phase = gen.meta.phase as Phase | undefined;
+    const imgs = tf.tidy(() =>
+      post(
+        upsampleTo(
+          generate(g, config, sampleLatents(rng, m, config.zDim), { phase }),
+          config.shape[0],
+        ),
+      )
+    );
     if (!out) {
       shape = imgs.shape.slice(1) as [number, number, number];
       out = new Float32Array(count * shape[0] * shape[1] * shape[2]);

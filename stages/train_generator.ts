@@ -177,10 +177,12 @@ export const trainGeneratorStage = defineStage({
       },
       snapshots: {
         every: p.sampleEvery,
-        save: (step, ema) =>
+        // A growing GAN's snapshot records its phase, so it is sampled as it was trained.
+        save: (step, ema, phase) =>
           writeModel(join(ctx.outputs.snapshots, `${stepName(step)}.gft`), ema.toArrays("E/"), {
             ...meta,
             step,
+            ...(p.growth ? { phase } : {}),
           }),
       },
       onProgress: (s, t, l) =>

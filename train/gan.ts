@@ -18,7 +18,7 @@ import {
 } from "../models/gan.ts";
 import type { FeatureNet } from "../models/projected_d.ts";
 import { realsAtPhase } from "../models/progan.ts";
-import { upsample2x } from "../models/layers.ts";
+import { upsampleTo } from "../models/layers.ts";
 import { Adam, emaUpdate } from "./adam.ts";
 import {
   type CheckpointHooks,
@@ -56,8 +56,8 @@ export interface GanTrainOptions {
     count: number;
     onSample(step: number, images: tf.Tensor4D): Promise<void>;
   };
-  /** Called every `every` steps (and at the end) with the EMA generator. */
-  snapshots?: { every: number; save(step: number, ema: Params): Promise<void> };
+  /** Called every `every` steps (and at the end) with the EMA generator and its growth phase. */
+  snapshots?: { every: number; save(step: number, ema: Params, phase: Phase): Promise<void> };
   onProgress?: (step: number, total: number, info: StepInfo) => void;
 }
 
@@ -100,15 +100,6 @@ export function createGan(config: GanConfig, seed: number, features?: FeatureNet
 
 export function sampleLatents(rng: Rng, n: number, zDim: number): tf.Tensor2D {
   return tf.tensor2d(rng.normalArray(n * zDim), [n, zDim]);
-}
-
-/** G's output brought to the final resolution (growing GANs start small). */
-function atFullSize(x: tf.Tensor4D, size: number): tf.Tensor4D {
-  return tf.tidy(() => {
-    let y = x;
-    while (y.shape[1] < size) y = upsample2x(y);
-    return y;
-  });
 }
 
 export async function trainGan(o: GanTrainOptions): Promise<GanResult> {
@@ -198,13 +189,13 @@ export async function trainGan(o: GanTrainOptions): Promise<GanResult> {
     o.onProgress?.(done, o.steps, info);
     if (o.samples && fixedZ && (done % o.samples.every === 0 || done === o.steps)) {
       const imgs = tf.tidy(() =>
-        atFullSize(generate(ema, cfg, fixedZ, { ...call, noiseSeed: 0 }), size)
+        upsampleTo(generate(ema, cfg, fixedZ, { ...call, noiseSeed: 0 }), size)
       );
       await o.samples.onSample(done, imgs);
       imgs.dispose();
     }
     if (o.snapshots && (done % o.snapshots.every === 0 || done === o.steps)) {
-      await o.snapshots.save(done, ema);
+      await o.snapshots.save(done, ema, phase);
     }
     if (o.checkpoint && done % o.checkpoint.every === 0 && done < o.steps) {
       await o.checkpoint.save(done, packState(parts, done, rng.state(), history));

@@ -150,7 +150,7 @@ Deno.test({
       const progressive = await cli(
         a,
         "run",
-        "train-generator",
+        "evaluate",
         ...["--set", "train-generator.space=pixel", "--set", "train-generator.arch=progan"],
         ...["--set", 'train-generator.growth={"start":4,"fadeKimg":0.016,"stableKimg":0.008}'],
         ...[
@@ -168,6 +168,11 @@ Deno.test({
         [rec.metrics.arch, rec.metrics.schedule, rec.metrics.loss],
         ["progan", "one-stage", "wgan-gp"],
       );
+      // Snapshots taken while growing are sampled at their own phase (4px at step 1..., 16px at
+      // the end) and upsampled: every curve point is a finite SWD at the final resolution.
+      const metrics = JSON.parse(await Deno.readTextFile(`${a}/out/evaluate/metrics.json`));
+      assertEquals(metrics.curve.points.map((q: { step: number }) => q.step), [3, 6]);
+      assert(metrics.curve.points.every((q: { swd: number }) => Number.isFinite(q.swd)));
       const projected = await cli(
         a,
         "run",
