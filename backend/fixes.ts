@@ -31,8 +31,14 @@ export function nearestSource(r: number, inSize: number, outSize: number, a: Res
   return src;
 }
 
-/** Correct ResizeNearestNeighborGrad for backends whose tensors are JS typed arrays. */
-function resizeNearestGradKernel(backendName: string): tf.KernelConfig {
+/**
+ * Correct ResizeNearestNeighborGrad for backends whose tensors are JS typed arrays; `zeros`
+ * allocates the (zero-filled) output.
+ */
+export function resizeNearestGradKernel(
+  backendName: string,
+  zeros: (n: number) => Float32Array = (n) => new Float32Array(n),
+): tf.KernelConfig {
   return {
     kernelName: "ResizeNearestNeighborGrad",
     backendName,
@@ -42,7 +48,7 @@ function resizeNearestGradKernel(backendName: string): tf.KernelConfig {
       const [batch, inH, inW, ch] = images.shape;
       const [, outH, outW] = dy.shape;
       const g = b.data.get(dy.dataId).values as Float32Array;
-      const out = new Float32Array(batch * inH * inW * ch);
+      const out = zeros(batch * inH * inW * ch);
       const a = attrs as unknown as ResizeAttrs;
       const rows = Array.from({ length: outH }, (_, r) => nearestSource(r, inH, outH, a));
       const cols = Array.from({ length: outW }, (_, c) => nearestSource(c, inW, outW, a));

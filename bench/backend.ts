@@ -108,7 +108,12 @@ interface TorchRun {
   steps_ms: number[];
 }
 
-function torchStep(size: number, batch: number, steps: number): TorchRun | null {
+function torchStep(
+  size: number,
+  batch: number,
+  steps: number,
+  env: Record<string, string>,
+): TorchRun | null {
   try {
     const out = new Deno.Command("/usr/bin/python3", {
       args: [
@@ -122,7 +127,7 @@ function torchStep(size: number, batch: number, steps: number): TorchRun | null 
         "--threads",
         String(navigator.hardwareConcurrency),
       ],
-      env: TORCH_ENV,
+      env,
       clearEnv: true,
     }).outputSync();
     if (out.code !== 0) return null;
@@ -215,7 +220,11 @@ export async function benchBackend(args: string[]): Promise<void> {
     `reference GAN step: ${size}x${size}, batch ${batch}, ${steps} timed steps (medians; ` +
       `torch runs before and after ours, so load changes hit both alike)`,
   );
-  const torchBefore = torchStep(size, batch, steps);
+  // --torch-passive: idle OpenMP threads of torch sleep too (as ours do), instead of its default
+  // spin-then-sleep, which degrades badly when other processes load the machine.
+  const passive = args.includes("--torch-passive");
+  const torchEnv = passive ? { ...TORCH_ENV, OMP_WAIT_POLICY: "PASSIVE" } : TORCH_ENV;
+  const torchBefore = torchStep(size, batch, steps, torchEnv);
   let best = Infinity;
   for (const b of backends) {
     try {
@@ -241,16 +250,16 @@ export async function benchBackend(args: string[]): Promise<void> {
       console.log(`${b.padEnd(8)} unavailable: ${(e as Error).message}`);
     }
   }
-  const torchAfter = torchStep(size, batch, steps);
+  const torchAfter = torchStep(size, batch, steps, torchEnv);
   const runs = [torchBefore, torchAfter].filter((t): t is TorchRun => t !== null);
   if (runs.length) {
     const ms = median(runs.flatMap((t) => t.steps_ms));
     console.log(
       `torch    ${ms.toFixed(0).padStart(6)} ms/step  ${
         (batch * 1000 / ms).toFixed(1).padStart(7)
-      } img/s  (PyTorch ${navigator.hardwareConcurrency} threads; medians before/after: ${
-        runs.map((t) => t.median_ms.toFixed(0)).join("/")
-      } ms)`,
+      } img/s  (PyTorch ${navigator.hardwareConcurrency} threads${
+        passive ? ", OMP_WAIT_POLICY=PASSIVE" : ""
+      }; medians before/after: ${runs.map((t) => t.median_ms.toFixed(0)).join("/")} ms)`,
     );
     console.log(
       `ratio vs torch: ${

@@ -9,7 +9,7 @@
  * resampling: Debian's 2.6 build crashes creating it for some shapes (e.g. 32x256x4x4 -> 8x8).
  */
 import * as tf from "@tensorflow/tfjs";
-import { nearestSource } from "../fixes.ts";
+import { nearestSource, resizeNearestGradKernel } from "../fixes.ts";
 import type { OneDnn } from "./ffi.ts";
 import { alloc } from "./pool.ts";
 import { ALG, eltwiseBackward, eltwiseForward, MIN_ELEMENTS } from "./ops.ts";
@@ -118,6 +118,8 @@ function leakyKernels(backendName: string, dnn: OneDnn | null): tf.KernelConfig[
         return b.makeTensorInfo([n, oh, ow, c], "float32", out);
       },
     },
+    // The batch-safe gradient of fixes.ts, on recycled (zeroed) buffers.
+    resizeNearestGradKernel(backendName, (n) => alloc(n, true)),
   ];
 }
 

@@ -205,6 +205,11 @@ export function reduceContiguous(
   return out;
 }
 
+/** Axes 0..k-1 (in any order). */
+function isLeading(axes: number[]): boolean {
+  return axes.every((a) => a < axes.length) && new Set(axes).size === axes.length;
+}
+
 function values(b: CpuBackend, t: tf.TensorInfo): Arr {
   return b.data.get(t.dataId).values as Arr;
 }
@@ -320,6 +325,14 @@ export function makeElementwiseKernels(
         const xv = values(backend, x) as Float32Array;
         const kept = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
         const outShape = keepDims ? kept : x.shape.filter((_, i) => !axes.includes(i));
+        if (dnn && xv.length >= dnnOps.MIN_ELEMENTS && kind !== "max" && isLeading(axes)) {
+          // Reducing the leading axes (a bias gradient): column sums of [rows, cols].
+          const cols = kept.reduce((p, q) => p * q, 1), rows = xv.length / cols;
+          const out = alloc(cols);
+          dnnOps.columnSums(dnn, xv, rows, cols, out);
+          if (kind === "mean") { for (let i = 0; i < cols; i++) out[i] /= rows; }
+          return backend.makeTensorInfo(outShape, "float32", out);
+        }
         if (dnn && xv.length >= dnnOps.MIN_ELEMENTS) {
           const out = alloc(kept.reduce((p, q) => p * q, 1));
           const alg = kind === "sum"

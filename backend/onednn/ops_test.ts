@@ -180,7 +180,9 @@ Deno.test({
       ["sum", [3], false],
       ["sum", [2, 3], true],
       ["sum", [1, 2, 3], false],
-      ["sum", [0, 1, 2], false], // bias gradient: outer axes (JS path)
+      ["sum", [0, 1, 2], false], // bias gradient: leading axes (column sums by matmul)
+      ["mean", [1, 0], true],
+      ["sum", [0, 2], false], // not contiguous: cpu kernel
       ["mean", [3], true],
       ["mean", [1, 2], false],
       ["max", [2, 3], false],
