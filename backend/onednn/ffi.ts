@@ -1,8 +1,9 @@
 /**
  * oneDNN 2.6 (Debian libdnnl2) through Deno FFI. Only the C API calls we need: memory
- * descriptors by strides (so tfjs's NHWC/HWIO buffers are used in place, no reorders), conv
- * forward/backward-data/backward-weights (grouped for depthwise), matmul, primitive creation
- * and execution. ABI facts (struct sizes, enum values) are from the 2.6 headers; see FINDINGS.
+ * descriptors by strides (so tfjs's NHWC buffers are used in place) or by tag (`any`: the
+ * primitive picks), conv forward/backward-data/backward-weights (grouped for depthwise), matmul,
+ * eltwise, binary, reduction, reorders, primitive creation and execution. ABI facts (struct
+ * sizes, enum values) are from the 2.6 headers (libdnnl-dev); see FINDINGS.
  */
 
 export const DNNL = {

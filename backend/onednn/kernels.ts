@@ -1,8 +1,11 @@
 /**
  * tfjs kernels backed by oneDNN: Conv2D and both of its gradients, the depthwise versions
  * (grouped convolutions) and BatchMatMul. They read and write the cpu backend's Float32Arrays
- * in place (NHWC activations, HWIO filters described to oneDNN by strides: no reorders).
- * Primitives are cached by geometry, as creating one costs far more than running it.
+ * in place: NHWC activations described to oneDNN by strides (no reorders of activations). The
+ * filters are reordered (a small copy per call) into the blocked layout oneDNN picks, which
+ * gets its direct AVX2/AVX-512 kernels (brgconv / jit) instead of the much slower gemm-based
+ * convolution it uses for plain HWIO filters. Primitives are cached by geometry, as creating
+ * one costs far more than running it.
  */
 import * as tf from "@tensorflow/tfjs";
 import {

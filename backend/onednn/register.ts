@@ -1,6 +1,9 @@
 /**
  * The "onednn" tfjs backend: the cpu backend (tensors in plain Float32Arrays that FFI can hand
- * to C without copying) with its hot kernels replaced by oneDNN.
+ * to C without copying) with its hot kernels replaced: convolutions and matmul by oneDNN
+ * (kernels.ts), element-wise ops and reductions by oneDNN for large tensors and JS loops for
+ * small ones (elementwise.ts, ops.ts), a fused Adam update (adam.ts); output buffers are
+ * recycled (pool.ts). Leaky ReLU and resize are registered by activation.ts.
  */
 import * as tf from "@tensorflow/tfjs";
 import { loadOneDnn, oneDnnLoadError } from "./ffi.ts";
