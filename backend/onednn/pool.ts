@@ -24,7 +24,7 @@ let pooledBytes = 0;
 const own = new WeakSet<ArrayBufferLike>();
 const exposed = new WeakSet<ArrayBufferLike>();
 const liveRefs = new WeakMap<ArrayBufferLike, number>();
-let reused = 0;
+let reused = 0, fresh = 0, freshBytes = 0, dropped = 0;
 
 /**
  * A float32 array of `n` elements for a kernel output. Its contents are arbitrary (a recycled
@@ -42,13 +42,17 @@ export function alloc(n: number, zero = false): Float32Array {
     }
   }
   const a = new Float32Array(n);
-  if (n >= MIN_POOLED) own.add(a.buffer);
+  if (n >= MIN_POOLED) {
+    own.add(a.buffer);
+    fresh++;
+    freshBytes += a.byteLength;
+  }
   return a;
 }
 
-/** How many allocations a recycled buffer served (tests, benchmarks). */
-export function poolStats(): { reused: number; pooledBytes: number } {
-  return { reused, pooledBytes };
+/** Allocation counts (tests, benchmarks): served from the pool, fresh, and freed but not kept. */
+export function poolStats() {
+  return { reused, fresh, freshBytes, dropped, pooledBytes };
 }
 
 function release(values: unknown) {
@@ -63,7 +67,10 @@ function release(values: unknown) {
   if (!(values instanceof Float32Array) || !own.has(buf) || exposed.has(buf)) return;
   // Only whole buffers (a view would not be the full allocation).
   if (values.byteOffset !== 0 || values.byteLength !== buf.byteLength) return;
-  if (pooledBytes + values.byteLength > MAX_POOLED_BYTES) return;
+  if (pooledBytes + values.byteLength > MAX_POOLED_BYTES) {
+    dropped++;
+    return;
+  }
   let list = free.get(values.length);
   if (!list) free.set(values.length, list = []);
   list.push(values);
