@@ -43,6 +43,12 @@ interface ConvPlan {
   kind: ConvKind;
   reorder: Primitive | null;
   blocked: Float32Array | null;
+  /**
+   * The tfjs data id whose filter `blocked` holds (fwd, bwd-data). tfjs never changes a
+   * tensor's data in place, so the same id means the same values: a filter used for several
+   * calls (real and fake batches, forward and input gradient) is reordered once.
+   */
+  blockedFrom: object | null;
 }
 
 const cache = new Map<string, ConvPlan>();
@@ -161,16 +167,23 @@ function convPlan(d: OneDnn, ci: ConvInfo, depthwise: boolean, kind: ConvKind): 
       : reorderPrimitive(d, weiPlain, chosen);
     blocked = new Float32Array(descBytes(d, chosen) / 4);
   }
-  const plan = { main, kind, reorder, blocked };
+  const plan = { main, kind, reorder, blocked, blockedFrom: null };
   cache.set(key, plan);
   return plan;
 }
 
 /**
  * Runs a conv plan on tfjs buffers: fwd (x, filter) -> y, bwd-data (dy, filter) -> dx,
- * bwd-weights (x, dy) -> dfilter; filters in tfjs's HWIO layout.
+ * bwd-weights (x, dy) -> dfilter; filters in tfjs's HWIO layout. `in1Id`: the data id of in1.
  */
-function runConv(d: OneDnn, p: ConvPlan, in0: Float32Array, in1: Float32Array, out: Float32Array) {
+function runConv(
+  d: OneDnn,
+  p: ConvPlan,
+  in0: Float32Array,
+  in1: Float32Array,
+  in1Id: object,
+  out: Float32Array,
+) {
   const { main, reorder, blocked } = p;
   if (p.kind === "bwd-weights") {
     execute(d, main, [[DNNL.argSrc, in0], [DNNL.argDiffDst, in1], [
@@ -180,7 +193,10 @@ function runConv(d: OneDnn, p: ConvPlan, in0: Float32Array, in1: Float32Array, o
     if (reorder) execute(d, reorder, [[DNNL.argFrom, blocked!], [DNNL.argTo, out]]);
     return;
   }
-  if (reorder) execute(d, reorder, [[DNNL.argFrom, in1], [DNNL.argTo, blocked!]]);
+  if (reorder && p.blockedFrom !== in1Id) {
+    execute(d, reorder, [[DNNL.argFrom, in1], [DNNL.argTo, blocked!]]);
+    p.blockedFrom = in1Id;
+  }
   const wArg: [number, Float32Array] = [DNNL.argWeights, blocked ?? in1];
   if (p.kind === "fwd") execute(d, main, [[DNNL.argSrc, in0], wArg, [DNNL.argDst, out]]);
   else execute(d, main, [[DNNL.argDiffDst, in0], wArg, [DNNL.argDiffSrc, out]]);
@@ -247,7 +263,8 @@ export function makeKernels(
       // Every output element is written by oneDNN; zeros where there is nothing to compute.
       const out = alloc(size(outShape), !run);
       if (run) {
-        runConv(d, convPlan(d, ci, depthwise, kind), f32(backend, in0), f32(backend, in1), out);
+        const plan = convPlan(d, ci, depthwise, kind);
+        runConv(d, plan, f32(backend, in0), f32(backend, in1), in1.dataId, out);
       }
       return backend.makeTensorInfo(outShape, "float32", out);
     },

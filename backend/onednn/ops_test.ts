@@ -307,3 +307,35 @@ Deno.test({
     assert(primitiveCount() >= before + 3 * cases.length, "oneDNN convolutions did not run");
   },
 });
+
+Deno.test({
+  name: "onednn: a conv reuses its reordered filter only for the same filter tensor",
+  ignore: !hasOneDnn,
+  fn: async () => {
+    await onednn();
+    const rng = new Rng(17);
+    const xs = [2, 10, 10, 24], ws = [3, 3, 24, 16];
+    const x = uniform(rng, size(xs), -1, 1);
+    const filters = [0, 1, 2].map(() => uniform(rng, size(ws), -1, 1));
+    // Filters 0, 1, 0 (new tensors each time), then the same tensor twice after an assign.
+    const run = () =>
+      tf.tidy(() => {
+        const xt = tf.tensor4d(x, xs as never);
+        const outs = [0, 1, 0].map((i) =>
+          tf.conv2d(xt, tf.tensor4d(filters[i], ws as never), 1, "same").dataSync()
+        );
+        const v = tf.variable(tf.tensor4d(filters[1], ws as never));
+        outs.push(tf.conv2d(xt, v as tf.Tensor4D, 1, "same").dataSync());
+        v.assign(tf.tensor4d(filters[2], ws as never));
+        outs.push(tf.conv2d(xt, v as tf.Tensor4D, 1, "same").dataSync());
+        outs.push(tf.conv2d(xt, v as tf.Tensor4D, 1, "same").dataSync());
+        v.dispose();
+        return outs;
+      });
+    const expected = await onCpu(run);
+    const got = run();
+    got.forEach((g, i) =>
+      assertAllClose(g, expected[i], { rtol: 1e-4, atol: 1e-4, msg: `call ${i}` })
+    );
+  },
+});
