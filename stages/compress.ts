@@ -40,16 +40,22 @@ const params = z.object({
   keepFraction: z.number().gt(0).max(1).optional(),
   minChannels: z.number().int().min(1).default(2),
   condenseSteps: z.number().int().min(0).default(300),
-  distillSteps: z.number().int().min(0).default(300),
+  distillSteps: z.number().int().min(0).default(400),
+  /** Distillation steps of each probe of the prune-count search (PSNR target only). */
+  probeSteps: z.number().int().min(0).default(200),
   batch: z.number().int().min(1).max(512).default(32),
   /** Learning rate of the scales while condensing. */
   lr: z.number().positive().max(1).default(1e-2),
   /** Learning rate of the weights while condensing (0 freezes them). */
-  weightLr: z.number().min(0).max(1).default(1e-4),
-  distillLr: z.number().positive().max(1).default(1e-3),
+  weightLr: z.number().min(0).max(1).default(1e-3),
+  distillLr: z.number().positive().max(1).default(3e-3),
   /** Weight of the L1 penalty on the scales (summed over all hidden channels). */
-  l1: z.number().min(0).default(1e-3),
+  l1: z.number().min(0).default(3e-3),
   featureWeight: z.number().min(0).default(1),
+  /** Whose outputs the distillation's pixel loss aims at (the PSNR loss is against the original). */
+  pixelsFrom: z.enum(["condensed", "original"]).default("original"),
+  /** Whose hidden activations the student's (1x1-adapted) features match. */
+  featuresFrom: z.enum(["condensed", "original"]).default("condensed"),
   /** What the condensation's reconstruction loss aims at. */
   condenseTarget: z.enum(["teacher", "images"]).default("teacher"),
   /** Training images whose codes the fine-tuning uses. */
@@ -156,8 +162,11 @@ export const compressStage = defineStage({
       lr: p.lr,
       weightLr: p.weightLr,
       distillLr: p.distillLr,
+      probeSteps: p.probeSteps,
       l1: p.l1,
       featureWeight: p.featureWeight,
+      pixelsFrom: p.pixelsFrom,
+      featuresFrom: p.featuresFrom,
       checkpoint: await checkpointHooks(ctx, p.checkpointEvery),
       onProgress: (s, t, phase, l) =>
         ctx.progress(
@@ -206,6 +215,7 @@ export const compressStage = defineStage({
       keep: result.keep,
       threshold: result.threshold,
       selection: result.selection,
+      calibrationLossDb: result.calibrationLossDb,
       before: before.figures,
       prunedOnly: prunedOnly.figures,
       after: after.figures,

@@ -75,12 +75,25 @@ export interface CompressOptions {
   lr?: number;
   /** Learning rate of the student and its adapters during distillation. */
   distillLr?: number;
+  /** Distillation steps of each probe while searching the prune count for a PSNR target (200). */
+  probeSteps?: number;
   /** Learning rate of the weights during condensation (0 freezes them). */
   weightLr?: number;
   /** Weight of the L1 penalty (sum of |scale| over all hidden channels). */
   l1?: number;
   /** Weight of the feature-matching loss (mean over hidden layers of the adapted MSE). */
   featureWeight?: number;
+  /**
+   * Whose outputs the student's pixel loss aims at: the original teacher's (what the PSNR loss is
+   * measured against; default), or the condensed teacher's.
+   */
+  pixelsFrom?: "condensed" | "original";
+  /**
+   * Whose hidden activations the adapted student features match: the condensed teacher's
+   * (default; its kept channels are the student's, and carry what the pruned ones lost), or the
+   * original's.
+   */
+  featuresFrom?: "condensed" | "original";
   checkpoint?: CheckpointHooks;
   onProgress?: (
     step: number,
@@ -99,10 +112,18 @@ export interface CompressResult {
   pruned: { arrays: Record<string, NamedArray>; config: SlimDecoderConfig };
   /** The pruned decoder after distillation: the result. */
   student: { arrays: Record<string, NamedArray>; config: SlimDecoderConfig };
-  /** The prune counts tried while choosing the threshold and their calibration PSNR loss. */
-  selection: { pruned: number; lossDb: number }[];
+  /**
+   * Calibration PSNR loss by prune count, as tried while choosing: pruned only (no retraining),
+   * and after a probe of `probeSteps` distillation steps.
+   */
+  selection: {
+    prunedOnly: { pruned: number; lossDb: number }[];
+    distilled: { pruned: number; lossDb: number }[];
+  };
   /** |scale| threshold: channels at or below it were removed (0 when none was). */
   threshold: number;
+  /** The result's PSNR loss on the calibration set (what the target was checked on). */
+  calibrationLossDb: number;
   history: Record<string, number[]>;
 }
 
@@ -255,16 +276,28 @@ function stores(list: Record<string, Stateful | null>): Record<string, Stateful>
   >;
 }
 
+/** A student being distilled: the pruned decoder, its adapters and their optimizers. */
+interface Student {
+  keep: number[][];
+  config: SlimDecoderConfig;
+  pruned: Record<string, NamedArray>;
+  p: Params;
+  adapters: Params;
+  opt: Adam;
+  optA: Adam;
+}
+
 export async function compressDecoder(o: CompressOptions): Promise<CompressResult> {
   const cfg = o.config;
   const names = hiddenLayers(cfg.levels);
   const lr = o.lr ?? 1e-2;
-  const weightLr = o.weightLr ?? 1e-4;
-  const distillLr = o.distillLr ?? 1e-3;
-  const l1 = o.l1 ?? 1e-3;
+  const weightLr = o.weightLr ?? 1e-3;
+  const distillLr = o.distillLr ?? 3e-3;
+  const l1 = o.l1 ?? 3e-3;
   const featureWeight = o.featureWeight ?? 1;
   const minChannels = o.minChannels ?? 1;
-  const total = o.condenseSteps + o.distillSteps;
+  const probeSteps = Math.min(o.probeSteps ?? 200, o.distillSteps);
+  const C = o.condenseSteps, D = o.distillSteps;
   const n = o.train.codes.length / prod(o.train.codeShape);
   const perCode = prod(o.train.codeShape), perImage = prod(o.train.imageShape);
   const batchOf = (step: number) => {
@@ -278,141 +311,215 @@ export async function compressDecoder(o: CompressOptions): Promise<CompressResul
 
   // Condensed teacher: weights W and scales S (created at 1 by a first forward).
   const W = paramsFrom(o.teacher, true);
+  const pixelsFrom = o.pixelsFrom ?? "original", featuresFrom = o.featuresFrom ?? "condensed";
+  const original = pixelsFrom === "original" || featuresFrom === "original"
+    ? paramsFrom(o.teacher)
+    : null;
   const S = new Params(new Rng(0), true);
   tf.tidy(() => slimForward(W, cfg, tf.zeros([1, ...o.train.codeShape]), { scales: S }));
   const optW = adam(weightLr), optS = adam(lr);
-  let student: Params | null = null, adapters: Params | null = null;
-  let optSt: Adam | null = null, optA: Adam | null = null;
-  let keep: number[][] | null = null;
-  let selection: { pruned: number; lossDb: number }[] = [];
-  let threshold = 0;
-  let pruned: CompressResult["pruned"] | null = null;
-  // Per phase: condense (total loss, reconstruction, sum |scale|), distill (total, pixel, feature).
   const history: Record<string, number[]> = Object.fromEntries(
     ["condenseStep", "condenseLoss", "rec", "l1", "distillStep", "distillLoss", "pixel", "feature"]
       .map((k) => [k, []]),
   );
-  const parts = () => stores({ W, S, optW, optS, St: student, A: adapters, optSt, optA });
+  /** Calibration PSNR loss after `probeSteps` of distillation, by prune count. */
+  const probes = new Map<number, number>();
+  let final: { keep: number[][]; start: number } | null = null;
+  let student: Student | null = null;
+  // Every training step (condense, probes, final distillation) advances one counter: it picks
+  // the minibatch and names checkpoints, so a resumed run retraces an uninterrupted one.
+  let counter = 0, lastCheckpoint: number | null = null;
 
-  /** Prune the condensed teacher; set up the student and its adapters. */
-  const prune = (chosen?: { keep: number[][]; selection: typeof selection; threshold: number }) => {
-    const scales = scalesOf(S, names);
-    const weights = W.toArrays();
-    if (chosen) ({ keep, selection, threshold } = chosen);
-    else {
-      const c = choosePruneCount(weights, scales, cfg, o.calibration, o.target, minChannels);
-      selection = c.selection;
-      ({ keep, threshold } = keepAfterPruning(scales, c.count, minChannels));
-    }
-    pruned = pruneDecoder(weights, cfg, keep!, scales);
-    student = paramsFrom(pruned.arrays, true);
-    adapters = paramsFrom(selectionAdapters(keep!, cfg.channels, names), true);
-    optSt = adam(distillLr);
-    optA = adam(distillLr);
+  const newStudent = (keep: number[][]): Student => {
+    const pr = pruneDecoder(W.toArrays(), cfg, keep, scalesOf(S, names));
+    return {
+      keep,
+      config: pr.config,
+      pruned: pr.arrays,
+      p: paramsFrom(pr.arrays, true),
+      adapters: paramsFrom(selectionAdapters(keep, cfg.channels, names), true),
+      opt: adam(distillLr),
+      optA: adam(distillLr),
+    };
+  };
+  const dropStudent = (st: Student | null) => {
+    for (const x of [st?.p, st?.adapters, st?.opt, st?.optA]) x?.dispose();
+  };
+  const studentParts = (st: Student | null): Record<string, Stateful> =>
+    st ? { St: st.p, A: st.adapters, optSt: st.opt, optA: st.optA } : {};
+  const save = async () => {
+    if (!o.checkpoint) return;
+    const state = packState(
+      stores({ W, S, optW, optS, ...studentParts(student) }),
+      counter,
+      new Rng(o.seed).state(),
+      history,
+    );
+    state.extra = { probes: [...probes], final };
+    await o.checkpoint.save(counter, state);
+    lastCheckpoint = counter;
+  };
+  const record = (phase: "condense" | "distill", losses: Record<string, number>) => {
+    if (!Number.isFinite(losses.loss)) throw new DivergenceError(counter, lastCheckpoint, losses);
+    const keys = phase === "condense"
+      ? { condenseStep: counter + 1, condenseLoss: losses.loss, rec: losses.rec, l1: losses.l1 }
+      : {
+        distillStep: counter + 1,
+        distillLoss: losses.loss,
+        pixel: losses.pixel,
+        feature: losses.feature,
+      };
+    for (const [k, v] of Object.entries(keys)) history[k].push(v);
+    counter++;
   };
 
-  let start = 0, lastCheckpoint: number | null = null;
   if (o.checkpoint?.resume) {
     const s = o.checkpoint.resume;
     const extra = s.extra as
-      | { keep?: number[][]; selection?: typeof selection; threshold?: number }
+      | { probes?: [number, number][]; final?: { keep: number[][]; start: number } | null }
       | undefined;
     unpackState(s, stores({ W, S, optW, optS }));
-    if (extra?.keep) {
-      prune({
-        keep: extra.keep,
-        selection: extra.selection ?? [],
-        threshold: extra.threshold ?? 0,
-      });
-      unpackState(s, stores({ St: student, A: adapters, optSt, optA }));
+    for (const [k, v] of extra?.probes ?? []) probes.set(k, v);
+    final = extra?.final ?? null;
+    if (final) {
+      student = newStudent(final.keep);
+      unpackState(s, stores(studentParts(student)));
     }
     Object.assign(history, s.history);
-    start = s.step;
-    lastCheckpoint = s.step;
+    counter = lastCheckpoint = s.step;
   }
 
-  for (let step = start; step < total; step++) {
-    const { z, y } = batchOf(step);
+  // 1. Condense. Learning rates decay linearly to 0 over each run of steps: the scales of
+  // unused channels then settle at ~0 instead of oscillating around it.
+  while (counter < C) {
+    const { z, y } = batchOf(counter);
     const losses: Record<string, number> = {};
-    // Learning rates decay linearly to 0 over each phase: the scales of unused channels then
-    // settle at ~0 instead of oscillating around it, and the student ends on a low-noise step.
-    const decay = step < o.condenseSteps
-      ? 1 - step / o.condenseSteps
-      : 1 - (step - o.condenseSteps) / o.distillSteps;
-    if (step < o.condenseSteps) {
-      optW.opts.lr = weightLr * decay;
-      optS.opts.lr = lr * decay;
-      const vars = weightLr > 0 ? [...W.list(), ...S.list()] : S.list();
-      const r = tf.variableGrads(() => {
-        const rec = reconLoss(slimForward(W, cfg, z, { scales: S }).out, y);
-        const pen = tf.addN(S.list().map((s) => tf.sum(tf.abs(s))));
-        losses.rec = rec.dataSync()[0];
-        losses.l1 = pen.dataSync()[0];
-        return tf.add(rec, tf.mul(pen, l1)) as tf.Scalar;
-      }, vars);
-      if (weightLr > 0) optW.apply(W, r.grads);
-      optS.apply(S, r.grads);
-      losses.loss = (await r.value.data())[0];
-      tf.dispose([r.value, ...Object.values(r.grads)]);
-    } else {
-      if (!student) prune();
-      optSt!.opts.lr = optA!.opts.lr = distillLr * decay;
+    const decay = 1 - counter / C;
+    optW.opts.lr = weightLr * decay;
+    optS.opts.lr = lr * decay;
+    const vars = weightLr > 0 ? [...W.list(), ...S.list()] : S.list();
+    const r = tf.variableGrads(() => {
+      const rec = reconLoss(slimForward(W, cfg, z, { scales: S }).out, y);
+      const pen = tf.addN(S.list().map((s) => tf.sum(tf.abs(s))));
+      losses.rec = rec.dataSync()[0];
+      losses.l1 = pen.dataSync()[0];
+      return tf.add(rec, tf.mul(pen, l1)) as tf.Scalar;
+    }, vars);
+    if (weightLr > 0) optW.apply(W, r.grads);
+    optS.apply(S, r.grads);
+    losses.loss = (await r.value.data())[0];
+    tf.dispose([z, y, r.value, ...Object.values(r.grads)]);
+    record("condense", losses);
+    o.onProgress?.(counter, C + D, "condense", losses);
+    if (o.checkpoint && (counter % o.checkpoint.every === 0 || counter === C)) await save();
+  }
+
+  /** `steps` distillation steps of `st` (its learning rate decaying to 0 over them). */
+  const distill = async (st: Student, from: number, steps: number, total: number) => {
+    while (counter < from + steps) {
+      const { z, y } = batchOf(counter);
+      y.dispose(); // the student learns from the teacher's outputs and features
+      const losses: Record<string, number> = {};
+      st.opt.opts.lr = st.optA.opts.lr = distillLr * (1 - (counter - from) / steps);
       const t = tf.tidy(() => {
-        const f = slimForward(W, cfg, z, { scales: S });
-        return [f.out, ...f.features];
+        const c = pixelsFrom === "condensed" || featuresFrom === "condensed"
+          ? slimForward(W, cfg, z, { scales: S })
+          : null;
+        const g = original ? slimForward(original, cfg, z) : null;
+        const pixels = (pixelsFrom === "original" ? g : c)!.out;
+        return [pixels, ...(featuresFrom === "original" ? g : c)!.features];
       });
-      const st = student!, ad = adapters!;
       const r = tf.variableGrads(() => {
-        const f = slimForward(st, pruned!.config, z);
+        const f = slimForward(st.p, st.config, z);
         const pix = reconLoss(f.out, t[0]);
         const feats = f.features.map((h, i) => {
-          const a = ad.get(`adapt.${names[i]}.w`, [1, 1, h.shape[3], cfg.channels[i]], {
-            kind: "const",
-            value: 0,
-          }) as tf.Variable<tf.Rank.R4>;
+          const a = st.adapters.vars.get(`adapt.${names[i]}.w`) as tf.Variable<tf.Rank.R4>;
           return tf.mean(tf.square(tf.sub(tf.conv2d(h, a, 1, "same"), t[i + 1])));
         });
         const feat = tf.div(tf.addN(feats), feats.length) as tf.Scalar;
         losses.pixel = pix.dataSync()[0];
         losses.feature = feat.dataSync()[0];
         return tf.add(pix, tf.mul(feat, featureWeight)) as tf.Scalar;
-      }, [...st.list(), ...ad.list()]);
-      optSt!.apply(st, r.grads);
-      optA!.apply(ad, r.grads);
+      }, [...st.p.list(), ...st.adapters.list()]);
+      st.opt.apply(st.p, r.grads);
+      st.optA.apply(st.adapters, r.grads);
       losses.loss = (await r.value.data())[0];
-      tf.dispose([r.value, ...Object.values(r.grads), ...t]);
+      tf.dispose([z, r.value, ...Object.values(r.grads), ...t]);
+      record("distill", losses);
+      o.onProgress?.(counter, total, "distill", losses);
+      if (o.checkpoint && final && counter % o.checkpoint.every === 0 && counter < from + steps) {
+        await save();
+      }
     }
-    tf.dispose([z, y]);
-    if (!Number.isFinite(losses.loss)) throw new DivergenceError(step, lastCheckpoint, losses);
-    const keys = step < o.condenseSteps
-      ? { condenseStep: step + 1, condenseLoss: losses.loss, rec: losses.rec, l1: losses.l1 }
-      : {
-        distillStep: step + 1,
-        distillLoss: losses.loss,
-        pixel: losses.pixel,
-        feature: losses.feature,
-      };
-    for (const [k, v] of Object.entries(keys)) history[k].push(v);
-    o.onProgress?.(step + 1, total, step < o.condenseSteps ? "condense" : "distill", losses);
-    if (o.checkpoint && (step + 1) % o.checkpoint.every === 0 && step + 1 < total) {
-      const state = packState(parts(), step + 1, new Rng(o.seed).state(), history);
-      if (keep) state.extra = { keep, selection, threshold };
-      await o.checkpoint.save(step + 1, state);
-      lastCheckpoint = step + 1;
+  };
+  const calibrationLoss = (p: Params, c: SlimDecoderConfig) =>
+    psnrLossDb(o.calibration, decodeAll(p, c, o.calibration.codes, o.calibration.codeShape));
+
+  // 2. Prune: how many channels. A budget is direct. For a PSNR target, the pruned-only loss
+  // (no retraining) gives a count that surely fits; distillation recovers much more, so larger
+  // counts are probed with a short distillation each (binary search on a grid of ~1/32 of the
+  // channels), and the largest whose probe meets the target is taken.
+  const scales = scalesOf(S, names);
+  const weights = W.toArrays();
+  const safe = choosePruneCount(weights, scales, cfg, o.calibration, o.target, minChannels);
+  const max = prunable(cfg.channels, minChannels);
+  const total = cfg.channels.reduce((a, b) => a + b, 0);
+  const grid = Math.max(1, Math.round(total / 32));
+  const candidates: number[] = [];
+  for (let c = safe.count + grid; c < max + grid; c += grid) candidates.push(Math.min(c, max));
+  const probe = async (count: number) => {
+    const known = probes.get(count);
+    if (known !== undefined) return known;
+    const st = newStudent(keepAfterPruning(scales, count, minChannels).keep);
+    const estimate = C + (Math.ceil(Math.log2(candidates.length + 1)) + 1) * probeSteps + D;
+    await distill(st, counter, probeSteps, estimate);
+    const l = calibrationLoss(st.p, st.config);
+    dropStudent(st);
+    probes.set(count, l);
+    await save();
+    return l;
+  };
+  if (!final) {
+    let count = safe.count;
+    if ("maxPsnrLossDb" in o.target && probeSteps > 0 && candidates.length) {
+      const limit = o.target.maxPsnrLossDb;
+      let lo = -1, hi = candidates.length - 1; // candidates[lo] fits (-1: safe.count)
+      while (lo < hi) {
+        const mid = Math.ceil((lo + hi + 1) / 2);
+        if (await probe(candidates[mid]) <= limit) lo = mid;
+        else hi = mid - 1;
+      }
+      if (lo >= 0) count = candidates[lo];
     }
+    final = { keep: keepAfterPruning(scales, count, minChannels).keep, start: counter };
+    student = newStudent(final.keep);
   }
-  if (!student) prune(); // no distillation steps: the pruned decoder is the result
-  const condensed = { arrays: W.toArrays(), scales: scalesOf(S, names) };
+
+  // 3. Distill the chosen student.
+  await distill(student!, final.start, D, final.start + D);
+  const chosen = keepAfterPruning(
+    scales,
+    total - final.keep.reduce((a, k) => a + k.length, 0),
+    minChannels,
+  );
   const result: CompressResult = {
-    condensed,
-    keep: keep!,
-    pruned: pruned!,
-    student: { arrays: student!.toArrays(), config: pruned!.config },
-    selection,
-    threshold,
+    condensed: { arrays: weights, scales },
+    keep: final.keep,
+    pruned: { arrays: student!.pruned, config: student!.config },
+    student: { arrays: student!.p.toArrays(), config: student!.config },
+    selection: {
+      prunedOnly: safe.selection,
+      distilled: [...probes].sort((a, b) => a[0] - b[0]).map(([pruned, lossDb]) => ({
+        pruned,
+        lossDb,
+      })),
+    },
+    threshold: chosen.threshold,
+    calibrationLossDb: calibrationLoss(student!.p, student!.config),
     history,
   };
-  for (const x of [W, S, student, adapters, optW, optS, optSt, optA]) x?.dispose();
+  dropStudent(student);
+  for (const x of [W, S, original, optW, optS]) x?.dispose();
   return result;
 }
 

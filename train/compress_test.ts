@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { assert, assertAlmostEquals, assertEquals, assertRejects } from "../tests/assert.ts";
+import { assert, assertAlmostEquals, assertEquals } from "../tests/assert.ts";
 import { initBackend } from "../backend/mod.ts";
 import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
@@ -173,7 +173,7 @@ Deno.test("distillation improves PSNR over the pruned-only network; tensors shri
   assert(r.history.pixel.at(-1)! < r.history.pixel[0], "pixel loss fell");
 });
 
-Deno.test("compress: checkpoint and resume (in either phase) are bit-identical", async () => {
+Deno.test("compress: resuming from any checkpoint (condense, probes, distill) is bit-identical", async () => {
   const { teacher, train, calibration } = split(7);
   const o: CompressOptions = {
     teacher,
@@ -183,26 +183,29 @@ Deno.test("compress: checkpoint and resume (in either phase) are bit-identical",
     target: { maxPsnrLossDb: 3 },
     condenseSteps: 4,
     distillSteps: 4,
+    probeSteps: 2,
     batch: 8,
     seed: 4,
   };
   const full = await compressDecoder(o);
+  assert(full.selection.distilled.length > 0, "the search probed with distillation");
   const saved: TrainState[] = [];
-  await assertRejects(() =>
-    compressDecoder({
-      ...o,
-      checkpoint: {
-        every: 3,
-        save: (step, st) => {
-          saved.push(decodeState(encodeState(st))); // through the file format
-          if (step === 6) throw new Error("killed");
-          return Promise.resolve();
-        },
-      },
-    }), "killed");
-  assertEquals(saved.map((s) => s.step), [3, 6]);
-  assert(saved[1].extra?.keep, "the distill-phase checkpoint carries the kept channels");
-  for (const state of saved) {
+  const withSaves = await compressDecoder({
+    ...o,
+    checkpoint: {
+      every: 3,
+      save: (_step, st) => Promise.resolve(void saved.push(decodeState(encodeState(st)))),
+    },
+  });
+  assertEquals(withSaves.history, full.history);
+  const steps = saved.map((s) => s.step);
+  // Condense at 3 and its end (4), one per probe, then the final distillation's multiples of 3.
+  assertEquals(steps.slice(0, 2), [3, 4]);
+  assertEquals(steps.length, 2 + full.selection.distilled.length + 1, JSON.stringify(steps));
+  const last = saved.at(-1)!;
+  assert((last.extra as { final?: unknown }).final, "the last checkpoint is in the final phase");
+  // One checkpoint of each kind: mid-condense, after the first probe, mid-final-distillation.
+  for (const state of [saved[0], saved[2], last]) {
     const resumed = await compressDecoder({
       ...o,
       checkpoint: { every: 100, save: () => Promise.resolve(), resume: state },
@@ -212,5 +215,6 @@ Deno.test("compress: checkpoint and resume (in either phase) are bit-identical",
       assertEquals(resumed.student.arrays[k].data, a.data, `${k} after resuming at ${state.step}`);
     }
     assertEquals(resumed.history, full.history);
+    assertEquals(resumed.selection, full.selection);
   }
 });
