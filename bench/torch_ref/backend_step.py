@@ -1,8 +1,8 @@
 """PyTorch peer of bench/backend.ts: the same reference GAN step (D step + G step, Adam, BCE).
 
 Run: /usr/bin/python3 bench/torch_ref/backend_step.py --steps 10 --threads 2 --size 64
-Prints one JSON line: {"ms_per_step": mean, "median_ms": ..., "steps_ms": [...], "g_params": ...,
-"d_params": ...}.
+Prints one JSON line: {"ms_per_step": mean, "median_ms": ..., "steps_ms": [...],
+"cpu_ms_per_step": process CPU time (all threads), "g_params": ..., "d_params": ...}.
 """
 import argparse, json, time
 import torch
@@ -62,10 +62,13 @@ def step():
 for _ in range(2):
     step()
 times = []
+cpu0 = time.process_time()
 for _ in range(a.steps):
     t = time.perf_counter()
     step()
     times.append((time.perf_counter() - t) * 1000)
+cpu_ms = (time.process_time() - cpu0) * 1000 / a.steps
 print(json.dumps({"ms_per_step": sum(times) / len(times), "median_ms": sorted(times)[len(times) // 2],
-                  "steps_ms": times, "g_params": sum(p.numel() for p in g.parameters()),
+                  "steps_ms": times, "cpu_ms_per_step": cpu_ms,
+                  "g_params": sum(p.numel() for p in g.parameters()),
                   "d_params": sum(p.numel() for p in d.parameters())}))
