@@ -5,14 +5,22 @@
  * linear in dy (its gradient with respect to dy is itself, with respect to x zero: the mask is
  * piecewise constant), so second-order gradients (WGAN-GP, R1) still work. On the onednn
  * backend large tensors go through oneDNN's eltwise ReLU (alpha = slope), forward and backward.
- * Also a direct nearest-neighbour resize (the cpu kernel is generic and slow). Not oneDNN's
- * resampling: Debian's 2.6 build crashes creating it for some shapes (e.g. 32x256x4x4 -> 8x8).
+ * Also nearest-neighbour resize and its gradient: oneDNN strided reorders for integer upscaling
+ * (ops.ts), else direct JS loops (the cpu kernel is generic and slow, its gradient wrong for
+ * batch > 1).
  */
 import * as tf from "@tensorflow/tfjs";
 import { nearestSource, resizeNearestGradKernel } from "../fixes.ts";
 import type { OneDnn } from "./ffi.ts";
 import { alloc } from "./pool.ts";
-import { ALG, eltwiseBackward, eltwiseForward, MIN_ELEMENTS } from "./ops.ts";
+import {
+  ALG,
+  eltwiseBackward,
+  eltwiseForward,
+  MIN_ELEMENTS,
+  upsampleNearest,
+  upsampleNearestGrad,
+} from "./ops.ts";
 
 type CpuBackend = tf.KernelBackend & {
   data: { get(id: object): { values: unknown } };
@@ -36,6 +44,25 @@ interface ResizeAttrs {
   size: [number, number];
   alignCorners: boolean;
   halfPixelCenters: boolean;
+}
+
+/**
+ * (fy, fx) when the resize repeats each pixel fy x fx times: integer upscaling, corners not
+ * aligned, and tfjs's own source index (nearestSource, in floating point) equal to floor(r / f)
+ * for every output row and column. Null otherwise.
+ */
+function integerFactors(
+  a: ResizeAttrs,
+  h: number,
+  w: number,
+  oh: number,
+  ow: number,
+): [number, number] | null {
+  if (a.alignCorners || oh < h || ow < w || oh % h !== 0 || ow % w !== 0) return null;
+  const fy = oh / h, fx = ow / w;
+  for (let r = 0; r < oh; r++) if (nearestSource(r, h, oh, a) !== Math.floor(r / fy)) return null;
+  for (let q = 0; q < ow; q++) if (nearestSource(q, w, ow, a) !== Math.floor(q / fx)) return null;
+  return [fy, fx];
 }
 
 function resizeJs(v: Float32Array, [n, h, w, c]: number[], a: ResizeAttrs, out: Float32Array) {
@@ -85,6 +112,7 @@ function leakyGradKernel(backendName: string, dnn: OneDnn | null): tf.KernelConf
 }
 
 function leakyKernels(backendName: string, dnn: OneDnn | null): tf.KernelConfig[] {
+  const gradFallback = resizeNearestGradKernel(backendName, (n) => alloc(n, true));
   return [
     {
       kernelName: "LeakyRelu",
@@ -114,12 +142,38 @@ function leakyKernels(backendName: string, dnn: OneDnn | null): tf.KernelConfig[
         const [oh, ow] = a.size;
         const v = values(b, images);
         const out = alloc(n * oh * ow * c);
-        resizeJs(v, [n, h, w, c], a, out);
+        const f = images.dtype === "float32" && out.length >= MIN_ELEMENTS
+          ? integerFactors(a, h, w, oh, ow)
+          : null;
+        if (!(dnn && f && upsampleNearest(dnn, v, images.shape, f[0], f[1], out))) {
+          resizeJs(v, [n, h, w, c], a, out);
+        }
         return b.makeTensorInfo([n, oh, ow, c], "float32", out);
       },
     },
-    // The batch-safe gradient of fixes.ts, on recycled (zeroed) buffers.
-    resizeNearestGradKernel(backendName, (n) => alloc(n, true)),
+    {
+      kernelName: "ResizeNearestNeighborGrad",
+      backendName,
+      kernelFunc: (args) => {
+        const { images, dy } = args.inputs as { images: tf.TensorInfo; dy: tf.TensorInfo };
+        const b = args.backend as CpuBackend;
+        const a = args.attrs as unknown as ResizeAttrs;
+        const [, h, w] = images.shape;
+        const [, oh, ow] = dy.shape;
+        const f = dy.dtype === "float32" &&
+            dy.shape.reduce((p, q) => p * q, 1) >= MIN_ELEMENTS
+          ? integerFactors({ ...a, size: [oh, ow] }, h, w, oh, ow)
+          : null;
+        if (dnn && f) {
+          const dx = alloc(images.shape.reduce((p, q) => p * q, 1));
+          if (upsampleNearestGrad(dnn, values(b, dy), images.shape, f[0], f[1], dx)) {
+            return b.makeTensorInfo([...images.shape], "float32", dx);
+          }
+        }
+        // The batch-safe gradient of fixes.ts, on a recycled (zeroed) buffer.
+        return gradFallback.kernelFunc(args) as tf.TensorInfo;
+      },
+    },
   ];
 }
 

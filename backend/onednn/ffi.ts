@@ -129,6 +129,10 @@ const symbols = {
     parameters: ["buffer", "i32", "buffer", "buffer", "buffer"],
     result: "i32",
   },
+  dnnl_primitive_attr_create: { parameters: ["buffer"], result: "i32" },
+  dnnl_post_ops_create: { parameters: ["buffer"], result: "i32" },
+  dnnl_post_ops_append_sum: { parameters: ["pointer", "f32"], result: "i32" },
+  dnnl_primitive_attr_set_post_ops: { parameters: ["pointer", "pointer"], result: "i32" },
   dnnl_reduction_desc_init: {
     parameters: ["buffer", "i32", "buffer", "buffer", "f32", "f32"],
     result: "i32",
@@ -295,15 +299,42 @@ export function createPrimitive(
   return { prim: Deno.UnsafePointer.create(primOut[0]), pd, mems, descs, args };
 }
 
-/** A reorder (layout conversion) from `src` to `dst`. */
+let accumulateAttr: Deno.PointerValue | undefined;
+
+/** Primitive attributes with one post-op, sum: dst = op(...) + dst. */
+function accumulate(d: OneDnn): Deno.PointerValue {
+  if (accumulateAttr === undefined) {
+    const attrOut = new BigUint64Array(1), poOut = new BigUint64Array(1);
+    check(d.lib.dnnl_primitive_attr_create(u8(attrOut)), "primitive_attr_create");
+    check(d.lib.dnnl_post_ops_create(u8(poOut)), "post_ops_create");
+    const po = Deno.UnsafePointer.create(poOut[0]);
+    check(d.lib.dnnl_post_ops_append_sum(po, 1), "post_ops_append_sum");
+    accumulateAttr = Deno.UnsafePointer.create(attrOut[0]);
+    check(d.lib.dnnl_primitive_attr_set_post_ops(accumulateAttr, po), "attr_set_post_ops");
+  }
+  return accumulateAttr;
+}
+
+/**
+ * A reorder (layout conversion, or any strided copy) from `src` to `dst`; with `add`, it adds
+ * into `dst` instead of overwriting it.
+ */
 export function reorderPrimitive(
   d: OneDnn,
   src: Uint8Array<ArrayBuffer>,
   dst: Uint8Array<ArrayBuffer>,
+  add = false,
 ): Primitive {
   const pdOut = new BigUint64Array(1);
   check(
-    d.lib.dnnl_reorder_primitive_desc_create(u8(pdOut), src, d.engine, dst, d.engine, null),
+    d.lib.dnnl_reorder_primitive_desc_create(
+      u8(pdOut),
+      src,
+      d.engine,
+      dst,
+      d.engine,
+      add ? accumulate(d) : null,
+    ),
     "reorder_primitive_desc_create",
   );
   return createPrimitive(d, null, [DNNL.argFrom, DNNL.argTo], null, pdOut);

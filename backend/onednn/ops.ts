@@ -16,6 +16,7 @@ import {
   memoryDescByTag,
   type OneDnn,
   type Primitive,
+  reorderPrimitive,
 } from "./ffi.ts";
 
 export const ALG = {
@@ -49,12 +50,13 @@ const eltwiseCache = new Map<string, Primitive | null>();
 const binaryCache = new Map<string, Primitive | null>();
 const reductionCache = new Map<string, Primitive | null>();
 const columnSumCache = new Map<string, Primitive>();
+const upsampleCache = new Map<string, Primitive[] | null>();
 let ones = new Float32Array(0);
 
 /** Built primitives, for tests (to see that the oneDNN path really ran). */
 export function opPrimitiveCount(): number {
   let n = 0;
-  for (const c of [eltwiseCache, binaryCache, reductionCache, columnSumCache]) {
+  for (const c of [eltwiseCache, binaryCache, reductionCache, columnSumCache, upsampleCache]) {
     for (const p of c.values()) if (p) n++;
   }
   return n;
@@ -251,4 +253,70 @@ export function columnSums(
   }
   if (ones.length < rows) ones = new Float32Array(rows).fill(1);
   execute(d, p, [[DNNL.argSrc, ones.subarray(0, rows)], [DNNL.argWeights, x], [DNNL.argDst, out]]);
+}
+
+/**
+ * Nearest-neighbour upsampling of NHWC `x` ([n, h, w, c]) by integer factors (fy, fx): a
+ * reorder whose source repeats each pixel through zero strides, viewed as [n, h, fy, w, fx, c].
+ * (oneDNN's resampling primitive would do, but Debian's 2.6 build crashes creating it for some
+ * shapes, e.g. 32x256x4x4 -> 8x8.) False when oneDNN has no fast reorder for it.
+ */
+export function upsampleNearest(
+  d: OneDnn,
+  x: Float32Array,
+  [n, h, w, c]: number[],
+  fy: number,
+  fx: number,
+  out: Float32Array,
+): boolean {
+  const key = `up${n},${h},${w},${c},${fy},${fx}`;
+  let p = upsampleCache.get(key);
+  if (p === undefined) {
+    const view = [n, h, fy, w, fx, c];
+    const src = memoryDesc(d, view, [h * w * c, w * c, 0, c, 0, 1]);
+    const dst = memoryDesc(d, view, denseStrides(view));
+    const r = accept(d, reorderPrimitive(d, src, dst));
+    p = r ? [r] : null;
+    upsampleCache.set(key, p);
+  }
+  if (!p) return false;
+  execute(d, p[0], [[DNNL.argFrom, x], [DNNL.argTo, out]]);
+  return true;
+}
+
+/**
+ * Gradient of `upsampleNearest`: dx ([n, h, w, c]) sums the fy * fx copies of each pixel in dy.
+ * One strided reorder per copy (offset (a, b) in each block), the first writing dx, the others
+ * adding into it.
+ */
+export function upsampleNearestGrad(
+  d: OneDnn,
+  dy: Float32Array,
+  [n, h, w, c]: number[],
+  fy: number,
+  fx: number,
+  dx: Float32Array,
+): boolean {
+  const key = `grad${n},${h},${w},${c},${fy},${fx}`;
+  let p = upsampleCache.get(key);
+  if (p === undefined) {
+    const ow = w * fx;
+    // The copy at offset (a, b): dy[i, y * fy + a, x * fx + b, k], viewed as [n, h, w, c].
+    const src = memoryDesc(d, [n, h, w, c], [h * fy * ow * c, fy * ow * c, fx * c, 1]);
+    const dst = memoryDesc(d, [n, h, w, c], denseStrides([n, h, w, c]));
+    const first = accept(d, reorderPrimitive(d, src, dst));
+    const rest = first && accept(d, reorderPrimitive(d, src, dst, true));
+    p = first && rest ? [first, rest] : null;
+    upsampleCache.set(key, p);
+  }
+  if (!p) return false;
+  const ow = w * fx;
+  for (let a = 0; a < fy; a++) {
+    for (let b = 0; b < fx; b++) {
+      const offset = (a * ow + b) * c;
+      const view = dy.subarray(offset);
+      execute(d, a === 0 && b === 0 ? p[0] : p[1], [[DNNL.argFrom, view], [DNNL.argTo, dx]]);
+    }
+  }
+  return true;
 }
