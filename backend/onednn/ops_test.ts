@@ -238,6 +238,7 @@ Deno.test({
       [[3, 9, 11, 24], [27, 22], false, true],
       [[3, 9, 11, 24], [27, 22], true, false], // aligned corners: JS
     ];
+    const before = opPrimitiveCount();
     for (const [shape, sz, align, half] of cases) {
       const x = uniform(rng, size(shape), -1, 1);
       const dy = uniform(rng, shape[0] * sz[0] * sz[1] * shape[3], -1, 1);
@@ -261,6 +262,8 @@ Deno.test({
         msg: `grad ${shape} -> ${sz}`,
       });
     }
+    // Integer upscaling of large tensors ran as oneDNN reorders (forward and gradient).
+    assert(opPrimitiveCount() >= before + 4, "oneDNN upsampling did not run");
   },
 });
 
