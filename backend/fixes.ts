@@ -5,6 +5,8 @@
  * - no gradients for Greater/Less/... (so no second-order gradients through leakyRelu/maximum,
  *   which WGAN-GP and R1 need), for ResizeNearestNeighborGrad and for
  *   DepthwiseConv2dNativeBackpropInput: registered here;
+ * - cpu ResizeBilinearGrad swaps height and width in its output shape and ignores
+ *   halfPixelCenters: a correct kernel (and its gradient, for second order) is registered;
  * - tf.batchNorm without scale/offset throws in backward: use `batchNorm` from this module.
  */
 import * as tf from "@tensorflow/tfjs";
@@ -68,6 +70,66 @@ export function resizeNearestGradKernel(
   };
 }
 
+/**
+ * Where output index `r` samples in tfjs's bilinear resize: rows `lo` and `hi` blended by
+ * `frac` (the forward kernel's exact arithmetic, so the gradient is its true adjoint).
+ */
+export function bilinearSource(
+  r: number,
+  inSize: number,
+  outSize: number,
+  a: ResizeAttrs,
+): { lo: number; hi: number; frac: number } {
+  const effIn = a.alignCorners && outSize > 1 ? inSize - 1 : inSize;
+  const effOut = a.alignCorners && outSize > 1 ? outSize - 1 : outSize;
+  const scale = effIn / effOut;
+  const src = a.halfPixelCenters ? scale * (r + 0.5) - 0.5 : scale * r;
+  const lo = Math.max(0, Math.floor(src));
+  return { lo, hi: Math.min(inSize - 1, Math.ceil(src)), frac: src - lo };
+}
+
+/**
+ * Correct ResizeBilinearGrad for JS-array backends. tfjs-backend-cpu's returns the gradient
+ * with height and width swapped in its shape and ignores halfPixelCenters (the mode that
+ * matches PyTorch's align_corners=False).
+ */
+function resizeBilinearGradKernel(backendName: string): tf.KernelConfig {
+  return {
+    kernelName: "ResizeBilinearGrad",
+    backendName,
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { images, dy } = inputs as { images: tf.TensorInfo; dy: tf.TensorInfo };
+      const b = backend as CpuLike;
+      const [batch, inH, inW, ch] = images.shape;
+      const [, outH, outW] = dy.shape;
+      const g = b.data.get(dy.dataId).values as Float32Array;
+      const out = new Float32Array(batch * inH * inW * ch);
+      const a = attrs as unknown as ResizeAttrs;
+      const rows = Array.from({ length: outH }, (_, r) => bilinearSource(r, inH, outH, a));
+      const cols = Array.from({ length: outW }, (_, c) => bilinearSource(c, inW, outW, a));
+      let d = 0;
+      for (let n = 0; n < batch; n++) {
+        for (const { lo: top, hi: bottom, frac: fy } of rows) {
+          for (const { lo: left, hi: right, frac: fx } of cols) {
+            const w = [(1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx];
+            const at = [
+              ((n * inH + top) * inW + left) * ch,
+              ((n * inH + top) * inW + right) * ch,
+              ((n * inH + bottom) * inW + left) * ch,
+              ((n * inH + bottom) * inW + right) * ch,
+            ];
+            for (let c = 0; c < ch; c++, d++) {
+              const v = g[d];
+              for (let k = 0; k < 4; k++) out[at[k] + c] += v * w[k];
+            }
+          }
+        }
+      }
+      return b.makeTensorInfo([batch, inH, inW, ch], "float32", out);
+    },
+  };
+}
+
 const zeroGrad = (kernelName: string): tf.GradConfig => ({
   kernelName,
   inputsToSave: ["a", "b"],
@@ -83,6 +145,8 @@ export function applyTfjsFixes(jsBackends: string[]): void {
     if (fixedBackends.has(name) || !tf.getKernel("ResizeNearestNeighborGrad", name)) continue;
     tf.unregisterKernel("ResizeNearestNeighborGrad", name);
     tf.registerKernel(resizeNearestGradKernel(name));
+    if (tf.getKernel("ResizeBilinearGrad", name)) tf.unregisterKernel("ResizeBilinearGrad", name);
+    tf.registerKernel(resizeBilinearGradKernel(name));
     fixedBackends.add(name);
   }
   if (applied) return;
@@ -102,6 +166,25 @@ export function applyTfjsFixes(jsBackends: string[]): void {
         images: () => tf.zerosLike(images),
         dy: () =>
           tf.image.resizeNearestNeighbor(
+            g as tf.Tensor4D,
+            [dy.shape[1]!, dy.shape[2]!],
+            a.alignCorners,
+            a.halfPixelCenters,
+          ),
+      };
+    },
+  });
+  // ResizeBilinearGrad is linear in dy too; its adjoint is the forward bilinear resize.
+  tf.registerGradient({
+    kernelName: "ResizeBilinearGrad",
+    inputsToSave: ["images", "dy"],
+    gradFunc: (g, saved, attrs) => {
+      const [images, dy] = saved;
+      const a = attrs as unknown as ResizeAttrs;
+      return {
+        images: () => tf.zerosLike(images),
+        dy: () =>
+          tf.image.resizeBilinear(
             g as tf.Tensor4D,
             [dy.shape[1]!, dy.shape[2]!],
             a.alignCorners,
