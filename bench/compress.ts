@@ -99,6 +99,7 @@ async function caseAt(res: number, ds: string, args: string[]) {
     close: () => Promise.resolve(),
   };
   let t0 = performance.now();
+  console.log(`${res}²: training the autoencoder (${aeSteps} steps)...`);
   const trained = await trainAutoencoder({
     config: ae,
     data,
@@ -125,6 +126,7 @@ async function caseAt(res: number, ds: string, args: string[]) {
     rng,
   );
   const trainCodes = encodeAll(trainX, crop), calCodes = encodeAll(calX, crop);
+  console.log(`${res}²: compressing...`);
   t0 = performance.now();
   const r = await compressDecoder({
     teacher,
@@ -190,6 +192,14 @@ async function caseAt(res: number, ds: string, args: string[]) {
       `${studentPsnr.toFixed(2)} dB -> loss ${(teacherPsnr - studentPsnr).toFixed(2)} dB ` +
       `(target <= ${maxLoss}); vs teacher: compressed ${psnr(out, ref).toFixed(2)} dB, ` +
       `pruned without distillation ${psnr(prunedOut, ref).toFixed(2)} dB`,
+  );
+  const fmt = (xs: { pruned: number; lossDb: number }[]) =>
+    xs.map((x) => `${x.pruned}:${x.lossDb.toFixed(2)}`).join(" ");
+  console.log(
+    `  prune-count search (channels removed: calibration dB lost), pruned only: ` +
+      `${fmt(r.selection.prunedOnly)}; after ${probe}-step probes: ${fmt(r.selection.distilled)}` +
+      `; chosen ${cfg.channels.reduce((a, b) => a + b) - r.keep.flat().length}, final ` +
+      `${r.calibrationLossDb.toFixed(2)} dB`,
   );
   for (const b of [1, 16]) {
     const t = ips(`t${b}`, b), s = ips(`s${b}`, b);

@@ -143,6 +143,19 @@ export function decoderCost(
 }
 
 /**
+ * FLOPs one channel of each hidden conv accounts for: its filter and bias in that conv plus its
+ * input slice of the next conv, i.e. what removing it saves (see `decoderCost`).
+ */
+export function channelCosts(cfg: SlimDecoderConfig, codeH: number, codeW: number): number[] {
+  const { layers } = decoderCost(cfg, codeH, codeW);
+  return cfg.channels.map((_, i) => {
+    const own = layers[i], next = layers[i + 1];
+    return 2 * 9 * own.inChannels * own.height * own.width + own.height * own.width +
+      2 * 9 * next.outChannels * next.height * next.width;
+  });
+}
+
+/**
  * Removes channels: `keep[i]` lists the output channels of hidden conv i that stay (ascending).
  * With `scales` (per hidden conv), each kept channel's filter and bias are multiplied by its
  * scale first, so the pruned decoder without scales equals the scaled decoder whose dropped

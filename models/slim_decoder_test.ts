@@ -6,6 +6,7 @@ import { Rng } from "../nn/rng.ts";
 import type { NamedArray } from "../nn/tensor_file.ts";
 import { decode } from "./autoencoder.ts";
 import {
+  channelCosts,
   decoderCost,
   hiddenLayers,
   pruneDecoder,
@@ -151,13 +152,22 @@ Deno.test("decoderCost: parameters and FLOPs match a hand count on a tiny config
     levels: 1,
     channels: [3, 2, 1],
   };
-  const c = decoderCost(cfg, 2, 2);
+  const c = decoderCost(cfg, 2, 2), c0 = c.flops;
   // params 9*Cin*Cout + Cout: 9*2*3+3 = 57, 9*3*2+2 = 56, 9*2*1+1 = 19, 9*1*3+3 = 30.
   assertEquals(c.layers.map((l) => l.params), [57, 56, 19, 30]);
   assertEquals(c.params, 162);
   // FLOPs 2*9*Cin*Cout*H*W + H*W*Cout: 432+12 = 444, 1728+32 = 1760, 576+16 = 592, 864+48 = 912.
   assertEquals(c.layers.map((l) => l.flops), [444, 1760, 592, 912]);
   assertEquals(c.flops, 3708);
+  // What one channel of each hidden conv costs: its own filter + bias, and the next conv's slice.
+  // dec.in: 2*9*2*4 + 4 + 2*9*2*16 = 724; dec.up1: 2*9*3*16 + 16 + 2*9*1*16 = 1168;
+  // dec.conv1: 2*9*2*16 + 16 + 2*9*3*16 = 1456.
+  assertEquals(channelCosts(cfg, 2, 2), [724, 1168, 1456]);
+  // ... which is what removing that channel saves.
+  cfg.channels.forEach((c, i) => {
+    const fewer = { ...cfg, channels: cfg.channels.map((x, j) => (j === i ? x - 1 : x)) };
+    if (c > 1) assertEquals(c0 - decoderCost(fewer, 2, 2).flops, channelCosts(cfg, 2, 2)[i]);
+  });
   // The parameter count is what the forward actually allocates.
   const p = new Params(new Rng(1), false);
   slimDecode(p, cfg, tf.zeros([1, 2, 2, 2])).dispose();

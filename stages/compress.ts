@@ -51,6 +51,8 @@ const params = z.object({
   distillLr: z.number().positive().max(1).default(3e-3),
   /** Weight of the L1 penalty on the scales (summed over all hidden channels). */
   l1: z.number().min(0).default(3e-3),
+  /** "flops": each conv's scales are penalised in proportion to what one channel costs. */
+  l1Weighting: z.enum(["flops", "uniform"]).default("flops"),
   featureWeight: z.number().min(0).default(1),
   /** Whose outputs the distillation's pixel loss aims at (the PSNR loss is against the original). */
   pixelsFrom: z.enum(["condensed", "original"]).default("original"),
@@ -164,6 +166,7 @@ export const compressStage = defineStage({
       distillLr: p.distillLr,
       probeSteps: p.probeSteps,
       l1: p.l1,
+      l1Weighting: p.l1Weighting,
       featureWeight: p.featureWeight,
       pixelsFrom: p.pixelsFrom,
       featuresFrom: p.featuresFrom,

@@ -21,6 +21,7 @@ import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
 import type { NamedArray } from "../nn/tensor_file.ts";
 import {
+  channelCosts,
   hiddenLayers,
   pruneDecoder,
   slimDecode,
@@ -81,6 +82,13 @@ export interface CompressOptions {
   weightLr?: number;
   /** Weight of the L1 penalty (sum of |scale| over all hidden channels). */
   l1?: number;
+  /**
+   * How the L1 penalty weighs each conv's scales: "flops" (default) by the FLOPs one of its
+   * channels costs (normalised to mean 1 over all channels), so the threshold removes expensive
+   * channels first at equal importance (a resource-weighted penalty, as in MorphNet); "uniform"
+   * as in network slimming.
+   */
+  l1Weighting?: "flops" | "uniform";
   /** Weight of the feature-matching loss (mean over hidden layers of the adapted MSE). */
   featureWeight?: number;
   /**
@@ -318,6 +326,12 @@ export async function compressDecoder(o: CompressOptions): Promise<CompressResul
   const S = new Params(new Rng(0), true);
   tf.tidy(() => slimForward(W, cfg, tf.zeros([1, ...o.train.codeShape]), { scales: S }));
   const optW = adam(weightLr), optS = adam(lr);
+  const costs = channelCosts(cfg, o.train.codeShape[0], o.train.codeShape[1]);
+  const meanCost = costs.reduce((a, c, i) => a + c * cfg.channels[i], 0) /
+    cfg.channels.reduce((a, b) => a + b, 0);
+  const penaltyWeights = (o.l1Weighting ?? "flops") === "flops"
+    ? costs.map((c) => c / meanCost)
+    : costs.map(() => 1);
   const history: Record<string, number[]> = Object.fromEntries(
     ["condenseStep", "condenseLoss", "rec", "l1", "distillStep", "distillLoss", "pixel", "feature"]
       .map((k) => [k, []]),
@@ -400,7 +414,9 @@ export async function compressDecoder(o: CompressOptions): Promise<CompressResul
     const vars = weightLr > 0 ? [...W.list(), ...S.list()] : S.list();
     const r = tf.variableGrads(() => {
       const rec = reconLoss(slimForward(W, cfg, z, { scales: S }).out, y);
-      const pen = tf.addN(S.list().map((s) => tf.sum(tf.abs(s))));
+      const pen = tf.addN(
+        names.map((nm, i) => tf.mul(tf.sum(tf.abs(S.vars.get(`${nm}.s`)!)), penaltyWeights[i])),
+      );
       losses.rec = rec.dataSync()[0];
       losses.l1 = pen.dataSync()[0];
       return tf.add(rec, tf.mul(pen, l1)) as tf.Scalar;
