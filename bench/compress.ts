@@ -9,7 +9,7 @@
  * trained here for `--ae-steps`. At 256² the autoencoder and the compression are trained on
  * random 64² crops (both networks are fully convolutional) and evaluated on the full images:
  * training at 256² outright would take this 2-core machine hours.
- * Flags: --ae-steps=N (default 600), --condense=N (300), --distill=N (400), --probe=N (200),
+ * Flags: --ae-steps=N (default 600), --condense=N (300), --distill=N (300), --probe=N (= distill),
  * --res=64,256, --max-loss=DB (default 1), --reps=N (timing rounds, default 7).
  */
 import * as tf from "@tensorflow/tfjs";
@@ -74,8 +74,8 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 async function caseAt(res: number, ds: string, args: string[]) {
   const aeSteps = Number(flag(args, "ae-steps", "600"));
   const condense = Number(flag(args, "condense", "300"));
-  const distill = Number(flag(args, "distill", "400"));
-  const probe = Number(flag(args, "probe", "200"));
+  const distill = Number(flag(args, "distill", "300"));
+  const probe = Number(flag(args, "probe", String(distill)));
   const maxLoss = Number(flag(args, "max-loss", "1"));
   const reps = Number(flag(args, "reps", "7"));
   const crop = 64, factor = 8;
@@ -177,8 +177,9 @@ async function caseAt(res: number, ds: string, args: string[]) {
   const teacherPsnr = psnr(ref, held), studentPsnr = psnr(out, held);
   console.log(
     `${res}²: codes ${code.join("x")}; autoencoder ${aeSteps} steps (${aeSeconds.toFixed(0)} s), ` +
-      `compress ${condense} condense + ${r.selection.distilled.length}x${probe} probe + ${distill} ` +
-      `distill steps (${compressSeconds.toFixed(0)} s)` +
+      `compress ${condense} condense + ${r.selection.distilled.length}x${probe} probe` +
+      (probe < distill ? ` + ${distill} distill` : "") +
+      ` steps (${compressSeconds.toFixed(0)} s)` +
       (res > crop ? `, both on ${crop}² crops` : ""),
   );
   console.log(

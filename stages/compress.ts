@@ -40,9 +40,12 @@ const params = z.object({
   keepFraction: z.number().gt(0).max(1).optional(),
   minChannels: z.number().int().min(1).default(2),
   condenseSteps: z.number().int().min(0).default(300),
-  distillSteps: z.number().int().min(0).default(400),
-  /** Distillation steps of each probe of the prune-count search (PSNR target only). */
-  probeSteps: z.number().int().min(0).default(200),
+  distillSteps: z.number().int().min(0).default(300),
+  /**
+   * Distillation steps of each probe of the prune-count search (PSNR target only); unset: full
+   * length, and the chosen probe's student is the result.
+   */
+  probeSteps: z.number().int().min(0).optional(),
   batch: z.number().int().min(1).max(512).default(32),
   /** Learning rate of the scales while condensing. */
   lr: z.number().positive().max(1).default(1e-2),

@@ -76,7 +76,10 @@ export interface CompressOptions {
   lr?: number;
   /** Learning rate of the student and its adapters during distillation. */
   distillLr?: number;
-  /** Distillation steps of each probe while searching the prune count for a PSNR target (200). */
+  /**
+   * Distillation steps of each probe while searching the prune count for a PSNR target; by
+   * default `distillSteps`, and the chosen probe's student is then the result.
+   */
   probeSteps?: number;
   /** Learning rate of the weights during condensation (0 freezes them). */
   weightLr?: number;
@@ -304,7 +307,7 @@ export async function compressDecoder(o: CompressOptions): Promise<CompressResul
   const l1 = o.l1 ?? 3e-3;
   const featureWeight = o.featureWeight ?? 1;
   const minChannels = o.minChannels ?? 1;
-  const probeSteps = Math.min(o.probeSteps ?? 200, o.distillSteps);
+  const probeSteps = Math.min(o.probeSteps ?? o.distillSteps, o.distillSteps);
   const C = o.condenseSteps, D = o.distillSteps;
   const n = o.train.codes.length / prod(o.train.codeShape);
   const perCode = prod(o.train.codeShape), perImage = prod(o.train.imageShape);
@@ -339,6 +342,8 @@ export async function compressDecoder(o: CompressOptions): Promise<CompressResul
   /** Calibration PSNR loss after `probeSteps` of distillation, by prune count. */
   const probes = new Map<number, number>();
   let final: { keep: number[][]; start: number } | null = null;
+  /** With full-length probes: the passing probe with the most channels removed so far. */
+  let best: { count: number; keep: number[][]; arrays: Record<string, NamedArray> } | null = null;
   let student: Student | null = null;
   // Every training step (condense, probes, final distillation) advances one counter: it picks
   // the minibatch and names checkpoints, so a resumed run retraces an uninterrupted one.
@@ -369,7 +374,12 @@ export async function compressDecoder(o: CompressOptions): Promise<CompressResul
       new Rng(o.seed).state(),
       history,
     );
-    state.extra = { probes: [...probes], final };
+    for (const [k, v] of Object.entries(best?.arrays ?? {})) state.arrays[`Best/${k}`] = v;
+    state.extra = {
+      probes: [...probes],
+      final,
+      best: best && { count: best.count, keep: best.keep },
+    };
     await o.checkpoint.save(counter, state);
     lastCheckpoint = counter;
   };
@@ -390,11 +400,23 @@ export async function compressDecoder(o: CompressOptions): Promise<CompressResul
   if (o.checkpoint?.resume) {
     const s = o.checkpoint.resume;
     const extra = s.extra as
-      | { probes?: [number, number][]; final?: { keep: number[][]; start: number } | null }
+      | {
+        probes?: [number, number][];
+        final?: { keep: number[][]; start: number } | null;
+        best?: { count: number; keep: number[][] } | null;
+      }
       | undefined;
     unpackState(s, stores({ W, S, optW, optS }));
     for (const [k, v] of extra?.probes ?? []) probes.set(k, v);
     final = extra?.final ?? null;
+    if (extra?.best) {
+      const arrays = Object.fromEntries(
+        Object.entries(s.arrays).filter(([k]) => k.startsWith("Best/")).map((
+          [k, v],
+        ) => [k.slice(5), v]),
+      );
+      best = { ...extra.best, arrays };
+    }
     if (final) {
       student = newStudent(final.keep);
       unpackState(s, stores(studentParts(student)));
@@ -473,56 +495,72 @@ export async function compressDecoder(o: CompressOptions): Promise<CompressResul
 
   // 2. Prune: how many channels. A budget is direct. For a PSNR target, the pruned-only loss
   // (no retraining) gives a count that surely fits; distillation recovers much more, so larger
-  // counts are probed with a short distillation each (binary search on a grid of ~1/32 of the
-  // channels), and the largest whose probe meets the target is taken.
+  // counts are probed by distilling each (binary search on a grid of ~1/16 of the channels), and
+  // the largest whose calibration loss meets the target is taken. With full-length probes (the
+  // default) the chosen probe's student is the result: what was measured is what is returned.
   const scales = scalesOf(S, names);
   const weights = W.toArrays();
   const safe = choosePruneCount(weights, scales, cfg, o.calibration, o.target, minChannels);
   const max = prunable(cfg.channels, minChannels);
   const total = cfg.channels.reduce((a, b) => a + b, 0);
-  const grid = Math.max(1, Math.round(total / 32));
+  const grid = Math.max(1, Math.round(total / 16));
   const candidates: number[] = [];
   for (let c = safe.count + grid; c < max + grid; c += grid) candidates.push(Math.min(c, max));
+  const limit = "maxPsnrLossDb" in o.target ? o.target.maxPsnrLossDb : Infinity;
+  const search = limit < Infinity && probeSteps > 0 && candidates.length > 0;
+  const reuse = probeSteps === D;
   const probe = async (count: number) => {
     const known = probes.get(count);
     if (known !== undefined) return known;
     const st = newStudent(keepAfterPruning(scales, count, minChannels).keep);
-    const estimate = C + (Math.ceil(Math.log2(candidates.length + 1)) + 1) * probeSteps + D;
+    const estimate = C + Math.ceil(Math.log2(candidates.length + 1)) * probeSteps + (reuse ? 0 : D);
     await distill(st, counter, probeSteps, estimate);
     const l = calibrationLoss(st.p, st.config);
+    if (reuse && l <= limit && (!best || count > best.count)) {
+      best = { count, keep: st.keep, arrays: st.p.toArrays() };
+    }
     dropStudent(st);
     probes.set(count, l);
     await save();
     return l;
   };
-  if (!final) {
-    let count = safe.count;
-    if ("maxPsnrLossDb" in o.target && probeSteps > 0 && candidates.length) {
-      const limit = o.target.maxPsnrLossDb;
-      let lo = -1, hi = candidates.length - 1; // candidates[lo] fits (-1: safe.count)
-      while (lo < hi) {
-        const mid = Math.ceil((lo + hi + 1) / 2);
-        if (await probe(candidates[mid]) <= limit) lo = mid;
-        else hi = mid - 1;
-      }
-      if (lo >= 0) count = candidates[lo];
+  let count = safe.count;
+  if (!final && search) {
+    let lo = -1, hi = candidates.length - 1; // candidates[lo] fits (-1: safe.count)
+    while (lo < hi) {
+      const mid = Math.ceil((lo + hi + 1) / 2);
+      if (await probe(candidates[mid]) <= limit) lo = mid;
+      else hi = mid - 1;
     }
-    final = { keep: keepAfterPruning(scales, count, minChannels).keep, start: counter };
-    student = newStudent(final.keep);
+    if (lo >= 0) count = candidates[lo];
   }
-
-  // 3. Distill the chosen student.
-  await distill(student!, final.start, D, final.start + D);
-  const chosen = keepAfterPruning(
-    scales,
-    total - final.keep.reduce((a, k) => a + k.length, 0),
-    minChannels,
-  );
+  let out: { keep: number[][]; config: SlimDecoderConfig; arrays: Record<string, NamedArray> };
+  let pruned: Record<string, NamedArray>;
+  const chosen = best as
+    | { count: number; keep: number[][]; arrays: Record<string, NamedArray> }
+    | null;
+  if (!final && chosen && chosen.count === count) {
+    const pr = pruneDecoder(weights, cfg, chosen.keep, scales);
+    out = { keep: chosen.keep, config: pr.config, arrays: chosen.arrays };
+    pruned = pr.arrays;
+  } else {
+    // 3. Distill the chosen student (when no probe already did).
+    if (!final) {
+      final = { keep: keepAfterPruning(scales, count, minChannels).keep, start: counter };
+      student = newStudent(final.keep);
+    }
+    await distill(student!, final.start, D, final.start + D);
+    out = { keep: final.keep, config: student!.config, arrays: student!.p.toArrays() };
+    pruned = student!.pruned;
+    dropStudent(student);
+  }
+  const removed = total - out.keep.reduce((a, k) => a + k.length, 0);
+  const sp = paramsFrom(out.arrays);
   const result: CompressResult = {
     condensed: { arrays: weights, scales },
-    keep: final.keep,
-    pruned: { arrays: student!.pruned, config: student!.config },
-    student: { arrays: student!.p.toArrays(), config: student!.config },
+    keep: out.keep,
+    pruned: { arrays: pruned, config: out.config },
+    student: { arrays: out.arrays, config: out.config },
     selection: {
       prunedOnly: safe.selection,
       distilled: [...probes].sort((a, b) => a[0] - b[0]).map(([pruned, lossDb]) => ({
@@ -530,11 +568,11 @@ export async function compressDecoder(o: CompressOptions): Promise<CompressResul
         lossDb,
       })),
     },
-    threshold: chosen.threshold,
-    calibrationLossDb: calibrationLoss(student!.p, student!.config),
+    threshold: keepAfterPruning(scales, removed, minChannels).threshold,
+    calibrationLossDb: calibrationLoss(sp, out.config),
     history,
   };
-  dropStudent(student);
+  sp.dispose();
   for (const x of [W, S, original, optW, optS]) x?.dispose();
   return result;
 }

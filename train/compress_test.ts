@@ -173,48 +173,69 @@ Deno.test("distillation improves PSNR over the pruned-only network; tensors shri
   assert(r.history.pixel.at(-1)! < r.history.pixel[0], "pixel loss fell");
 });
 
-Deno.test("compress: resuming from any checkpoint (condense, probes, distill) is bit-identical", async () => {
-  const { teacher, train, calibration } = split(7);
-  const o: CompressOptions = {
-    teacher,
-    config: CFG,
-    train,
-    calibration,
-    target: { maxPsnrLossDb: 3 },
-    condenseSteps: 4,
-    distillSteps: 4,
-    probeSteps: 2,
-    batch: 8,
-    seed: 4,
-  };
-  const full = await compressDecoder(o);
-  assert(full.selection.distilled.length > 0, "the search probed with distillation");
-  const saved: TrainState[] = [];
-  const withSaves = await compressDecoder({
-    ...o,
-    checkpoint: {
-      every: 3,
-      save: (_step, st) => Promise.resolve(void saved.push(decodeState(encodeState(st)))),
-    },
-  });
-  assertEquals(withSaves.history, full.history);
-  const steps = saved.map((s) => s.step);
-  // Condense at 3 and its end (4), one per probe, then the final distillation's multiples of 3.
-  assertEquals(steps.slice(0, 2), [3, 4]);
-  assertEquals(steps.length, 2 + full.selection.distilled.length + 1, JSON.stringify(steps));
-  const last = saved.at(-1)!;
-  assert((last.extra as { final?: unknown }).final, "the last checkpoint is in the final phase");
-  // One checkpoint of each kind: mid-condense, after the first probe, mid-final-distillation.
-  for (const state of [saved[0], saved[2], last]) {
-    const resumed = await compressDecoder({
-      ...o,
-      checkpoint: { every: 100, save: () => Promise.resolve(), resume: state },
-    });
-    assertEquals(resumed.keep, full.keep);
-    for (const [k, a] of Object.entries(full.student.arrays)) {
-      assertEquals(resumed.student.arrays[k].data, a.data, `${k} after resuming at ${state.step}`);
+for (const probeSteps of [2, undefined]) {
+  const what = probeSteps ? "short probes, then a final distillation" : "full-length probes";
+  Deno.test(`compress (${what}): resuming from checkpoints is bit-identical`, async () => {
+    const { teacher, train, calibration } = split(7);
+    const o: CompressOptions = {
+      teacher,
+      config: CFG,
+      train,
+      calibration,
+      // A random teacher and 4-step trainings lose a lot: a target between the probes' losses.
+      target: { maxPsnrLossDb: 18 },
+      condenseSteps: 4,
+      distillSteps: 4,
+      probeSteps,
+      batch: 8,
+      seed: 4,
+    };
+    const full = await compressDecoder(o);
+    assert(full.selection.distilled.length > 1, "the search probed with distillation");
+    const removed = 24 - full.keep.flat().length;
+    const passing = full.selection.distilled.filter((p) => p.lossDb <= 18).map((p) => p.pruned);
+    assert(
+      passing.length && passing.length < full.selection.distilled.length,
+      JSON.stringify(full.selection.distilled),
+    );
+    assertEquals(removed, Math.max(...passing), "the largest passing probe is chosen");
+    if (!probeSteps) {
+      const chosen = full.selection.distilled.find((p) => p.pruned === removed)!;
+      assertAlmostEquals(full.calibrationLossDb, chosen.lossDb, 1e-9, "the probe is the result");
     }
-    assertEquals(resumed.history, full.history);
-    assertEquals(resumed.selection, full.selection);
-  }
-});
+    const saved: TrainState[] = [];
+    const withSaves = await compressDecoder({
+      ...o,
+      checkpoint: {
+        every: 3,
+        save: (_step, st) => Promise.resolve(void saved.push(decodeState(encodeState(st)))),
+      },
+    });
+    assertEquals(withSaves.history, full.history);
+    const steps = saved.map((s) => s.step);
+    // Condense at 3 and its end (4), one per probe, then the final distillation's multiples of 3.
+    assertEquals(steps.slice(0, 2), [3, 4]);
+    const probes = full.selection.distilled.length;
+    assertEquals(steps.length, 2 + probes + (probeSteps ? 1 : 0), JSON.stringify(steps));
+    const last = saved.at(-1)!;
+    const extra = last.extra as { final?: unknown; best?: unknown };
+    assert(probeSteps ? extra.final : extra.best, JSON.stringify(extra));
+    // One checkpoint of each kind: mid-condense, after the first probe, the last one.
+    for (const state of [saved[0], saved[2], last]) {
+      const resumed = await compressDecoder({
+        ...o,
+        checkpoint: { every: 100, save: () => Promise.resolve(), resume: state },
+      });
+      assertEquals(resumed.keep, full.keep);
+      for (const [k, a] of Object.entries(full.student.arrays)) {
+        assertEquals(
+          resumed.student.arrays[k].data,
+          a.data,
+          `${k} after resuming at ${state.step}`,
+        );
+      }
+      assertEquals(resumed.history, full.history);
+      assertEquals(resumed.selection, full.selection);
+    }
+  });
+}
