@@ -3,18 +3,21 @@
  * Conditional Image Generation", 2022), for the decoder of models/slim_decoder.ts:
  *
  * 1. condense: fine-tune the decoder with a per-channel scale after each hidden conv (init 1)
- *    and an L1 penalty on the scales, so unimportant channels are driven towards zero. The
- *    scales get their own, faster optimizer; the weights a slower one (or none), because a conv
- *    can otherwise undo the shrinking by growing its filters.
+ *    and an L1 penalty on the scales (weighted by what a channel of each conv costs in FLOPs,
+ *    by default), reconstructing the teacher's outputs (or the images). The scales get their own,
+ *    faster optimizer; the weights a slower one (or none), because a conv can otherwise undo the
+ *    shrinking by growing its filters.
  * 2. prune: drop the channels with the smallest |scale| (one global threshold, at least
- *    `minChannels` per conv), chosen as the most pruning whose PSNR loss on a calibration set
- *    stays within the target (or a channel budget), and fold the kept scales into the weights:
- *    smaller tensors, not masks.
- * 3. distill: fine-tune the pruned student from the condensed teacher with a pixel loss plus
- *    feature matching of every hidden activation through a 1x1 adapter (student width ->
- *    teacher width, initialised to pick the retained channels, then learnt).
+ *    `minChannels` per conv) and fold the kept scales into the weights: smaller tensors, not
+ *    masks. How many: a channel budget, or for a PSNR-loss target the largest count whose
+ *    distilled student loses at most the target on a calibration set (binary search; counts the
+ *    undistilled pruned network already meets are taken without probing).
+ * 3. distill: fine-tune the pruned student with a pixel loss against the original teacher's
+ *    outputs (what the loss is measured against) plus feature matching of every hidden
+ *    activation of the condensed teacher through a 1x1 adapter (student width -> teacher width,
+ *    initialised to pick the retained channels, then learnt). Either source is an option.
  *
- * One step counter runs through both training phases; checkpoints resume either phase exactly.
+ * One step counter runs through all training; checkpoints resume any phase exactly.
  */
 import * as tf from "@tensorflow/tfjs";
 import { Params } from "../nn/params.ts";
@@ -458,7 +461,10 @@ export async function compressDecoder(o: CompressOptions): Promise<CompressResul
       const { z, y } = batchOf(counter);
       y.dispose(); // the student learns from the teacher's outputs and features
       const losses: Record<string, number> = {};
-      st.opt.opts.lr = st.optA.opts.lr = distillLr * (1 - (counter - from) / steps);
+      // Warm up over the first tenth (a full-rate Adam step first wrecks the pruned weights:
+      // the pixel loss rose 3x before recovering), then decay linearly to 0.
+      const i = counter - from, warm = Math.max(1, Math.round(steps / 10));
+      st.opt.opts.lr = st.optA.opts.lr = distillLr * Math.min(1, (i + 1) / warm) * (1 - i / steps);
       const t = tf.tidy(() => {
         const c = pixelsFrom === "condensed" || featuresFrom === "condensed"
           ? slimForward(W, cfg, z, { scales: S })
