@@ -130,6 +130,36 @@ function resizeBilinearGradKernel(backendName: string): tf.KernelConfig {
   };
 }
 
+/** The gradient of a resize-gradient kernel: the forward resize of the incoming gradient. */
+function resizeGradGradient(
+  kernelName: string,
+  resize: (
+    x: tf.Tensor4D,
+    size: [number, number],
+    alignCorners: boolean,
+    halfPixelCenters: boolean,
+  ) => tf.Tensor4D,
+): tf.GradConfig {
+  return {
+    kernelName,
+    inputsToSave: ["images", "dy"],
+    gradFunc: (g, saved, attrs) => {
+      const [images, dy] = saved;
+      const a = attrs as unknown as ResizeAttrs;
+      return {
+        images: () => tf.zerosLike(images),
+        dy: () =>
+          resize(
+            g as tf.Tensor4D,
+            [dy.shape[1]!, dy.shape[2]!],
+            a.alignCorners,
+            a.halfPixelCenters,
+          ),
+      };
+    },
+  };
+}
+
 const zeroGrad = (kernelName: string): tf.GradConfig => ({
   kernelName,
   inputsToSave: ["a", "b"],
@@ -155,44 +185,11 @@ export function applyTfjsFixes(jsBackends: string[]): void {
   for (const k of ["Greater", "GreaterEqual", "Less", "LessEqual", "Equal", "NotEqual"]) {
     tf.registerGradient(zeroGrad(k));
   }
-  // ResizeNearestNeighborGrad is linear in dy; its adjoint is the forward resize.
-  tf.registerGradient({
-    kernelName: "ResizeNearestNeighborGrad",
-    inputsToSave: ["images", "dy"],
-    gradFunc: (g, saved, attrs) => {
-      const [images, dy] = saved;
-      const a = attrs as unknown as ResizeAttrs;
-      return {
-        images: () => tf.zerosLike(images),
-        dy: () =>
-          tf.image.resizeNearestNeighbor(
-            g as tf.Tensor4D,
-            [dy.shape[1]!, dy.shape[2]!],
-            a.alignCorners,
-            a.halfPixelCenters,
-          ),
-      };
-    },
-  });
-  // ResizeBilinearGrad is linear in dy too; its adjoint is the forward bilinear resize.
-  tf.registerGradient({
-    kernelName: "ResizeBilinearGrad",
-    inputsToSave: ["images", "dy"],
-    gradFunc: (g, saved, attrs) => {
-      const [images, dy] = saved;
-      const a = attrs as unknown as ResizeAttrs;
-      return {
-        images: () => tf.zerosLike(images),
-        dy: () =>
-          tf.image.resizeBilinear(
-            g as tf.Tensor4D,
-            [dy.shape[1]!, dy.shape[2]!],
-            a.alignCorners,
-            a.halfPixelCenters,
-          ),
-      };
-    },
-  });
+  // A resize gradient is linear in dy; its adjoint is the forward resize.
+  tf.registerGradient(
+    resizeGradGradient("ResizeNearestNeighborGrad", tf.image.resizeNearestNeighbor),
+  );
+  tf.registerGradient(resizeGradGradient("ResizeBilinearGrad", tf.image.resizeBilinear));
   // dx = BackpropInput(dy, W) is bilinear: d/d(dy) is the forward conv, d/dW the filter gradient.
   tf.registerGradient({
     kernelName: "DepthwiseConv2dNativeBackpropInput",
