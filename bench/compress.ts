@@ -19,17 +19,10 @@ import { prepareDataset } from "../data/prepare.ts";
 import { readFloatArray } from "../data/zarr_batches.ts";
 import type { BatchSource } from "../data/batch_source.ts";
 import { encode } from "../models/autoencoder.ts";
-import {
-  decoderArrays,
-  decoderCost,
-  slimConfigOf,
-  slimDecode,
-  type SlimDecoderConfig,
-} from "../models/slim_decoder.ts";
+import { decoderArrays, decoderCost, slimConfigOf } from "../models/slim_decoder.ts";
 import { Rng } from "../nn/rng.ts";
-import type { Params } from "../nn/params.ts";
 import { mapBatches, psnr, trainAutoencoder } from "../train/autoencoder.ts";
-import { compressDecoder, decodeAll, paramsFrom } from "../train/compress.ts";
+import { compressDecoder, decodeAll, decoderLatencies, paramsFrom } from "../train/compress.ts";
 
 const flag = (args: string[], name: string, dflt: string) =>
   args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt;
@@ -53,23 +46,6 @@ function crops(
   }
   return out;
 }
-
-function timeDecoder(p: Params, cfg: SlimDecoderConfig, code: number[], batch: number): number {
-  const z = tf.tensor4d(new Rng(batch).normalArray(batch * code[0] * code[1] * code[2]), [
-    batch,
-    code[0],
-    code[1],
-    code[2],
-  ]);
-  const t0 = performance.now();
-  const out = slimDecode(p, cfg, z);
-  out.dataSync();
-  const ms = performance.now() - t0;
-  tf.dispose([z, out]);
-  return ms;
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function caseAt(res: number, ds: string, args: string[]) {
   const aeSteps = Number(flag(args, "ae-steps", "600"));
@@ -163,17 +139,11 @@ async function caseAt(res: number, ds: string, args: string[]) {
   const prunedOut = decodeAll(pp, r.pruned.config, heldCodes, code);
   const before = decoderCost(cfg, code[0], code[1]);
   const after = decoderCost(r.student.config, code[0], code[1]);
-  // Latency: teacher and student interleaved round by round (fair under changing load).
-  const lat: Record<string, number[]> = { t1: [], s1: [], t16: [], s16: [] };
-  for (const b of [1, 16]) {
-    timeDecoder(tp, cfg, code, b); // warm-up: oneDNN primitives for these shapes
-    timeDecoder(sp, r.student.config, code, b);
-    for (let i = 0; i < (b === 1 ? reps : Math.max(3, Math.ceil(reps / 2))); i++) {
-      lat[`t${b}`].push(timeDecoder(tp, cfg, code, b));
-      lat[`s${b}`].push(timeDecoder(sp, r.student.config, code, b));
-    }
-  }
-  const ips = (k: string, b: number) => (1000 * b) / median(lat[k]);
+  // Latency: teacher and student in turns, round by round (fair under changing load).
+  const pair = [{ p: tp, config: cfg }, { p: sp, config: r.student.config }];
+  const lat = Object.fromEntries(
+    [1, 16].map((b) => [b, decoderLatencies(pair, code, b, b === 1 ? reps : Math.ceil(reps / 2))]),
+  );
   const teacherPsnr = psnr(ref, held), studentPsnr = psnr(out, held);
   console.log(
     `${res}²: codes ${code.join("x")}; autoencoder ${aeSteps} steps (${aeSeconds.toFixed(0)} s), ` +
@@ -203,11 +173,11 @@ async function caseAt(res: number, ds: string, args: string[]) {
       `${r.calibrationLossDb.toFixed(2)} dB`,
   );
   for (const b of [1, 16]) {
-    const t = ips(`t${b}`, b), s = ips(`s${b}`, b);
+    const [t, s] = lat[b].map((x) => x.imagesPerSecond);
     console.log(
       `  batch ${String(b).padStart(2)}: ${t.toFixed(1).padStart(7)} -> ${
         s.toFixed(1).padStart(7)
-      } images/s (${(s / t).toFixed(2)}x; median of ${lat[`t${b}`].length})` +
+      } images/s (${(s / t).toFixed(2)}x; median of ${b === 1 ? reps : Math.ceil(reps / 2)})` +
         (res === 256 && b === 1 ? (s >= 30 ? "  real-time" : "  below 30 images/s") : ""),
     );
   }

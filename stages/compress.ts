@@ -25,7 +25,7 @@ import {
   compressDecoder,
   type CompressTarget,
   decodeAll,
-  decoderLatency,
+  decoderLatencies,
   paramsFrom,
 } from "../train/compress.ts";
 import type { NamedArray } from "../nn/tensor_file.ts";
@@ -67,7 +67,7 @@ const params = z.object({
   images: z.number().int().min(16).default(4096),
   /** Training images (not fine-tuned on) on which the threshold is chosen. */
   calibration: z.number().int().min(8).default(256),
-  latencyReps: z.number().int().min(1).default(5),
+  latencyReps: z.number().int().min(1).default(15),
   checkpointEvery: z.number().int().min(1).default(100),
   seed: z.number().int().default(1),
 });
@@ -189,8 +189,6 @@ export const compressStage = defineStage({
       const q = paramsFrom(arrays);
       const out = decodeAll(q, cfg, codes.holdout, codeShape);
       const cost = decoderCost(cfg, codeShape[0], codeShape[1]);
-      const lat1 = decoderLatency(q, cfg, codeShape, 1, p.latencyReps);
-      const lat16 = decoderLatency(q, cfg, codeShape, 16, p.latencyReps);
       q.dispose();
       return {
         out,
@@ -201,16 +199,20 @@ export const compressStage = defineStage({
           psnrVsTeacher: psnr(out, reference.holdout),
           psnrVsOriginals: psnr(out, sets.holdout),
         },
-        latency: {
-          batch1: lat1,
-          batch16: lat16,
-        },
       };
     };
     tp.dispose();
     const before = evaluate(teacher, config);
     const prunedOnly = evaluate(result.pruned.arrays, result.pruned.config);
     const after = evaluate(result.student.arrays, result.student.config);
+    // CPU latency of the teacher and the compressed decoder, measured in turns.
+    const pair = [
+      { p: paramsFrom(teacher), config },
+      { p: paramsFrom(result.student.arrays), config: result.student.config },
+    ];
+    const [t1, s1] = decoderLatencies(pair, codeShape, 1, p.latencyReps);
+    const [t16, s16] = decoderLatencies(pair, codeShape, 16, p.latencyReps);
+    for (const d of pair) d.p.dispose();
     const lossDb = before.figures.psnrVsOriginals - after.figures.psnrVsOriginals;
     const summary = {
       source: p.source,
@@ -232,11 +234,11 @@ export const compressStage = defineStage({
     };
     const latency = {
       backend,
-      before: before.latency,
-      prunedOnly: prunedOnly.latency,
-      after: after.latency,
-      speedupBatch1: before.latency.batch1.msPerBatch / after.latency.batch1.msPerBatch,
-      speedupBatch16: before.latency.batch16.msPerBatch / after.latency.batch16.msPerBatch,
+      reps: p.latencyReps,
+      before: { batch1: t1, batch16: t16 },
+      after: { batch1: s1, batch16: s16 },
+      speedupBatch1: t1.msPerBatch / s1.msPerBatch,
+      speedupBatch16: t16.msPerBatch / s16.msPerBatch,
     };
     await writeModel(ctx.outputs.model, result.student.arrays, {
       config: result.student.config,

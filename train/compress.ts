@@ -583,25 +583,31 @@ export async function compressDecoder(o: CompressOptions): Promise<CompressResul
   return result;
 }
 
-/** Milliseconds per batch (median of `reps` after one warm-up) and images per second. */
-export function decoderLatency(
-  p: Params,
-  cfg: SlimDecoderConfig,
+/**
+ * Milliseconds per batch and images per second of several decoders on the same random codes:
+ * one warm-up each (oneDNN builds its primitives for the shapes), then `reps` rounds taking
+ * each decoder in turn, so a change of machine load hits all of them alike; medians.
+ */
+export function decoderLatencies(
+  decoders: { p: Params; config: SlimDecoderConfig }[],
   codeShape: [number, number, number],
   batch: number,
-  reps = 5,
-): { msPerBatch: number; imagesPerSecond: number } {
+  reps = 15,
+): { msPerBatch: number; imagesPerSecond: number }[] {
   const z = tf.tensor4d(new Rng(7).normalArray(batch * prod(codeShape)), [batch, ...codeShape]);
-  const times: number[] = [];
+  const times = decoders.map(() => [] as number[]);
   for (let i = 0; i <= reps; i++) {
-    const t0 = performance.now();
-    const out = slimDecode(p, cfg, z);
-    out.dataSync();
-    out.dispose();
-    if (i > 0) times.push(performance.now() - t0);
+    decoders.forEach((d, j) => {
+      const t0 = performance.now();
+      const out = slimDecode(d.p, d.config, z);
+      out.dataSync();
+      out.dispose();
+      if (i > 0) times[j].push(performance.now() - t0);
+    });
   }
   z.dispose();
-  times.sort((a, b) => a - b);
-  const ms = times[Math.floor(times.length / 2)];
-  return { msPerBatch: ms, imagesPerSecond: (1000 * batch) / ms };
+  return times.map((t) => {
+    const ms = [...t].sort((a, b) => a - b)[Math.floor(t.length / 2)];
+    return { msPerBatch: ms, imagesPerSecond: (1000 * batch) / ms };
+  });
 }
