@@ -72,6 +72,46 @@ for (const backend of backends) {
     if (backend === "onednn") assert(primitiveCount() >= 20, `only ${primitiveCount()} primitives`);
   });
 
+  Deno.test(`${backend}: fused conv + bias + (leaky) ReLU equals torch's conv, biased, activated`, async () => {
+    await on(backend);
+    const before = primitiveCount();
+    const acts = [
+      { activation: "leakyrelu", alpha: 0.2 },
+      { activation: "leakyrelu", alpha: 0.05 },
+      { activation: "relu", alpha: 0 },
+      { activation: "linear", alpha: 1 },
+    ] as const;
+    for (const [i, c] of (fixture.conv as ConvCase[]).entries()) {
+      if (c.dilation > 1 && c.kind === "depthwise") continue;
+      const x = tf.tensor4d(c.x, c.xShape as [number, number, number, number]);
+      const w = tf.tensor4d(c.w, c.wShape as [number, number, number, number]);
+      const outC = c.kind === "conv" ? c.wShape[3] : c.wShape[2] * c.wShape[3];
+      const b = Float32Array.from({ length: outC }, (_, k) => 0.3 * Math.sin(3 * k + i));
+      for (const [j, { activation, alpha }] of acts.entries()) {
+        const bias = j === 3 && i % 2 ? undefined : tf.tensor1d(b);
+        const opts = {
+          x,
+          filter: w,
+          strides: c.stride,
+          pad: c.pad,
+          dilations: c.dilation,
+          bias,
+          activation,
+          leakyreluAlpha: alpha,
+        };
+        // Outside a gradient tape, tf.fused runs the FusedConv2D / FusedDepthwiseConv2D kernel.
+        const y = c.kind === "conv" ? tf.fused.conv2d(opts) : tf.fused.depthwiseConv2d(opts);
+        // Reference: torch's conv output with the bias added and the activation applied here.
+        const want = c.y.map((v, k) => {
+          const z = v + (bias ? b[k % outC] : 0);
+          return z >= 0 ? z : alpha * z;
+        });
+        assertAllClose(y.dataSync(), want, { ...TOL, msg: `case ${i} ${c.kind} ${activation}` });
+      }
+    }
+    if (backend === "onednn") assert(primitiveCount() > before, "fused convolutions fell back");
+  });
+
   Deno.test(`${backend}: matMul with transposes matches torch`, async () => {
     await on(backend);
     for (const m of fixture.matmul) {

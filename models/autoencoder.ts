@@ -5,7 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Params } from "../nn/params.ts";
-import { conv2d, lrelu, upsample2x } from "./layers.ts";
+import { conv2d, upsample2x } from "./layers.ts";
 
 export interface AutoencoderConfig {
   /** Spatial downsampling factor (a power of two). */
@@ -32,11 +32,11 @@ function widthAt(cfg: AutoencoderConfig, level: number): number {
 /** The encoder's activations at each resolution, finest first (a frozen feature network). */
 export function encoderFeatures(p: Params, cfg: AutoencoderConfig, x: tf.Tensor4D): tf.Tensor4D[] {
   return tf.tidy(() => {
-    let h = lrelu(conv2d(p, "enc.in", x, widthAt(cfg, 0)));
+    let h = conv2d(p, "enc.in", x, widthAt(cfg, 0), { lrelu: true });
     const feats = [h];
     for (let l = 1; l <= levels(cfg); l++) {
-      h = lrelu(conv2d(p, `enc.down${l}`, h, widthAt(cfg, l), { stride: 2 }));
-      h = lrelu(conv2d(p, `enc.conv${l}`, h, widthAt(cfg, l)));
+      h = conv2d(p, `enc.down${l}`, h, widthAt(cfg, l), { stride: 2, lrelu: true });
+      h = conv2d(p, `enc.conv${l}`, h, widthAt(cfg, l), { lrelu: true });
       feats.push(h);
     }
     return feats;
@@ -56,10 +56,10 @@ export function encode(p: Params, cfg: AutoencoderConfig, x: tf.Tensor4D): tf.Te
 export function decode(p: Params, cfg: AutoencoderConfig, z: tf.Tensor4D): tf.Tensor4D {
   return tf.tidy(() => {
     const L = levels(cfg);
-    let h = lrelu(conv2d(p, "dec.in", z, widthAt(cfg, L)));
+    let h = conv2d(p, "dec.in", z, widthAt(cfg, L), { lrelu: true });
     for (let l = L; l >= 1; l--) {
-      h = lrelu(conv2d(p, `dec.up${l}`, upsample2x(h), widthAt(cfg, l - 1)));
-      h = lrelu(conv2d(p, `dec.conv${l}`, h, widthAt(cfg, l - 1)));
+      h = conv2d(p, `dec.up${l}`, upsample2x(h), widthAt(cfg, l - 1), { lrelu: true });
+      h = conv2d(p, `dec.conv${l}`, h, widthAt(cfg, l - 1), { lrelu: true });
     }
     // Linear output: a tanh saturates at the black background and stops learning (its gradient
     // vanishes where most MNIST pixels sit); images are clipped to [-1, 1] when written.
@@ -70,8 +70,8 @@ export function decode(p: Params, cfg: AutoencoderConfig, z: tf.Tensor4D): tf.Te
 /** A small PatchGAN critic for the adversarial term that keeps reconstructions sharp. */
 export function patchCritic(p: Params, x: tf.Tensor4D, width = 32): tf.Tensor4D {
   return tf.tidy(() => {
-    let h = lrelu(conv2d(p, "patch.c1", x, width, { stride: 2 }));
-    h = lrelu(conv2d(p, "patch.c2", h, width * 2, { stride: 2 }));
+    let h = conv2d(p, "patch.c1", x, width, { stride: 2, lrelu: true });
+    h = conv2d(p, "patch.c2", h, width * 2, { stride: 2, lrelu: true });
     return conv2d(p, "patch.out", h, 1, { gain: 1 });
   });
 }

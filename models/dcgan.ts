@@ -13,11 +13,11 @@ export function dcganG(p: Params, cfg: GanConfig, z: tf.Tensor2D): tf.Tensor4D {
     const c0 = channelsAt(cfg, 0);
     let h = tf.reshape(dense(p, "g.fc", z, 16 * c0), [-1, 4, 4, c0]) as tf.Tensor4D;
     h = pixelNorm(lrelu(h));
-    h = pixelNorm(lrelu(conv2d(p, "g.conv0", h, c0, { separable })));
+    h = pixelNorm(conv2d(p, "g.conv0", h, c0, { separable, lrelu: true }));
     for (let b = 1; b <= blocks(cfg); b++) {
       const c = channelsAt(cfg, b);
-      h = pixelNorm(lrelu(conv2d(p, `g.up${b}`, upsample2x(h), c, { separable })));
-      h = pixelNorm(lrelu(conv2d(p, `g.conv${b}`, h, c, { separable })));
+      h = pixelNorm(conv2d(p, `g.up${b}`, upsample2x(h), c, { separable, lrelu: true }));
+      h = pixelNorm(conv2d(p, `g.conv${b}`, h, c, { separable, lrelu: true }));
     }
     const out = conv2d(p, "g.out", h, cfg.shape[2], { kernel: 1, gain: 1 });
     return cfg.tanh ? tf.tanh(out) : out;
@@ -28,12 +28,12 @@ export function dcganD(p: Params, cfg: GanConfig, x: tf.Tensor4D): tf.Tensor1D {
   return tf.tidy(() => {
     const separable = cfg.separableD ?? false;
     const n = blocks(cfg);
-    let h = lrelu(conv2d(p, "d.in", x, channelsAt(cfg, n), { kernel: 1 }));
+    let h = conv2d(p, "d.in", x, channelsAt(cfg, n), { kernel: 1, lrelu: true });
     for (let b = n; b >= 1; b--) {
-      h = lrelu(conv2d(p, `d.conv${b}`, h, channelsAt(cfg, b), { separable }));
-      h = lrelu(conv2d(p, `d.down${b}`, h, channelsAt(cfg, b - 1), { stride: 2, separable }));
+      h = conv2d(p, `d.conv${b}`, h, channelsAt(cfg, b), { separable, lrelu: true });
+      h = conv2d(p, `d.down${b}`, h, channelsAt(cfg, b - 1), { stride: 2, separable, lrelu: true });
     }
-    h = lrelu(conv2d(p, "d.conv0", h, channelsAt(cfg, 0), { separable }));
+    h = conv2d(p, "d.conv0", h, channelsAt(cfg, 0), { separable, lrelu: true });
     const flat = tf.reshape(h, [h.shape[0], -1]) as tf.Tensor2D;
     return tf.reshape(dense(p, "d.fc", flat, 1, { gain: 1 }), [-1]) as tf.Tensor1D;
   });

@@ -22,6 +22,12 @@ export interface ConvOptions {
   equalized?: boolean;
   /** Depthwise k x k + pointwise 1x1 (Faster Projected GAN) instead of a dense k x k conv. */
   separable?: boolean;
+  /**
+   * Leaky ReLU (slope 0.2) after the bias. Outside gradient tapes tf.fused runs conv, bias and
+   * activation as one kernel (one pass over the output instead of three); under a tape it is
+   * the same conv, add and leakyRelu ops as writing them out.
+   */
+  lrelu?: boolean;
 }
 
 /** A weight with He init, or N(0,1) storage times the He constant when equalized. */
@@ -48,29 +54,39 @@ export function conv2d(
   const k = opts.kernel ?? 3;
   const inC = x.shape[3];
   const stride = opts.stride ?? 1;
-  let y: tf.Tensor4D;
+  let filter: tf.Tensor4D, input = x, strides = stride;
   if (opts.separable && k > 1) {
     // The depthwise part is linear (gain 1); the pointwise part carries the layer's gain.
     const dw = heWeight(p, `${name}.dw`, [k, k, inC, 1], k * k, 1, opts.equalized);
-    const pw = heWeight(p, `${name}.pw`, [1, 1, inC, outChannels], inC, opts.gain, opts.equalized);
-    y = tf.depthwiseConv2d(x, dw as tf.Tensor4D, stride, "same");
-    y = tf.conv2d(y, pw as tf.Tensor4D, 1, "same");
+    const pwShape = [1, 1, inC, outChannels];
+    filter = heWeight(p, `${name}.pw`, pwShape, inC, opts.gain, opts.equalized) as tf.Tensor4D;
+    input = tf.depthwiseConv2d(x, dw as tf.Tensor4D, stride, "same");
+    strides = 1;
   } else {
-    const w = heWeight(
+    filter = heWeight(
       p,
       `${name}.w`,
       [k, k, inC, outChannels],
       k * k * inC,
       opts.gain,
       opts.equalized,
-    );
-    y = tf.conv2d(x, w as tf.Tensor4D, stride, "same");
+    ) as tf.Tensor4D;
   }
-  if (opts.bias ?? true) {
-    y = tf.add(y, p.get(`${name}.b`, [outChannels], { kind: "const", value: 0 }));
-  }
-  return y;
+  const bias = opts.bias ?? true
+    ? p.get(`${name}.b`, [outChannels], { kind: "const", value: 0 })
+    : undefined;
+  return tf.fused.conv2d({
+    x: input,
+    filter,
+    strides,
+    pad: "same",
+    bias,
+    activation: opts.lrelu ? "leakyrelu" : "linear",
+    leakyreluAlpha: LRELU_SLOPE,
+  });
 }
+
+const LRELU_SLOPE = 0.2;
 
 export function dense(
   p: Params,
@@ -87,7 +103,7 @@ export function dense(
   );
 }
 
-export function lrelu<T extends tf.Tensor>(x: T, alpha = 0.2): T {
+export function lrelu<T extends tf.Tensor>(x: T, alpha = LRELU_SLOPE): T {
   return tf.leakyRelu(x, alpha);
 }
 

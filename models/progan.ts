@@ -18,15 +18,17 @@ function gBase(p: Params, cfg: GanConfig, z: tf.Tensor2D): tf.Tensor4D {
   const fc = dense(p, "g.fc", pixelNorm(z), 16 * c0, { ...eq, gain: Math.SQRT2 / 4 });
   const h = pixelNorm(lrelu(tf.reshape(fc, [-1, 4, 4, c0]) as tf.Tensor4D));
   return pixelNorm(
-    lrelu(conv2d(p, "g.conv0", h, c0, { ...eq, separable: cfg.conv === "separable" })),
+    conv2d(p, "g.conv0", h, c0, { ...eq, separable: cfg.conv === "separable", lrelu: true }),
   );
 }
 
 function gBlock(p: Params, cfg: GanConfig, b: number, h: tf.Tensor4D): tf.Tensor4D {
   const c = channelsAt(cfg, b);
   const separable = cfg.conv === "separable";
-  h = pixelNorm(lrelu(conv2d(p, `g.block${b}.conv0`, upsample2x(h), c, { ...eq, separable })));
-  return pixelNorm(lrelu(conv2d(p, `g.block${b}.conv1`, h, c, { ...eq, separable })));
+  h = pixelNorm(
+    conv2d(p, `g.block${b}.conv0`, upsample2x(h), c, { ...eq, separable, lrelu: true }),
+  );
+  return pixelNorm(conv2d(p, `g.block${b}.conv1`, h, c, { ...eq, separable, lrelu: true }));
 }
 
 function toRgb(p: Params, cfg: GanConfig, b: number, h: tf.Tensor4D): tf.Tensor4D {
@@ -71,13 +73,13 @@ export function minibatchStddev(x: tf.Tensor4D, groupSize = 4): tf.Tensor4D {
 }
 
 function fromRgb(p: Params, cfg: GanConfig, b: number, x: tf.Tensor4D): tf.Tensor4D {
-  return lrelu(conv2d(p, `d.rgb${b}`, x, channelsAt(cfg, b), { ...eq, kernel: 1 }));
+  return conv2d(p, `d.rgb${b}`, x, channelsAt(cfg, b), { ...eq, kernel: 1, lrelu: true });
 }
 
 function dBlock(p: Params, cfg: GanConfig, b: number, h: tf.Tensor4D): tf.Tensor4D {
   const separable = cfg.separableD ?? false;
-  h = lrelu(conv2d(p, `d.block${b}.conv0`, h, channelsAt(cfg, b), { ...eq, separable }));
-  h = lrelu(conv2d(p, `d.block${b}.conv1`, h, channelsAt(cfg, b - 1), { ...eq, separable }));
+  h = conv2d(p, `d.block${b}.conv0`, h, channelsAt(cfg, b), { ...eq, separable, lrelu: true });
+  h = conv2d(p, `d.block${b}.conv1`, h, channelsAt(cfg, b - 1), { ...eq, separable, lrelu: true });
   return downsample2x(h);
 }
 
@@ -92,7 +94,7 @@ export function proganD(p: Params, cfg: GanConfig, x: tf.Tensor4D, phase: Phase)
     }
     for (let b = L - 1; b >= 1; b--) h = dBlock(p, cfg, b, h);
     const c0 = channelsAt(cfg, 0);
-    h = lrelu(conv2d(p, "d.final.conv", minibatchStddev(h), c0, eq));
+    h = conv2d(p, "d.final.conv", minibatchStddev(h), c0, { ...eq, lrelu: true });
     const flat = tf.reshape(h, [h.shape[0], -1]) as tf.Tensor2D;
     const f = lrelu(dense(p, "d.final.fc0", flat, c0, eq));
     return tf.reshape(dense(p, "d.final.fc1", f, 1, { ...eq, gain: 1 }), [-1]) as tf.Tensor1D;

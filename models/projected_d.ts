@@ -9,7 +9,7 @@ import * as tf from "@tensorflow/tfjs";
 import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
 import type { GanConfig } from "./gan_config.ts";
-import { conv2d, lrelu, upsample2x } from "./layers.ts";
+import { conv2d, upsample2x } from "./layers.ts";
 
 /** Frozen multi-scale features of images, finest first, each half the size of the previous. */
 export type FeatureNet = (x: tf.Tensor4D) => tf.Tensor4D[];
@@ -42,7 +42,7 @@ export function projectedD(
     const logits = features(x).map((f, s) => {
       let h = f;
       for (let i = 0; h.shape[1] > 4; i++) {
-        h = lrelu(conv2d(p, `d.s${s}.down${i}`, h, 64, { stride: 2, separable }));
+        h = conv2d(p, `d.s${s}.down${i}`, h, 64, { stride: 2, separable, lrelu: true });
       }
       // Mean of the patch logits: one number per sample and scale.
       return tf.mean(conv2d(p, `d.s${s}.out`, h, 1, { kernel: 1, gain: 1 }), [1, 2, 3]);

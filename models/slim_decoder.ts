@@ -75,11 +75,13 @@ export function slimForward(
   let h = z;
   names.forEach((name, i) => {
     if (name.startsWith("dec.up")) h = upsample2x(h);
-    let y = conv2d(p, name, h, cfg.channels[i]);
     if (opts.scales) {
-      y = tf.mul(y, opts.scales.get(`${name}.s`, [cfg.channels[i]], { kind: "const", value: 1 }));
+      const y = conv2d(p, name, h, cfg.channels[i]);
+      const s = opts.scales.get(`${name}.s`, [cfg.channels[i]], { kind: "const", value: 1 });
+      h = lrelu(tf.mul(y, s));
+    } else {
+      h = conv2d(p, name, h, cfg.channels[i], { lrelu: true });
     }
-    h = lrelu(y);
     features.push(h);
   });
   const out = conv2d(p, "dec.out", h, cfg.imageChannels, { gain: 1 });

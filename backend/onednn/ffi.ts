@@ -31,6 +31,7 @@ export const DNNL = {
   argDst: 17,
   argWeights: 33,
   argBias: 41,
+  eltwiseRelu: 0x1f,
   argDiffSrc: 129,
   argDiffDst: 145,
   argDiffWeights: 161,
@@ -132,6 +133,10 @@ const symbols = {
   dnnl_primitive_attr_create: { parameters: ["buffer"], result: "i32" },
   dnnl_post_ops_create: { parameters: ["buffer"], result: "i32" },
   dnnl_post_ops_append_sum: { parameters: ["pointer", "f32"], result: "i32" },
+  dnnl_post_ops_append_eltwise: {
+    parameters: ["pointer", "f32", "i32", "f32", "f32"],
+    result: "i32",
+  },
   dnnl_primitive_attr_set_post_ops: { parameters: ["pointer", "pointer"], result: "i32" },
   dnnl_reduction_desc_init: {
     parameters: ["buffer", "i32", "buffer", "buffer", "f32", "f32"],
@@ -269,10 +274,11 @@ export function createPrimitive(
   argIds: number[],
   hint: Deno.PointerValue = null,
   pdOut = new BigUint64Array(1),
+  attr: Deno.PointerValue = null,
 ): Primitive {
   if (opDesc) {
     check(
-      d.lib.dnnl_primitive_desc_create(u8(pdOut), opDesc, null, d.engine, hint),
+      d.lib.dnnl_primitive_desc_create(u8(pdOut), opDesc, attr, d.engine, hint),
       "primitive_desc_create",
     );
   }
@@ -313,6 +319,31 @@ function accumulate(d: OneDnn): Deno.PointerValue {
     check(d.lib.dnnl_primitive_attr_set_post_ops(accumulateAttr, po), "attr_set_post_ops");
   }
   return accumulateAttr;
+}
+
+const reluAttrs = new Map<number, Deno.PointerValue>();
+
+/**
+ * Primitive attributes with one post-op, (leaky) ReLU: dst = max(y, 0) + alpha * min(y, 0) of
+ * the op's result y, applied while y is still in registers (conv + bias + activation in one
+ * pass over memory). Kept for the process, one per alpha.
+ */
+export function reluPostOp(d: OneDnn, alpha: number): Deno.PointerValue {
+  let attr = reluAttrs.get(alpha);
+  if (attr === undefined) {
+    const attrOut = new BigUint64Array(1), poOut = new BigUint64Array(1);
+    check(d.lib.dnnl_primitive_attr_create(u8(attrOut)), "primitive_attr_create");
+    check(d.lib.dnnl_post_ops_create(u8(poOut)), "post_ops_create");
+    const po = Deno.UnsafePointer.create(poOut[0]);
+    check(
+      d.lib.dnnl_post_ops_append_eltwise(po, 1, DNNL.eltwiseRelu, alpha, 0),
+      "post_ops_append_eltwise",
+    );
+    attr = Deno.UnsafePointer.create(attrOut[0]);
+    check(d.lib.dnnl_primitive_attr_set_post_ops(attr, po), "attr_set_post_ops");
+    reluAttrs.set(alpha, attr);
+  }
+  return attr;
 }
 
 /**

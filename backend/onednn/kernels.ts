@@ -20,6 +20,7 @@ import {
   memoryDescByTag,
   type OneDnn,
   type Primitive,
+  reluPostOp,
   reorderPrimitive,
   sameDesc,
 } from "./ffi.ts";
@@ -66,10 +67,29 @@ function filterLayout(ci: ConvInfo, depthwise: boolean): [number[], number[]] {
   return [[ic, m, 1, kh, kw], [m, 1, 1, kw * ic * m, ic * m]];
 }
 
-function convPlan(d: OneDnn, ci: ConvInfo, depthwise: boolean, kind: ConvKind): ConvPlan {
+/**
+ * What a forward conv does after the convolution, in the same pass (tfjs's FusedConv2D): add a
+ * per-channel bias, then a (leaky) ReLU with slope `alpha` below zero (null: no activation).
+ */
+interface Epilogue {
+  bias: boolean;
+  alpha: number | null;
+}
+
+const PLAIN: Epilogue = { bias: false, alpha: null };
+
+function convPlan(
+  d: OneDnn,
+  ci: ConvInfo,
+  depthwise: boolean,
+  kind: ConvKind,
+  epilogue: Epilogue = PLAIN,
+): ConvPlan {
   const key = [
     kind,
     depthwise,
+    epilogue.bias,
+    epilogue.alpha,
     ci.batchSize,
     ci.inHeight,
     ci.inWidth,
@@ -104,14 +124,15 @@ function convPlan(d: OneDnn, ci: ConvInfo, depthwise: boolean, kind: ConvKind): 
   const desc = new Uint8Array(DNNL.convDescSize);
   let main: Primitive;
   if (kind === "fwd") {
+    const bias = epilogue.bias ? memoryDesc(d, [ci.outChannels], [1]) : noBias;
     check(
       d.lib.dnnl_dilated_convolution_forward_desc_init(
         desc,
-        DNNL.forwardTraining,
+        epilogue === PLAIN ? DNNL.forwardTraining : DNNL.forwardInference,
         DNNL.convolutionDirect,
         src,
         wei,
-        noBias,
+        bias,
         dst,
         strides,
         dilates,
@@ -120,7 +141,10 @@ function convPlan(d: OneDnn, ci: ConvInfo, depthwise: boolean, kind: ConvKind): 
       ),
       "convolution_forward_desc_init",
     );
-    main = createPrimitive(d, desc, [DNNL.argSrc, DNNL.argWeights, DNNL.argDst]);
+    const args: number[] = [DNNL.argSrc, DNNL.argWeights, DNNL.argDst];
+    if (epilogue.bias) args.push(DNNL.argBias);
+    const attr = epilogue.alpha === null ? null : reluPostOp(d, epilogue.alpha);
+    main = createPrimitive(d, desc, args, null, undefined, attr);
   } else {
     const hint = convPlan(d, ci, depthwise, "fwd").main.pd;
     if (kind === "bwd-data") {
@@ -183,6 +207,7 @@ function runConv(
   in1: Float32Array,
   in1Id: object,
   out: Float32Array,
+  bias: Float32Array | null = null,
 ) {
   const { main, reorder, blocked } = p;
   if (p.kind === "bwd-weights") {
@@ -198,8 +223,11 @@ function runConv(
     p.blockedFrom = in1Id;
   }
   const wArg: [number, Float32Array] = [DNNL.argWeights, blocked ?? in1];
-  if (p.kind === "fwd") execute(d, main, [[DNNL.argSrc, in0], wArg, [DNNL.argDst, out]]);
-  else execute(d, main, [[DNNL.argDiffDst, in0], wArg, [DNNL.argDiffSrc, out]]);
+  if (p.kind === "fwd") {
+    const args: [number, Float32Array][] = [[DNNL.argSrc, in0], wArg, [DNNL.argDst, out]];
+    if (bias) args.push([DNNL.argBias, bias]);
+    execute(d, main, args);
+  } else execute(d, main, [[DNNL.argDiffDst, in0], wArg, [DNNL.argDiffSrc, out]]);
 }
 
 function f32(backend: CpuBackend, t: tf.TensorInfo): Float32Array {
@@ -270,6 +298,53 @@ export function makeKernels(
     },
   });
 
+  /**
+   * tfjs's FusedConv2D / FusedDepthwiseConv2D (what `tf.fused.conv2d` runs outside gradient
+   * tapes): conv + per-channel bias + linear, ReLU or leaky ReLU in one oneDNN primitive, so the
+   * activation is written once instead of three times. Other activations and biases of other
+   * shapes go to the cpu kernel.
+   */
+  const fused = (name: string, depthwise: boolean): tf.KernelConfig => ({
+    kernelName: name,
+    backendName: "onednn",
+    kernelFunc: (args) => {
+      const backend = args.backend as CpuBackend;
+      const attrs = args.attrs as unknown as ConvAttrs & {
+        activation: string;
+        leakyreluAlpha?: number;
+      };
+      const { x, filter, bias } = args.inputs as Record<string, tf.TensorInfo | undefined>;
+      const alpha = attrs.activation === "linear"
+        ? null
+        : attrs.activation === "relu"
+        ? 0
+        : attrs.activation === "leakyrelu"
+        ? attrs.leakyreluAlpha ?? 0.2
+        : undefined;
+      const ci = tf.backend_util.computeConv2DInfo(
+        x!.shape as never,
+        filter!.shape as never,
+        attrs.strides,
+        attrs.dilations ?? 1,
+        attrs.pad,
+        attrs.dimRoundingMode,
+        depthwise,
+      );
+      const tensors = bias ? [x!, filter!, bias] : [x!, filter!];
+      if (
+        alpha === undefined || (attrs.dataFormat ?? "NHWC") !== "NHWC" || !usable(...tensors) ||
+        (bias && size(bias.shape) !== ci.outChannels) || tensors.some((t) => size(t.shape) === 0)
+      ) {
+        return fallback(name)(args);
+      }
+      const plan = convPlan(d, ci, depthwise, "fwd", { bias: bias !== undefined, alpha });
+      const out = alloc(size(ci.outShape), false);
+      const b = bias ? f32(backend, bias) : null;
+      runConv(d, plan, f32(backend, x!), f32(backend, filter!), filter!.dataId, out, b);
+      return backend.makeTensorInfo(ci.outShape, "float32", out);
+    },
+  });
+
   const matmul: tf.KernelConfig = {
     kernelName: "BatchMatMul",
     backendName: "onednn",
@@ -327,6 +402,8 @@ export function makeKernels(
     conv("DepthwiseConv2dNative", true, "fwd"),
     conv("DepthwiseConv2dNativeBackpropInput", true, "bwd-data"),
     conv("DepthwiseConv2dNativeBackpropFilter", true, "bwd-weights"),
+    fused("FusedConv2D", false),
+    fused("FusedDepthwiseConv2D", true),
     matmul,
   ];
 }

@@ -16,10 +16,12 @@ import type * as tf from "@tensorflow/tfjs";
 
 /** Smaller buffers come cheaply from the allocator: not worth pooling. */
 const MIN_POOLED = 1 << 14;
-/** Upper bound on the memory parked in the pool. */
-const MAX_POOLED_BYTES = 512 * 2 ** 20;
+/** Upper bound on the memory parked in the pool (tests lower it with `setPoolLimit`). */
+let maxPooledBytes = 512 * 2 ** 20;
 
 const free = new Map<number, Float32Array[]>();
+/** Every pooled buffer, oldest first: the ones evicted when the pool is full. */
+const parked = new Set<Float32Array>();
 let pooledBytes = 0;
 const own = new WeakSet<ArrayBufferLike>();
 const exposed = new WeakSet<ArrayBufferLike>();
@@ -35,6 +37,7 @@ export function alloc(n: number, zero = false): Float32Array {
     const list = free.get(n);
     const a = list?.pop();
     if (a) {
+      parked.delete(a);
       pooledBytes -= a.byteLength;
       reused++;
       if (zero) a.fill(0);
@@ -50,7 +53,17 @@ export function alloc(n: number, zero = false): Float32Array {
   return a;
 }
 
-/** Allocation counts (tests, benchmarks): served from the pool, fresh, and freed but not kept. */
+/** Sets the pool's capacity in bytes; returns the previous one. */
+export function setPoolLimit(bytes: number): number {
+  const previous = maxPooledBytes;
+  maxPooledBytes = bytes;
+  return previous;
+}
+
+/**
+ * Allocation counts (tests, benchmarks): served from the pool, fresh, and freed but not kept
+ * (dropped, or evicted to make room).
+ */
 export function poolStats() {
   return { reused, fresh, freshBytes, dropped, pooledBytes };
 }
@@ -67,13 +80,25 @@ function release(values: unknown) {
   if (!(values instanceof Float32Array) || !own.has(buf) || exposed.has(buf)) return;
   // Only whole buffers (a view would not be the full allocation).
   if (values.byteOffset !== 0 || values.byteLength !== buf.byteLength) return;
-  if (pooledBytes + values.byteLength > MAX_POOLED_BYTES) {
+  if (values.byteLength > maxPooledBytes) {
     dropped++;
     return;
+  }
+  // Full: evict the longest-parked buffers. Dropping the newcomer instead would let one model's
+  // buffers (say a wide teacher's) hold the pool while another model, run in turns with it,
+  // pays fresh allocations on every call.
+  for (const old of parked) {
+    if (pooledBytes + values.byteLength <= maxPooledBytes) break;
+    parked.delete(old);
+    const list = free.get(old.length)!;
+    list.splice(list.indexOf(old), 1);
+    pooledBytes -= old.byteLength;
+    dropped++;
   }
   let list = free.get(values.length);
   if (!list) free.set(values.length, list = []);
   list.push(values);
+  parked.add(values);
   pooledBytes += values.byteLength;
 }
 

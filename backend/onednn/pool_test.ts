@@ -7,7 +7,7 @@ import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals } from "../../tests/assert.ts";
 import { initBackend } from "../mod.ts";
 import { loadOneDnn } from "./ffi.ts";
-import { poolStats } from "./pool.ts";
+import { poolStats, setPoolLimit } from "./pool.ts";
 
 const hasOneDnn = loadOneDnn() !== null;
 const N = 1 << 16;
@@ -75,5 +75,28 @@ Deno.test({
     const v = s.dataSync();
     assertEquals([v[0], v[v.length - 1]], [3, 3]);
     s.dispose();
+  },
+});
+
+Deno.test({
+  name: "onednn buffer pool: when full, the longest-parked buffers make room for new ones",
+  ignore: !hasOneDnn,
+  fn: async () => {
+    await initBackend("onednn");
+    // Room for two buffers of N floats. Model A's outputs (N) are parked first; model B's
+    // (2N, twice the size) come later and must evict them rather than be dropped.
+    const previous = setPoolLimit(2 * N * 4);
+    try {
+      tf.tidy(() => void [output(1), output(2)]); // two of A's buffers parked: the pool is full
+      const big = () => tf.tidy(() => tf.leakyRelu(tf.fill([2 * 64, 1024], -1), 0.5));
+      big().dispose();
+      const before = poolStats();
+      big().dispose(); // served from the pool: the first big buffer was kept, A's were evicted
+      const after = poolStats();
+      assertEquals(after.reused - before.reused, 1);
+      assertEquals(after.fresh - before.fresh, 0);
+    } finally {
+      setPoolLimit(previous);
+    }
   },
 });
