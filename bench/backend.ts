@@ -5,6 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { type BackendName, initBackend } from "../backend/mod.ts";
+import { loadOneDnn } from "../backend/onednn/ffi.ts";
 import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
 import { conv2d, dense, lrelu, upsample2x } from "../models/layers.ts";
@@ -226,10 +227,15 @@ export async function benchBackend(args: string[]): Promise<void> {
     `reference GAN step: ${size}x${size}, batch ${batch}, ${steps} timed steps (medians; ` +
       `torch runs before and after ours, so load changes hit both alike)`,
   );
-  // --torch-passive: idle OpenMP threads of torch sleep too (as ours do), instead of its default
-  // spin-then-sleep, which degrades badly when other processes load the machine.
+  // --torch-passive: idle OpenMP threads of torch wait as ours were told to (backend/onednn/ffi.ts:
+  // a short spin on an idle machine, sleeping at once on a busy one) instead of torch's default
+  // long spin-then-sleep, which degrades badly when other processes load the machine.
   const passive = args.includes("--torch-passive");
-  const torchEnv = passive ? { ...TORCH_ENV, OMP_WAIT_POLICY: "PASSIVE" } : TORCH_ENV;
+  loadOneDnn(); // picks our OpenMP wait policy (an environment variable) before torch starts
+  const ours: Record<string, string> = Deno.env.get("GOMP_SPINCOUNT")
+    ? { GOMP_SPINCOUNT: Deno.env.get("GOMP_SPINCOUNT")! }
+    : { OMP_WAIT_POLICY: "PASSIVE" };
+  const torchEnv = passive ? { ...TORCH_ENV, ...ours } : TORCH_ENV;
   const torchBefore = torchStep(size, batch, steps, torchEnv);
   let best = Infinity, bestCpu = NaN;
   for (const b of backends) {
@@ -265,7 +271,7 @@ export async function benchBackend(args: string[]): Promise<void> {
       `torch    ${ms.toFixed(0).padStart(6)} ms/step  ${
         (batch * 1000 / ms).toFixed(1).padStart(7)
       } img/s  (PyTorch ${navigator.hardwareConcurrency} threads${
-        passive ? ", OMP_WAIT_POLICY=PASSIVE" : ""
+        passive ? `, ${Object.entries(ours).map(([k, v]) => `${k}=${v}`).join(" ")}` : ""
       }; medians before/after: ${runs.map((t) => t.median_ms.toFixed(0)).join("/")} ms; CPU ${
         cpuMs.toFixed(0)
       } ms)`,

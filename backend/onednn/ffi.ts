@@ -156,6 +156,48 @@ export interface OneDnn {
 let loaded: OneDnn | null | undefined;
 let loadError = "";
 
+/**
+ * How idle OpenMP workers wait between parallel regions (read once, when libgomp starts; an
+ * explicit OMP_WAIT_POLICY or GOMP_SPINCOUNT wins). Between two primitives the main thread runs
+ * JS (tfjs bookkeeping, small kernels) for tens of microseconds:
+ * - on an idle machine workers spin briefly (GOMP_SPINCOUNT 20000, tens of microseconds)
+ *   before sleeping, so the next primitive does not pay a futex wake-up per worker (measured
+ *   here: a 64² decode 1.2 -> 0.5 ms, a latent GAN step 70 -> 55 ms);
+ * - when other processes keep the cores busy, workers sleep at once (PASSIVE): a spinning
+ *   worker takes the core the main thread or another job needs, and each parallel region
+ *   waited milliseconds for a descheduled worker (a latent GAN step 85 -> 240 ms with two
+ *   busy processes on 2 cores).
+ * "Busy" is sampled from /proc/stat over 50 ms; without it (not Linux, no read permission)
+ * workers sleep.
+ */
+function chooseWaitPolicy(): void {
+  if (Deno.env.get("OMP_WAIT_POLICY") || Deno.env.get("GOMP_SPINCOUNT")) return;
+  const busy = busyFraction(50);
+  if (busy !== null && busy < 0.25) Deno.env.set("GOMP_SPINCOUNT", "20000");
+  else Deno.env.set("OMP_WAIT_POLICY", "PASSIVE");
+}
+
+/** Share of all cores' time spent busy over the next `ms` (from /proc/stat), or null. */
+export function busyFraction(ms: number): number | null {
+  const sample = (): [number, number] | null => {
+    try {
+      const line = Deno.readTextFileSync("/proc/stat").split("\n")[0];
+      const v = line.trim().split(/\s+/).slice(1).map(Number);
+      // user nice system idle iowait irq softirq steal ...: idle time is idle + iowait.
+      const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+      return [total - v[3] - (v[4] ?? 0), total];
+    } catch {
+      return null;
+    }
+  };
+  const a = sample();
+  if (!a) return null;
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  const b = sample();
+  if (!b || b[1] === a[1]) return null;
+  return (b[0] - a[0]) / (b[1] - a[1]);
+}
+
 /** Loads libdnnl once; null (with `oneDnnLoadError()` saying why) when it is not available. */
 export function loadOneDnn(): OneDnn | null {
   if (loaded !== undefined) return loaded;
@@ -164,10 +206,7 @@ export function loadOneDnn(): OneDnn | null {
     if (!Deno.env.get("OMP_NUM_THREADS")) {
       Deno.env.set("OMP_NUM_THREADS", String(navigator.hardwareConcurrency || 1));
     }
-    // Idle OpenMP workers sleep instead of spinning: between two primitives the main thread runs
-    // JS (tfjs bookkeeping, small kernels), and a spinning worker would take the core it needs
-    // (on a loaded 2-core machine each parallel region then waited milliseconds for a worker).
-    if (!Deno.env.get("OMP_WAIT_POLICY")) Deno.env.set("OMP_WAIT_POLICY", "PASSIVE");
+    chooseWaitPolicy();
     const dl = Deno.dlopen("libdnnl.so.2", symbols);
     const lib = dl.symbols;
     const engineOut = new BigUint64Array(1);

@@ -16,8 +16,21 @@ import type * as tf from "@tensorflow/tfjs";
 
 /** Smaller buffers come cheaply from the allocator: not worth pooling. */
 const MIN_POOLED = 1 << 14;
-/** Upper bound on the memory parked in the pool (tests lower it with `setPoolLimit`). */
-let maxPooledBytes = 512 * 2 ** 20;
+/**
+ * Upper bound on the memory parked in the pool (tests lower it with `setPoolLimit`): a quarter
+ * of the machine's memory, at most 4 GiB. It has to hold a whole step's or batch's working set:
+ * at 512 MiB a batch of 16 through a 256² decoder overflowed it, and every call paid fresh,
+ * page-faulting allocations (2-3x slower).
+ */
+let maxPooledBytes = defaultLimit();
+
+function defaultLimit(): number {
+  try {
+    return Math.min(4 * 2 ** 30, Deno.systemMemoryInfo().total / 4);
+  } catch {
+    return 512 * 2 ** 20; // no --allow-sys
+  }
+}
 
 const free = new Map<number, Float32Array[]>();
 /** Every pooled buffer, oldest first: the ones evicted when the pool is full. */
