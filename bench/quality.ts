@@ -7,7 +7,6 @@
  * vs 256 real images is measured every `--eval-every` CPU seconds; evaluation is not counted. The
  * threshold is the worse of the two final SWDs, i.e. a quality both modes reach.
  */
-import process from "node:process";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend/mod.ts";
 import { prepareDataset } from "../data/prepare.ts";
@@ -27,14 +26,9 @@ import { Adam, emaUpdate } from "../train/adam.ts";
 import { Rng } from "../nn/rng.ts";
 import type { BatchSource } from "../data/batch_source.ts";
 import { slicedWassersteinDistance } from "../metrics/swd.ts";
+import { cpuSeconds } from "./cpu_clock.ts";
 
 const RES = 64;
-
-/** CPU seconds this process has used so far (every thread). */
-function cpuSeconds(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
-}
 
 interface Curve {
   points: { seconds: number; swd: number }[];

@@ -59,6 +59,8 @@ export interface GanTrainOptions {
   /** Called every `every` steps (and at the end) with the EMA generator and its growth phase. */
   snapshots?: { every: number; save(step: number, ema: Params, phase: Phase): Promise<void> };
   onProgress?: (step: number, total: number, info: StepInfo) => void;
+  /** Ends training after the first step where this returns true (a time budget, say). */
+  until?: (step: number) => boolean;
 }
 
 export interface StepInfo {
@@ -187,17 +189,19 @@ export async function trainGan(o: GanTrainOptions): Promise<GanResult> {
       ? { ...losses, resolution: ph.resolution, alpha: ph.alpha }
       : losses;
     o.onProgress?.(done, o.steps, info);
-    if (o.samples && fixedZ && (done % o.samples.every === 0 || done === o.steps)) {
+    const last = done === o.steps || (o.until?.(done) ?? false);
+    if (o.samples && fixedZ && (done % o.samples.every === 0 || last)) {
       const imgs = tf.tidy(() =>
         upsampleTo(generate(ema, cfg, fixedZ, { ...call, noiseSeed: 0 }), size)
       );
       await o.samples.onSample(done, imgs);
       imgs.dispose();
     }
-    if (o.snapshots && (done % o.snapshots.every === 0 || done === o.steps)) {
+    if (o.snapshots && (done % o.snapshots.every === 0 || last)) {
       await o.snapshots.save(done, ema, phase);
     }
-    if (o.checkpoint && done % o.checkpoint.every === 0 && done < o.steps) {
+    if (last) break;
+    if (o.checkpoint && done % o.checkpoint.every === 0) {
       await o.checkpoint.save(done, packState(parts, done, rng.state(), history));
       lastCheckpoint = done;
     }

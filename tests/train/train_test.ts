@@ -145,6 +145,24 @@ Deno.test("GAN: same seed twice -> identical weights; another seed differs", asy
   tf.disposeVariables();
 });
 
+Deno.test("GAN: `until` ends training after the step it names, as if that were the last", async () => {
+  const cfg = tinyGan([8, 8, 4], false);
+  const short = await trainGan({ config: cfg, data: blobs([8, 8, 4], 4, 3), steps: 2, seed: 4 });
+  const saves: number[] = [];
+  const stopped = await trainGan({
+    config: cfg,
+    data: blobs([8, 8, 4], 4, 3),
+    steps: 50,
+    seed: 4,
+    until: (step) => step === 2,
+    snapshots: { every: 10, save: (step) => Promise.resolve(void saves.push(step)) },
+  });
+  assertEquals(stopped.history.step, [1, 2]);
+  assertEquals(saves, [2]); // the final snapshot is written at the early end
+  assertEquals(stopped.ema.toArrays()["g.out.w"].data, short.ema.toArrays()["g.out.w"].data);
+  tf.disposeVariables();
+});
+
 Deno.test("GAN: a NaN loss stops training with the step and the last good checkpoint", async () => {
   const data = blobs([8, 8, 4], 4, 1);
   const poisoned: BatchSource = {
