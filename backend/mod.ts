@@ -4,6 +4,7 @@
  * tfjs cpu + oneDNN kernels ("onednn"), falling back to plain "cpu" without libdnnl.
  */
 import * as tf from "@tensorflow/tfjs";
+import { registerPixelNorm } from "./pixel_norm.ts";
 import { applyTfjsFixes } from "./fixes.ts";
 import { registerOneDnnBackend } from "./onednn/register.ts";
 import { registerLeakyRelu } from "./onednn/activation.ts";
@@ -37,6 +38,7 @@ export async function initBackend(name: BackendName = "auto"): Promise<BackendIn
   tf.enableProdMode();
   const info = await select(name);
   applyTfjsFixes(["cpu", "onednn"]);
+  registerPixelNorm(["cpu", "onednn"]);
   // The one-pass leaky-ReLU gradient needs its kernel on whichever backend runs: only installed
   // with onednn (the cpu backend gets the gradient kernel so tests can switch to it).
   if (info.name === "onednn") registerLeakyRelu(["onednn"], ["cpu"], loadOneDnn());

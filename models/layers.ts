@@ -129,10 +129,11 @@ export function downsample2x(x: tf.Tensor4D): tf.Tensor4D {
   return tf.mean(tf.reshape(x, [n, h / 2, 2, w / 2, 2, c]), [2, 4]) as tf.Tensor4D;
 }
 
-/** ProGAN's pixelwise feature normalisation: each pixel's feature vector to unit RMS. */
-export function pixelNorm<T extends tf.Tensor>(x: T, eps = 1e-8): T {
-  return tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps)));
-}
+/**
+ * ProGAN's pixelwise feature normalisation: each pixel's feature vector to unit RMS (one fused
+ * kernel each way on the JS-array backends, backend/pixel_norm.ts).
+ */
+export { pixelNorm } from "../backend/pixel_norm.ts";
 
 /** Linear interpolation a + (b - a) * t (ProGAN's fade-in blend). */
 export function lerp<T extends tf.Tensor>(a: T, b: T, t: number): T {
