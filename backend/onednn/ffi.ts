@@ -177,15 +177,21 @@ function chooseWaitPolicy(): void {
   else Deno.env.set("OMP_WAIT_POLICY", "PASSIVE");
 }
 
-/** Share of all cores' time spent busy over the next `ms` (from /proc/stat), or null. */
+/**
+ * Share of all cores' time that other processes kept busy over the next `ms` (from /proc/stat,
+ * minus this process's own time from /proc/self/stat: its start-up work, JIT and GC threads,
+ * must not count as load), or null.
+ */
 export function busyFraction(ms: number): number | null {
-  const sample = (): [number, number] | null => {
+  const sample = (): [number, number, number] | null => {
     try {
       const line = Deno.readTextFileSync("/proc/stat").split("\n")[0];
       const v = line.trim().split(/\s+/).slice(1).map(Number);
       // user nice system idle iowait irq softirq steal ...: idle time is idle + iowait.
       const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
-      return [total - v[3] - (v[4] ?? 0), total];
+      const self = Deno.readTextFileSync("/proc/self/stat");
+      const f = self.slice(self.lastIndexOf(")") + 2).split(" ").map(Number);
+      return [total - v[3] - (v[4] ?? 0), total, f[11] + f[12]]; // utime + stime, same ticks
     } catch {
       return null;
     }
@@ -195,7 +201,7 @@ export function busyFraction(ms: number): number | null {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
   const b = sample();
   if (!b || b[1] === a[1]) return null;
-  return (b[0] - a[0]) / (b[1] - a[1]);
+  return Math.max(0, (b[0] - a[0]) - (b[2] - a[2])) / (b[1] - a[1]);
 }
 
 /** Loads libdnnl once; null (with `oneDnnLoadError()` saying why) when it is not available. */
