@@ -61,7 +61,13 @@ async function select(name: BackendName): Promise<BackendInfo> {
     try {
       const version = registerOneDnnBackend();
       await tf.setBackend("onednn");
-      return { name: "onednn", detail: `tfjs cpu + oneDNN ${version} (${threads()} threads)` };
+      const wait = Deno.env.get("GOMP_SPINCOUNT")
+        ? `idle workers spin ${Deno.env.get("GOMP_SPINCOUNT")}`
+        : `idle workers ${(Deno.env.get("OMP_WAIT_POLICY") ?? "default").toLowerCase()}`;
+      return {
+        name: "onednn",
+        detail: `tfjs cpu + oneDNN ${version} (${threads()} threads, ${wait})`,
+      };
     } catch (e) {
       if (name === "onednn") throw e;
       console.error(`note: ${(e as Error).message}; using the slower plain cpu backend`);

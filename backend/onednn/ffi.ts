@@ -6,6 +6,9 @@
  * sizes, enum values) are from the 2.6 headers (libdnnl-dev); see FINDINGS.
  */
 
+import os from "node:os";
+import process from "node:process";
+
 export const DNNL = {
   f32: 3,
   forwardTraining: 64,
@@ -167,8 +170,8 @@ let loadError = "";
  *   worker takes the core the main thread or another job needs, and each parallel region
  *   waited milliseconds for a descheduled worker (a latent GAN step 85 -> 240 ms with two
  *   busy processes on 2 cores).
- * "Busy" is sampled from /proc/stat over 50 ms; without it (not Linux, no read permission)
- * workers sleep.
+ * "Busy" is sampled over 50 ms (`busyFraction`); where it cannot be (no --allow-sys) workers
+ * sleep.
  */
 function chooseWaitPolicy(): void {
   if (Deno.env.get("OMP_WAIT_POLICY") || Deno.env.get("GOMP_SPINCOUNT")) return;
@@ -178,20 +181,21 @@ function chooseWaitPolicy(): void {
 }
 
 /**
- * Share of all cores' time that other processes kept busy over the next `ms` (from /proc/stat,
- * minus this process's own time from /proc/self/stat: its start-up work, JIT and GC threads,
- * must not count as load), or null.
+ * Share of all cores' time that other processes kept busy over the next `ms` (node's os.cpus()
+ * times, which need --allow-sys; reading /proc/stat directly needs --allow-all under Deno),
+ * minus this process's own CPU time (its start-up work, JIT and GC threads must not count as
+ * load), or null where it cannot be measured.
  */
 export function busyFraction(ms: number): number | null {
   const sample = (): [number, number, number] | null => {
     try {
-      const line = Deno.readTextFileSync("/proc/stat").split("\n")[0];
-      const v = line.trim().split(/\s+/).slice(1).map(Number);
-      // user nice system idle iowait irq softirq steal ...: idle time is idle + iowait.
-      const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
-      const self = Deno.readTextFileSync("/proc/self/stat");
-      const f = self.slice(self.lastIndexOf(")") + 2).split(" ").map(Number);
-      return [total - v[3] - (v[4] ?? 0), total, f[11] + f[12]]; // utime + stime, same ticks
+      let busy = 0, total = 0;
+      for (const { times: t } of os.cpus()) {
+        busy += t.user + t.nice + t.sys + t.irq;
+        total += t.user + t.nice + t.sys + t.irq + t.idle;
+      }
+      const u = process.cpuUsage(); // microseconds; os.cpus() counts milliseconds
+      return [busy, total, (u.user + u.system) / 1e3];
     } catch {
       return null;
     }
@@ -201,7 +205,7 @@ export function busyFraction(ms: number): number | null {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
   const b = sample();
   if (!b || b[1] === a[1]) return null;
-  return Math.max(0, (b[0] - a[0]) - (b[2] - a[2])) / (b[1] - a[1]);
+  return Math.min(1, Math.max(0, (b[0] - a[0]) - (b[2] - a[2])) / (b[1] - a[1]));
 }
 
 /** Loads libdnnl once; null (with `oneDnnLoadError()` saying why) when it is not available. */
