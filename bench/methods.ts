@@ -6,12 +6,14 @@
  * - fixed vs progressive growing (ProGAN): time to reach the final resolution, and SWD of
  *   both at equal CPU time (the fixed run trains until it has used the progressive run's CPU
  *   seconds), on MNIST upscaled to 64² (pixel space).
- * Step time is the median of timed steps after warm-up. Memory: the step peak is tfjs's peak
- * bytes during one step above what was allocated before it (activations, gradients, optimizer
- * temporaries); training memory adds the weights, Adam moments and EMA copy held throughout.
+ * Step time is the median of timed steps after warm-up. Memory: the step peak is the most
+ * tensor memory held during one step above what was held before it (activations, gradients,
+ * optimizer temporaries; on onednn distinct buffers, elsewhere tfjs's count); training memory
+ * adds the weights, Adam moments and EMA copy held throughout.
  */
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend/mod.ts";
+import { backendMemory, resetPeakMemory } from "../backend/onednn/pool.ts";
 import { prepareDataset } from "../data/prepare.ts";
 import { mnistFiles } from "../data/idx.ts";
 import { openImageBatches, readFloatArray } from "../data/zarr_batches.ts";
@@ -117,10 +119,15 @@ async function measure(
     }
   }
   const out: Record<string, StepStats> = {};
+  const onednn = tf.getBackend() === "onednn";
   for (const [k, v] of Object.entries(vs)) {
-    const before = tf.memory().numBytes;
+    // On onednn, distinct buffers (backendMemory); tfjs's own count adds a tensor's size again
+    // for every reshape or clone sharing a buffer.
+    const before = onednn ? backendMemory().live : tf.memory().numBytes;
+    if (onednn) resetPeakMemory();
     const prof = await tf.profile(() => v.step());
-    const peakMB = (prof.peakBytes - before) / 2 ** 20;
+    const peak = onednn ? backendMemory().peak : prof.peakBytes;
+    const peakMB = (peak - before) / 2 ** 20;
     const stateMB = ((v.gParams + v.dParams) * 3 + v.gParams) * 4 / 2 ** 20;
     out[k] = {
       ms: median(times[k]),

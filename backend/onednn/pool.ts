@@ -89,7 +89,7 @@ function release(values: unknown) {
     liveRefs.set(buf, refs);
     return;
   }
-  liveRefs.delete(buf);
+  if (liveRefs.delete(buf)) liveBytes -= buf.byteLength;
   if (!(values instanceof Float32Array) || !own.has(buf) || exposed.has(buf)) return;
   // Only whole buffers (a view would not be the full allocation).
   if (values.byteOffset !== 0 || values.byteLength !== buf.byteLength) return;
@@ -117,8 +117,29 @@ function release(values: unknown) {
 
 function retain(values: unknown) {
   if (ArrayBuffer.isView(values)) {
-    liveRefs.set(values.buffer, (liveRefs.get(values.buffer) ?? 0) + 1);
+    const refs = liveRefs.get(values.buffer) ?? 0;
+    liveRefs.set(values.buffer, refs + 1);
+    if (refs === 0) {
+      liveBytes += values.buffer.byteLength;
+      peakBytes = Math.max(peakBytes, liveBytes);
+    }
   }
+}
+
+let liveBytes = 0, peakBytes = 0;
+
+/**
+ * Memory held by tensor data on this backend: every distinct buffer counted once, however many
+ * tensors share it. tfjs's own tf.memory() adds a tensor's size for each tensor, so a reshape or
+ * a clone (which share the buffer on this backend) counts twice there. `peak` is the most since
+ * the last `resetPeakMemory()`.
+ */
+export function backendMemory(): { live: number; peak: number } {
+  return { live: liveBytes, peak: peakBytes };
+}
+
+export function resetPeakMemory(): void {
+  peakBytes = liveBytes;
 }
 
 type Data = { values: unknown; refCount: number };

@@ -7,7 +7,7 @@ import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals } from "../../tests/assert.ts";
 import { initBackend } from "../mod.ts";
 import { loadOneDnn } from "./ffi.ts";
-import { poolStats, setPoolLimit } from "./pool.ts";
+import { backendMemory, poolStats, resetPeakMemory, setPoolLimit } from "./pool.ts";
 
 const hasOneDnn = loadOneDnn() !== null;
 const N = 1 << 16;
@@ -98,5 +98,24 @@ Deno.test({
     } finally {
       setPoolLimit(previous);
     }
+  },
+});
+
+Deno.test({
+  name: "onednn backend memory: each buffer counted once, however many tensors share it",
+  ignore: !hasOneDnn,
+  fn: async () => {
+    await initBackend("onednn");
+    const start = backendMemory().live;
+    const t = tf.tidy(() => output(1)); // N floats (the filled input is freed)
+    assertEquals(backendMemory().live - start, 4 * N);
+    const r = tf.reshape(t, [N]); // shares t's buffer (tf.memory() counts it again)
+    const c = tf.clone(t);
+    assertEquals(backendMemory().live - start, 4 * N);
+    resetPeakMemory();
+    const u = tf.tidy(() => output(2));
+    assertEquals(backendMemory().peak - start, 12 * N); // t, and u with its filled input
+    tf.dispose([t, r, c, u]);
+    assertEquals(backendMemory().live, start);
   },
 });
