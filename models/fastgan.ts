@@ -57,11 +57,15 @@ export function fastganG(p: Params, cfg: GanConfig, z: tf.Tensor2D, noiseSeed: n
     for (let b = 1; b <= blocks(cfg); b++) {
       const c2 = 2 * channelsAt(cfg, b);
       const name = `g.block${b}`;
-      h = conv2d(p, `${name}.conv0`, upsample2x(h), c2, { separable, bias: false });
+      h = conv2d(p, `${name}.conv0`, upsample2x(h), c2, {
+        separable,
+        recompute: true,
+        bias: false,
+      });
       if (b % 2 === 1) {
         // FastGAN's "UpBlockComp": two convs, each followed by noise injection.
         h = glu(batchNorm(p, `${name}.bn0`, injectNoise(p, `${name}.noise0`, h, rng)));
-        h = conv2d(p, `${name}.conv1`, h, c2, { separable, bias: false });
+        h = conv2d(p, `${name}.conv1`, h, c2, { separable, recompute: true, bias: false });
         h = glu(batchNorm(p, `${name}.bn1`, injectNoise(p, `${name}.noise1`, h, rng)));
       } else {
         h = glu(batchNorm(p, `${name}.bn0`, h));
@@ -69,7 +73,7 @@ export function fastganG(p: Params, cfg: GanConfig, z: tf.Tensor2D, noiseSeed: n
       if (b >= 4) h = excite(p, `${name}.se`, feats[b - 4], h);
       feats.push(h);
     }
-    const out = conv2d(p, "g.out", h, cfg.shape[2], { separable, gain: 1 });
+    const out = conv2d(p, "g.out", h, cfg.shape[2], { separable, recompute: true, gain: 1 });
     return cfg.tanh ? tf.tanh(out) : out;
   });
 }

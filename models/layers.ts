@@ -23,6 +23,12 @@ export interface ConvOptions {
   /** Depthwise k x k + pointwise 1x1 (Faster Projected GAN) instead of a dense k x k conv. */
   separable?: boolean;
   /**
+   * Separable only: keep the input, not the depthwise output, for the backward pass and
+   * recompute the depthwise output there (`separableRecompute`). First-order gradients only:
+   * for generators, not for a discriminator under a gradient penalty.
+   */
+  recompute?: boolean;
+  /**
    * Leaky ReLU (slope 0.2) after the bias. Outside gradient tapes tf.fused runs conv, bias and
    * activation as one kernel (one pass over the output instead of three); under a tape it is
    * the same conv, add and leakyRelu ops as writing them out.
@@ -54,13 +60,21 @@ export function conv2d(
   const k = opts.kernel ?? 3;
   const inC = x.shape[3];
   const stride = opts.stride ?? 1;
+  const bias = opts.bias ?? true
+    ? p.get(`${name}.b`, [outChannels], { kind: "const", value: 0 })
+    : undefined;
   let filter: tf.Tensor4D, input = x, strides = stride;
   if (opts.separable && k > 1) {
     // The depthwise part is linear (gain 1); the pointwise part carries the layer's gain.
-    const dw = heWeight(p, `${name}.dw`, [k, k, inC, 1], k * k, 1, opts.equalized);
+    const dw = heWeight(p, `${name}.dw`, [k, k, inC, 1], k * k, 1, opts.equalized) as tf.Tensor4D;
     const pwShape = [1, 1, inC, outChannels];
     filter = heWeight(p, `${name}.pw`, pwShape, inC, opts.gain, opts.equalized) as tf.Tensor4D;
-    input = tf.depthwiseConv2d(x, dw as tf.Tensor4D, stride, "same");
+    if (opts.recompute) {
+      let y = separableRecompute(x, dw, filter, stride);
+      if (bias) y = tf.add(y, bias);
+      return opts.lrelu ? lrelu(y) : y;
+    }
+    input = tf.depthwiseConv2d(x, dw, stride, "same");
     strides = 1;
   } else {
     filter = heWeight(
@@ -72,9 +86,6 @@ export function conv2d(
       opts.equalized,
     ) as tf.Tensor4D;
   }
-  const bias = opts.bias ?? true
-    ? p.get(`${name}.b`, [outChannels], { kind: "const", value: 0 })
-    : undefined;
   return tf.fused.conv2d({
     x: input,
     filter,
@@ -87,6 +98,59 @@ export function conv2d(
 }
 
 const LRELU_SLOPE = 0.2;
+
+/**
+ * Depthwise k x k then pointwise 1x1 whose backward recomputes the depthwise output from the
+ * input instead of keeping it from forward to backward: a separable conv then holds the same
+ * activation memory as a dense one (its input), for one more depthwise pass (k² multiply-adds
+ * per value) in backward. Without this, the extra stored activation made a separable generator
+ * need more memory than the dense one.
+ */
+export function separableRecompute(
+  x: tf.Tensor4D,
+  dw: tf.Tensor4D,
+  pw: tf.Tensor4D,
+  stride: number,
+): tf.Tensor4D {
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [a, b, c] = args as tf.Tensor4D[];
+    (args[3] as tf.GradSaveFunc)([a, b, c]);
+    const mid = tf.depthwiseConv2d(a, b, stride, "same");
+    const value = tf.conv2d(mid, c, 1, "same");
+    // customGrad frees `mid` when its forward scope ends: only a, b, c are kept for backward.
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [xs, dws, pws] = saved as tf.Tensor4D[];
+      const m = tf.depthwiseConv2d(xs, dws, stride, "same");
+      const [n, h, w, ci] = m.shape, co = pws.shape[3];
+      // The pointwise conv is a matmul over pixels: its two gradients are two matmuls. Each
+      // temporary is freed as soon as it is used, so backward's peak stays near a dense conv's.
+      const dy2 = tf.reshape(dy, [n * h * w, co]);
+      const dPw = tf.tidy(() =>
+        tf.reshape(tf.matMul(tf.reshape(m, [n * h * w, ci]), dy2, true, false), pws.shape)
+      );
+      m.dispose();
+      const dMid = tf.tidy(() =>
+        tf.reshape(tf.matMul(dy2, tf.reshape(pws, [ci, co]), false, true), [n, h, w, ci])
+      );
+      dy2.dispose();
+      const conv = { strides: stride, pad: "same", dilations: 1 };
+      const dX = tf.engine().runKernel(
+        "DepthwiseConv2dNativeBackpropInput",
+        { dy: dMid, filter: dws },
+        { ...conv, inputShape: xs.shape },
+      ) as tf.Tensor;
+      const dDw = tf.engine().runKernel(
+        "DepthwiseConv2dNativeBackpropFilter",
+        { x: xs, dy: dMid },
+        { ...conv, filterShape: dws.shape },
+      ) as tf.Tensor;
+      dMid.dispose();
+      return [dX, dDw, dPw];
+    };
+    return { value, gradFunc };
+  });
+  return op(x, dw, pw) as tf.Tensor4D;
+}
 
 export function dense(
   p: Params,

@@ -3,7 +3,7 @@ import { assert, assertAllClose, assertEquals } from "../tests/assert.ts";
 import { initBackend } from "../backend/mod.ts";
 import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
-import { conv2d, dense, downsample2x } from "./layers.ts";
+import { conv2d, dense, downsample2x, separableRecompute } from "./layers.ts";
 
 await initBackend("cpu");
 
@@ -72,4 +72,40 @@ Deno.test("downsample2x is the 2x2 box average and has a second-order gradient",
     return blockMean[Math.floor(r / 2) * 2 + Math.floor(c / 2)] / 2;
   });
   assertAllClose(g2.dataSync(), expected, { rtol: 1e-6 });
+});
+
+Deno.test("separable conv with recompute: same output and gradients, depthwise output not kept", () => {
+  const rng = new Rng(4);
+  const x = tf.tensor4d(rng.normalArray(2 * 8 * 8 * 6), [2, 8, 8, 6]);
+  const dw = tf.tensor4d(rng.normalArray(3 * 3 * 6), [3, 3, 6, 1]);
+  const pw = tf.tensor4d(rng.normalArray(6 * 5), [1, 1, 6, 5]);
+  const dy = tf.tensor4d(rng.normalArray(2 * 8 * 8 * 5), [2, 8, 8, 5]);
+  const plain = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+    tf.conv2d(
+      tf.depthwiseConv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, "same"),
+      c as tf.Tensor4D,
+      1,
+      "same",
+    );
+  const recomputed = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+    separableRecompute(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D, 1);
+  assertAllClose(recomputed(x, dw, pw).dataSync(), plain(x, dw, pw).dataSync(), { atol: 1e-5 });
+  const gp = tf.grads(plain)([x, dw, pw], dy), gr = tf.grads(recomputed)([x, dw, pw], dy);
+  for (let i = 0; i < 3; i++) assertAllClose(gr[i].dataSync(), gp[i].dataSync(), { atol: 1e-4 });
+  // Bytes alive right after the forward pass under a gradient tape. The recomputing op holds its
+  // output and what customGrad saves for backward (tfjs keeps copies of x, dw, pw): no depthwise
+  // output (2x8x8x6 floats), which the plain version keeps.
+  const liveAfterForward = (f: typeof plain) => {
+    const before = tf.memory().numBytes;
+    let bytes = 0;
+    tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => {
+      const y = f(a, b, c);
+      bytes = tf.memory().numBytes - before;
+      return y;
+    })([x, dw, pw], dy).forEach((g) => g.dispose());
+    return bytes;
+  };
+  const floats = (2 * 8 * 8 * 6 + 3 * 3 * 6 + 6 * 5) + 2 * 8 * 8 * 5; // x, dw, pw; y
+  assertEquals(liveAfterForward(recomputed), 4 * floats);
+  assert(liveAfterForward(plain) >= 4 * (2 * 8 * 8 * 6 + 2 * 8 * 8 * 5), "plain keeps its mid");
 });

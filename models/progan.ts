@@ -18,7 +18,12 @@ function gBase(p: Params, cfg: GanConfig, z: tf.Tensor2D): tf.Tensor4D {
   const fc = dense(p, "g.fc", pixelNorm(z), 16 * c0, { ...eq, gain: Math.SQRT2 / 4 });
   const h = pixelNorm(lrelu(tf.reshape(fc, [-1, 4, 4, c0]) as tf.Tensor4D));
   return pixelNorm(
-    conv2d(p, "g.conv0", h, c0, { ...eq, separable: cfg.conv === "separable", lrelu: true }),
+    conv2d(p, "g.conv0", h, c0, {
+      ...eq,
+      separable: cfg.conv === "separable",
+      recompute: true,
+      lrelu: true,
+    }),
   );
 }
 
@@ -26,9 +31,16 @@ function gBlock(p: Params, cfg: GanConfig, b: number, h: tf.Tensor4D): tf.Tensor
   const c = channelsAt(cfg, b);
   const separable = cfg.conv === "separable";
   h = pixelNorm(
-    conv2d(p, `g.block${b}.conv0`, upsample2x(h), c, { ...eq, separable, lrelu: true }),
+    conv2d(p, `g.block${b}.conv0`, upsample2x(h), c, {
+      ...eq,
+      separable,
+      recompute: true,
+      lrelu: true,
+    }),
   );
-  return pixelNorm(conv2d(p, `g.block${b}.conv1`, h, c, { ...eq, separable, lrelu: true }));
+  return pixelNorm(
+    conv2d(p, `g.block${b}.conv1`, h, c, { ...eq, separable, recompute: true, lrelu: true }),
+  );
 }
 
 function toRgb(p: Params, cfg: GanConfig, b: number, h: tf.Tensor4D): tf.Tensor4D {
