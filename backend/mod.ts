@@ -8,7 +8,7 @@ import { registerPixelNorm } from "./pixel_norm.ts";
 import { applyTfjsFixes } from "./fixes.ts";
 import { registerOneDnnBackend } from "./onednn/register.ts";
 import { registerLeakyRelu } from "./onednn/activation.ts";
-import { loadOneDnn } from "./onednn/ffi.ts";
+import { loadOneDnn, waitPolicy } from "./onednn/ffi.ts";
 
 export type BackendName = "auto" | "tensorflow" | "webgpu" | "onednn" | "wasm" | "cpu";
 export const BACKEND_NAMES: BackendName[] = [
@@ -61,9 +61,8 @@ async function select(name: BackendName): Promise<BackendInfo> {
     try {
       const version = registerOneDnnBackend();
       await tf.setBackend("onednn");
-      const wait = Deno.env.get("GOMP_SPINCOUNT")
-        ? `idle workers spin ${Deno.env.get("GOMP_SPINCOUNT")}`
-        : `idle workers ${(Deno.env.get("OMP_WAIT_POLICY") ?? "default").toLowerCase()}`;
+      const wait = Object.entries(waitPolicy()).map(([k, v]) => `${k}=${v}`).join(" ") ||
+        "OpenMP defaults";
       return {
         name: "onednn",
         detail: `tfjs cpu + oneDNN ${version} (${threads()} threads, ${wait})`,

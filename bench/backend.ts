@@ -5,7 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { type BackendName, initBackend } from "../backend/mod.ts";
-import { loadOneDnn } from "../backend/onednn/ffi.ts";
+import { loadOneDnn, waitPolicy } from "../backend/onednn/ffi.ts";
 import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
 import { conv2d, dense, lrelu, upsample2x } from "../models/layers.ts";
@@ -232,9 +232,7 @@ export async function benchBackend(args: string[]): Promise<void> {
   // long spin-then-sleep, which degrades badly when other processes load the machine.
   const passive = args.includes("--torch-passive");
   loadOneDnn(); // picks our OpenMP wait policy (an environment variable) before torch starts
-  const ours: Record<string, string> = Deno.env.get("GOMP_SPINCOUNT")
-    ? { GOMP_SPINCOUNT: Deno.env.get("GOMP_SPINCOUNT")! }
-    : { OMP_WAIT_POLICY: "PASSIVE" };
+  const ours = waitPolicy();
   const torchEnv = passive ? { ...TORCH_ENV, ...ours } : TORCH_ENV;
   const torchBefore = torchStep(size, batch, steps, torchEnv);
   let best = Infinity, bestCpu = NaN;

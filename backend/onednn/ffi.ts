@@ -181,6 +181,18 @@ function chooseWaitPolicy(): void {
 }
 
 /**
+ * The OpenMP wait setting this process runs with (`chooseWaitPolicy`'s choice, or the user's), as
+ * environment variables: for reports, and to give a peer benchmark (torch) the same setting.
+ */
+export function waitPolicy(): Record<string, string> {
+  const spin = Deno.env.get("GOMP_SPINCOUNT"), policy = Deno.env.get("OMP_WAIT_POLICY");
+  return {
+    ...(policy ? { OMP_WAIT_POLICY: policy } : {}),
+    ...(spin ? { GOMP_SPINCOUNT: spin } : {}),
+  };
+}
+
+/**
  * Share of all cores' time that other processes kept busy over the next `ms` (node's os.cpus()
  * times, which need --allow-sys; reading /proc/stat directly needs --allow-all under Deno),
  * minus this process's own CPU time (its start-up work, JIT and GC threads must not count as
