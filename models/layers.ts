@@ -97,7 +97,8 @@ export function conv2d(
   });
 }
 
-const LRELU_SLOPE = 0.2;
+/** Negative slope of every leaky ReLU in the models (ProGAN's, DCGAN's). */
+export const LRELU_SLOPE = 0.2;
 
 /**
  * Depthwise k x k then pointwise 1x1 whose backward recomputes the depthwise output from the

@@ -11,7 +11,8 @@ import * as tf from "@tensorflow/tfjs";
 import type { Params } from "../nn/params.ts";
 import type { NamedArray } from "../nn/tensor_file.ts";
 import { type AutoencoderConfig, levels } from "./autoencoder.ts";
-import { conv2d, lrelu, upsample2x } from "./layers.ts";
+import { type ChainConv, ChainRunner } from "../nn/conv_chain.ts";
+import { conv2d, lrelu, LRELU_SLOPE, upsample2x } from "./layers.ts";
 
 export interface SlimDecoderConfig {
   latentChannels: number;
@@ -95,6 +96,26 @@ export function slimDecode(
   opts: { scales?: Params } = {},
 ): tf.Tensor4D {
   return tf.tidy(() => slimForward(p, cfg, z, opts).out);
+}
+
+/**
+ * The decoder as a conv chain (nn/conv_chain.ts): the same function as `slimDecode` without
+ * scales, compiled for inference (on onednn: one primitive per conv, each upsampling fused into
+ * the conv after it). `arrays` holds the `dec.*` weights (other entries are ignored).
+ */
+export function slimChain(arrays: Record<string, NamedArray>, cfg: SlimDecoderConfig): ChainRunner {
+  const names = checkConfig(cfg);
+  const layers: ChainConv[] = [...names, "dec.out"].map((name, i) => {
+    const w = arrays[`${name}.w`], b = arrays[`${name}.b`];
+    if (!w || !b) throw new Error(`slim decoder: missing ${name}.w or ${name}.b`);
+    return {
+      filter: { shape: w.shape, data: Float32Array.from(w.data) },
+      bias: Float32Array.from(b.data),
+      upsample: name.startsWith("dec.up"),
+      alpha: i < names.length ? LRELU_SLOPE : null,
+    };
+  });
+  return new ChainRunner(layers);
 }
 
 /** The decoder's weights (`dec.*`) out of a whole model's arrays. */

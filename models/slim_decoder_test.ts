@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertAllClose, assertEquals, assertThrows } from "../tests/assert.ts";
 import { initBackend } from "../backend/mod.ts";
+import { loadOneDnn } from "../backend/onednn/ffi.ts";
 import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
 import type { NamedArray } from "../nn/tensor_file.ts";
@@ -10,6 +11,7 @@ import {
   decoderCost,
   hiddenLayers,
   pruneDecoder,
+  slimChain,
   slimConfigOf,
   slimDecode,
   type SlimDecoderConfig,
@@ -172,5 +174,37 @@ Deno.test("decoderCost: parameters and FLOPs match a hand count on a tiny config
   const p = new Params(new Rng(1), false);
   slimDecode(p, cfg, tf.zeros([1, 2, 2, 2])).dispose();
   assertEquals(p.count(), 162);
+  p.dispose();
+});
+
+Deno.test("slimChain (compiled for inference) decodes as slimDecode on the cpu backend", async () => {
+  const cfg: SlimDecoderConfig = {
+    latentChannels: 4,
+    imageChannels: 3,
+    levels: 2,
+    channels: [9, 5, 7, 3, 6],
+  };
+  const p = new Params(new Rng(3), false);
+  const z = tf.tensor4d(new Rng(4).normalArray(2 * 3 * 5 * 4), [2, 3, 5, 4]);
+  // Random biases too (they start at 0), so a missing bias would show.
+  tf.tidy(() => slimDecode(p, cfg, z));
+  const arrays = p.toArrays();
+  for (const [k, v] of Object.entries(arrays)) {
+    if (k.endsWith(".b")) arrays[k] = { shape: v.shape, data: new Rng(5).normalArray(v.shape[0]) };
+  }
+  p.loadArrays(arrays);
+  const want = tf.tidy(() => slimDecode(p, cfg, z).dataSync() as Float32Array);
+  const usable = loadOneDnn() ? ["onednn", "cpu"] as const : ["cpu"] as const;
+  for (const b of usable) {
+    await initBackend(b);
+    const runner = slimChain(arrays, cfg);
+    const got = runner.run(z);
+    assertEquals(got.shape, [2, 12, 20, 3]);
+    assertAllClose(got.dataSync() as Float32Array, want, { rtol: 1e-4, atol: 1e-5 });
+    got.dispose();
+    runner.dispose();
+  }
+  await initBackend("cpu");
+  z.dispose();
   p.dispose();
 });

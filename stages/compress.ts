@@ -207,12 +207,11 @@ export const compressStage = defineStage({
     const after = evaluate(result.student.arrays, result.student.config);
     // CPU latency of the teacher and the compressed decoder, measured in turns.
     const pair = [
-      { p: paramsFrom(teacher), config },
-      { p: paramsFrom(result.student.arrays), config: result.student.config },
+      { arrays: teacher, config },
+      { arrays: result.student.arrays, config: result.student.config },
     ];
     const [t1, s1] = decoderLatencies(pair, codeShape, 1, p.latencyReps);
     const [t16, s16] = decoderLatencies(pair, codeShape, 16, p.latencyReps);
-    for (const d of pair) d.p.dispose();
     const lossDb = before.figures.psnrVsOriginals - after.figures.psnrVsOriginals;
     const summary = {
       source: p.source,

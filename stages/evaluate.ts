@@ -38,7 +38,8 @@ import {
 import { fidFromFeatures, kidFromFeatures } from "../metrics/fid.ts";
 import { type GanConfig, generate, type Phase } from "../models/gan.ts";
 import { upsampleTo } from "../models/layers.ts";
-import { type AutoencoderConfig, decode } from "../models/autoencoder.ts";
+import type { AutoencoderConfig } from "../models/autoencoder.ts";
+import { slimChain, slimConfigOf } from "../models/slim_decoder.ts";
 import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
 import { sampleLatents } from "../train/gan.ts";
@@ -100,7 +101,8 @@ async function generateImages(
   if (gen.meta.space === "latent") {
     if (!ae) throw new Error(`${genPath}: a latent-space generator needs the autoencoder`);
     const { mean, std } = gen.meta.codeStats as { mean: number[]; std: number[] };
-    post = (x) => decode(ae.params, ae.config, tf.add(tf.mul(x, std), mean) as tf.Tensor4D);
+    const dec = slimChain(ae.params.toArrays(), slimConfigOf(ae.config));
+    post = (x) => dec.run(tf.add(tf.mul(x, std), mean) as tf.Tensor4D);
   }
   const rng = new Rng(seed);
   let out: Float32Array | null = null;

@@ -3,8 +3,8 @@ import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
 import { defineStage, type InputRef } from "../pipeline/stage.ts";
 import { type GanConfig, generate } from "../models/gan.ts";
-import { type AutoencoderConfig, decode } from "../models/autoencoder.ts";
-import { slimDecode, type SlimDecoderConfig } from "../models/slim_decoder.ts";
+import type { AutoencoderConfig } from "../models/autoencoder.ts";
+import { slimChain, slimConfigOf, type SlimDecoderConfig } from "../models/slim_decoder.ts";
 import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
 import { sampleLatents } from "../train/gan.ts";
@@ -48,18 +48,15 @@ export const sampleStage = defineStage({
     let post = (x: tf.Tensor4D) => x;
     if (gen.meta.space === "latent" && p.decoder === "compressed") {
       const model = await readModel(ctx.inputs.decoder);
-      const dec = new Params(new Rng(0), false);
-      dec.loadArrays(model.arrays);
+      const dec = slimChain(model.arrays, model.meta.config as SlimDecoderConfig);
       const { mean, std } = gen.meta.codeStats as { mean: number[]; std: number[] };
-      const cfg = model.meta.config as SlimDecoderConfig;
-      post = (x) => slimDecode(dec, cfg, tf.add(tf.mul(x, std), mean) as tf.Tensor4D);
+      post = (x) => dec.run(tf.add(tf.mul(x, std), mean) as tf.Tensor4D);
     } else if (gen.meta.space === "latent") {
       const model = await readModel(ctx.inputs.autoencoder);
-      const ae = new Params(new Rng(0), false);
-      ae.loadArrays(model.arrays);
-      const { mean, std } = gen.meta.codeStats as { mean: number[]; std: number[] };
       const aeConfig = model.meta.config as AutoencoderConfig;
-      post = (x) => decode(ae, aeConfig, tf.add(tf.mul(x, std), mean) as tf.Tensor4D);
+      const dec = slimChain(model.arrays, slimConfigOf(aeConfig));
+      const { mean, std } = gen.meta.codeStats as { mean: number[]; std: number[] };
+      post = (x) => dec.run(tf.add(tf.mul(x, std), mean) as tf.Tensor4D);
     }
     const rng = new Rng(p.seed);
     let out: Float32Array | null = null;

@@ -14,7 +14,8 @@ import { openArrayBatches, openImageBatches } from "../data/zarr_batches.ts";
 import { readAttributes } from "../data/zarr_io.ts";
 import { trainGan } from "../train/gan.ts";
 import type { GanConfig } from "../models/gan.ts";
-import { type AutoencoderConfig, decode, encoderFeatures } from "../models/autoencoder.ts";
+import { type AutoencoderConfig, encoderFeatures } from "../models/autoencoder.ts";
+import { slimChain, slimConfigOf } from "../models/slim_decoder.ts";
 import { type FeatureNet, projectFeatures } from "../models/projected_d.ts";
 import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
@@ -134,8 +135,8 @@ export const trainGeneratorStage = defineStage({
       const attrs = await readAttributes(ctx.inputs.codes, "codes");
       codeStats = { mean: attrs.mean as number[], std: attrs.std as number[] };
       const { mean, std } = codeStats;
-      toImages = (x) =>
-        tf.tidy(() => decode(aeParams, aeConfig, tf.add(tf.mul(x, std), mean) as tf.Tensor4D));
+      const dec = slimChain(ae!.arrays, slimConfigOf(aeConfig));
+      toImages = (x) => tf.tidy(() => dec.run(tf.add(tf.mul(x, std), mean) as tf.Tensor4D));
     }
     if (p.discriminator === "projected") {
       features = projectFeatures((x) => encoderFeatures(aeParams, aeConfig, x), p.seed ^ 0xccc);

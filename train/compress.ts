@@ -27,6 +27,7 @@ import {
   channelCosts,
   hiddenLayers,
   pruneDecoder,
+  slimChain,
   slimDecode,
   type SlimDecoderConfig,
   slimForward,
@@ -586,26 +587,47 @@ export async function compressDecoder(o: CompressOptions): Promise<CompressResul
 /**
  * Milliseconds per batch and images per second of several decoders on the same random codes:
  * one warm-up each (oneDNN builds its primitives for the shapes), then `reps` rounds taking
- * each decoder in turn, so a change of machine load hits all of them alike; medians.
+ * each decoder in turn, so a change of machine load hits all of them alike; medians. `engine`
+ * "compiled" times the decoders as the decode stages run them (`slimChain`: on onednn one
+ * primitive per conv, upsampling fused into the next conv), "ops" as tfjs ops (`slimDecode`).
  */
 export function decoderLatencies(
-  decoders: { p: Params; config: SlimDecoderConfig }[],
+  decoders: { arrays: Record<string, NamedArray>; config: SlimDecoderConfig }[],
   codeShape: [number, number, number],
   batch: number,
   reps = 15,
+  engine: "compiled" | "ops" = "compiled",
 ): { msPerBatch: number; imagesPerSecond: number }[] {
-  const z = tf.tensor4d(new Rng(7).normalArray(batch * prod(codeShape)), [batch, ...codeShape]);
+  const shape: [number, number, number, number] = [batch, ...codeShape];
+  const x = new Rng(7).normalArray(batch * prod(codeShape));
+  const runs = decoders.map((d) => {
+    if (engine === "compiled") {
+      const chain = slimChain(d.arrays, d.config).chainFor(shape);
+      return { run: () => void chain.run(x), dispose: () => chain.dispose() };
+    }
+    const p = paramsFrom(d.arrays);
+    const z = tf.tensor4d(x, shape);
+    return {
+      run: () => {
+        const out = slimDecode(p, d.config, z);
+        out.dataSync();
+        out.dispose();
+      },
+      dispose: () => {
+        p.dispose();
+        z.dispose();
+      },
+    };
+  });
   const times = decoders.map(() => [] as number[]);
   for (let i = 0; i <= reps; i++) {
-    decoders.forEach((d, j) => {
+    runs.forEach((r, j) => {
       const t0 = performance.now();
-      const out = slimDecode(d.p, d.config, z);
-      out.dataSync();
-      out.dispose();
+      r.run();
       if (i > 0) times[j].push(performance.now() - t0);
     });
   }
-  z.dispose();
+  for (const r of runs) r.dispose();
   return times.map((t) => {
     const ms = [...t].sort((a, b) => a - b)[Math.floor(t.length / 2)];
     return { msPerBatch: ms, imagesPerSecond: (1000 * batch) / ms };

@@ -1,7 +1,8 @@
 /**
  * oneDNN 2.6 (Debian libdnnl2) through Deno FFI. Only the C API calls we need: memory
  * descriptors by strides (so tfjs's NHWC buffers are used in place) or by tag (`any`: the
- * primitive picks), conv forward/backward-data/backward-weights (grouped for depthwise), matmul,
+ * primitive picks), conv forward/backward-data/backward-weights (grouped for depthwise), transposed
+ * conv forward, matmul,
  * eltwise, binary, reduction, reorders, primitive creation and execution. ABI facts (struct
  * sizes, enum values) are from the 2.6 headers (libdnnl-dev); see FINDINGS.
  */
@@ -14,6 +15,7 @@ export const DNNL = {
   forwardTraining: 64,
   forwardInference: 96,
   convolutionDirect: 1,
+  deconvolutionDirect: 0xa,
   cpu: 1,
   streamDefault: 1,
   mdSize: 696,
@@ -92,6 +94,24 @@ const symbols = {
     ],
     result: "i32",
   },
+  dnnl_deconvolution_forward_desc_init: {
+    parameters: [
+      "buffer",
+      "i32",
+      "i32",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+    ],
+    result: "i32",
+  },
+  dnnl_primitive_destroy: { parameters: ["pointer"], result: "i32" },
+  dnnl_primitive_desc_destroy: { parameters: ["pointer"], result: "i32" },
+  dnnl_memory_destroy: { parameters: ["pointer"], result: "i32" },
   dnnl_matmul_desc_init: {
     parameters: ["buffer", "buffer", "buffer", "buffer", "buffer"],
     result: "i32",
@@ -364,6 +384,13 @@ export function createPrimitive(
     view.setBigUint64(16 * i + 8, memOut[0], true);
   });
   return { prim: Deno.UnsafePointer.create(primOut[0]), pd, mems, descs, args };
+}
+
+/** Frees a primitive, its descriptor and its memory objects (not the buffers they point at). */
+export function destroyPrimitive(d: OneDnn, p: Primitive): void {
+  for (const m of p.mems.values()) d.lib.dnnl_memory_destroy(m);
+  d.lib.dnnl_primitive_destroy(p.prim);
+  d.lib.dnnl_primitive_desc_destroy(p.pd);
 }
 
 let accumulateAttr: Deno.PointerValue | undefined;
