@@ -11,12 +11,13 @@
  * random 64² crops (both networks are fully convolutional) and evaluated on the full images:
  * training at 256² outright would take this 2-core machine hours.
  * Flags: --ae-steps=N (default 600), --condense=N (300), --distill=N (300), --probe=N (= distill),
- * --res=64,256, --max-loss=DB (default 1), --reps=N (timing rounds at batch 1, default 41; a
- * quarter of that at batch 16).
+ * --res=64,256, --max-loss=DB (default 1), --weighting=flops|latency|uniform (the L1 penalty's),
+ * --reps=N (timing rounds at batch 1, default 41; a quarter of that at batch 16).
  */
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import { initBackend } from "../backend/mod.ts";
+import { simdFloats } from "../backend/simd.ts";
 import { prepareDataset } from "../data/prepare.ts";
 import { readFloatArray } from "../data/zarr_batches.ts";
 import type { BatchSource } from "../data/batch_source.ts";
@@ -55,6 +56,8 @@ async function caseAt(res: number, ds: string, args: string[]) {
   const distill = Number(flag(args, "distill", "300"));
   const probe = Number(flag(args, "probe", String(distill)));
   const maxLoss = Number(flag(args, "max-loss", "1"));
+  const weighting = flag(args, "weighting", "latency") as "flops" | "latency" | "uniform";
+  const vectorWidth = simdFloats();
   const reps = Number(flag(args, "reps", "41"));
   const crop = 64, factor = 8;
   const all = await readFloatArray(ds, `images/${res}`);
@@ -123,6 +126,8 @@ async function caseAt(res: number, ds: string, args: string[]) {
     },
     target: { maxPsnrLossDb: maxLoss },
     minChannels: 2,
+    l1Weighting: weighting,
+    vectorWidth,
     condenseSteps: condense,
     distillSteps: distill,
     probeSteps: probe,
@@ -156,7 +161,8 @@ async function caseAt(res: number, ds: string, args: string[]) {
   const teacherPsnr = psnr(ref, held), studentPsnr = psnr(out, held);
   console.log(
     `${res}²: codes ${code.join("x")}; autoencoder ${aeSteps} steps (${aeSeconds.toFixed(0)} s), ` +
-      `compress ${condense} condense + ${r.selection.distilled.length}x${probe} probe` +
+      `compress (${weighting} weighting, ${vectorWidth}-wide vectors) ${condense} condense + ` +
+      `${r.selection.distilled.length}x${probe} probe` +
       (probe < distill ? ` + ${distill} distill` : "") +
       ` steps (${compressSeconds.toFixed(0)} s)` +
       (res > crop ? `, both on ${crop}² crops` : ""),

@@ -1,6 +1,7 @@
 /**
  * `deno task bench methods`: the generator training methods at 64² on the default backend,
- * in latent (8x8x4 codes) and pixel (64x64x3) space, in one run:
+ * in latent (8x8x4 codes) and pixel (64x64x3) space, and in pixel space with Faster Projected
+ * GAN's own networks (FastGAN-style G, projected D on a frozen feature network), in one run:
  * - standard vs depthwise-separable G (Faster Projected GAN claims ~-20% time, ~-15% memory);
  * - two-stage vs one-stage steps (Shen et al. claim ~1.5x faster per step);
  * - fixed vs progressive growing (ProGAN): time to reach the final resolution, and SWD of
@@ -23,6 +24,9 @@ import { ganStep, type Schedule, type StepNets } from "../train/gan_step.ts";
 import { GAN_LOSSES } from "../train/losses.ts";
 import { Adam } from "../train/adam.ts";
 import { Rng } from "../nn/rng.ts";
+import { Params } from "../nn/params.ts";
+import { encoderFeatures } from "../models/autoencoder.ts";
+import { type FeatureNet, projectFeatures } from "../models/projected_d.ts";
 import { slicedWassersteinDistance } from "../metrics/swd.ts";
 import { cpuSeconds } from "./cpu_clock.ts";
 
@@ -53,14 +57,17 @@ interface Variant {
   dispose(): void;
 }
 
-/** A GAN of `cfg` with its optimizers and a fixed real batch, ready to step. */
-function variant(cfg: GanConfig, schedule: Schedule): Variant {
+/**
+ * A GAN of `cfg` with its optimizers and a fixed real batch, ready to step; `features` is the
+ * frozen feature network of a projected D.
+ */
+function variant(cfg: GanConfig, schedule: Schedule, features?: FeatureNet): Variant {
   const m = createGan(cfg, 1);
   const nets: StepNets = {
     g: m.g,
     d: m.d,
     G: (z) => generate(m.g, cfg, z),
-    D: (x) => discriminate(m.d, cfg, x),
+    D: (x) => discriminate(m.d, cfg, x, { features }),
   };
   const opt = { lr: 2e-4, beta1: 0.5, beta2: 0.99, eps: 1e-8 };
   const optG = new Adam(opt), optD = new Adam(opt);
@@ -99,8 +106,11 @@ function variant(cfg: GanConfig, schedule: Schedule): Variant {
 async function measure(
   variants: Record<string, [GanConfig, Schedule]>,
   steps: number,
+  features?: FeatureNet,
 ): Promise<Record<string, StepStats>> {
-  const vs = Object.fromEntries(Object.entries(variants).map(([k, [c, s]]) => [k, variant(c, s)]));
+  const vs = Object.fromEntries(
+    Object.entries(variants).map(([k, [c, s]]) => [k, variant(c, s, features)]),
+  );
   const times: Record<string, number[]> = {}, gTimes: Record<string, number[]> = {};
   for (const [k, v] of Object.entries(vs)) {
     v.step();
@@ -251,16 +261,32 @@ export async function benchMethods(args: string[]): Promise<void> {
   console.log(`backend ${info.detail}; batch ${BATCH}; median of ${steps} steps after 2 warm-up`);
   // The stage's default width is 128 channels at 4x4; the papers' generators are wider.
   const base = flag(args, "base-channels", 128);
-  const spaces: [string, GanConfig][] = [
+  // Faster Projected GAN's own setting: a FastGAN-style G and a projected D on a frozen
+  // feature network (here the pipeline's autoencoder encoder, factor 8, width 16; its weights do
+  // not change the timing), where D is light and G's share of the step is large.
+  const encoder = new Params(new Rng(4), false);
+  const encoderCfg = { factor: 8, latentChannels: 4, width: 16 };
+  const features = projectFeatures((x) => encoderFeatures(encoder, encoderCfg, x), 5);
+  const pixel: GanConfig = { shape: [64, 64, 3], zDim: 64, baseChannels: base, tanh: true };
+  const spaces: [string, GanConfig, FeatureNet?][] = [
     ["latent 8x8x4", { shape: [8, 8, 4], zDim: 64, baseChannels: base, tanh: false }],
-    ["pixel 64x64x3", { shape: [64, 64, 3], zDim: 64, baseChannels: base, tanh: true }],
+    ["pixel 64x64x3", pixel],
+    [
+      "pixel 64x64x3, FastGAN G + projected D (Faster Projected GAN's setting)",
+      { ...pixel, arch: "fastgan", discriminator: "projected" },
+      features,
+    ],
   ];
-  for (const [name, cfg] of spaces) {
-    const { std, sep, one } = await measure({
-      std: [cfg, "two-stage"],
-      sep: [{ ...cfg, conv: "separable" }, "two-stage"],
-      one: [cfg, "one-stage"],
-    }, steps);
+  for (const [name, cfg, feats] of spaces) {
+    const { std, sep, one } = await measure(
+      {
+        std: [cfg, "two-stage"],
+        sep: [{ ...cfg, conv: "separable" }, "two-stage"],
+        one: [cfg, "one-stage"],
+      },
+      steps,
+      feats,
+    );
     const pct = (a: number, b: number) => `${((a / b - 1) * 100).toFixed(0)}%`;
     console.log(`\n${name}, ${base} channels at 4x4:`);
     console.log(

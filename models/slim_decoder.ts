@@ -179,6 +179,33 @@ export function channelCosts(cfg: SlimDecoderConfig, codeH: number, codeW: numbe
 }
 
 /**
+ * What one channel of each hidden conv costs in multiply-adds as the compiled chain
+ * (`slimChain`) runs the decoder on a CPU whose conv kernels compute `vectorWidth` output
+ * channels at a time (16 floats with AVX-512, 8 with AVX2): a conv's output channels count
+ * rounded up to that width, since a 3-channel conv takes as long as a 16-channel one. Plain
+ * convs cost 9 Cin pad(Cout) H W, upsampling convs their two phase convs, 2 x 6 taps x Cin x
+ * pad(2 Cout) x (H/2)(W/2). A channel's share: its conv's cost per output channel plus its
+ * input slice of the next conv (the part that FLOPs undercount most: the output conv's 3
+ * channels are padded to 16, so the channels feeding it cost 5x their FLOPs).
+ */
+export function chainChannelCosts(
+  cfg: SlimDecoderConfig,
+  codeH: number,
+  codeW: number,
+  vectorWidth = 16,
+): number[] {
+  const { layers } = decoderCost(cfg, codeH, codeW);
+  const pad = (c: number) => Math.ceil(c / vectorWidth) * vectorWidth;
+  /** Padded multiply-adds of layer i per input channel. */
+  const perInput = layers.map((l) =>
+    l.name.startsWith("dec.up")
+      ? 3 * pad(2 * l.outChannels) * l.height * l.width
+      : 9 * pad(l.outChannels) * l.height * l.width
+  );
+  return cfg.channels.map((c, i) => (perInput[i] * layers[i].inChannels) / c + perInput[i + 1]);
+}
+
+/**
  * Removes channels: `keep[i]` lists the output channels of hidden conv i that stay (ascending).
  * With `scales` (per hidden conv), each kept channel's filter and bias are multiplied by its
  * scale first, so the pruned decoder without scales equals the scaled decoder whose dropped

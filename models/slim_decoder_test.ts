@@ -7,6 +7,7 @@ import { Rng } from "../nn/rng.ts";
 import type { NamedArray } from "../nn/tensor_file.ts";
 import { decode } from "./autoencoder.ts";
 import {
+  chainChannelCosts,
   channelCosts,
   decoderCost,
   hiddenLayers,
@@ -165,6 +166,12 @@ Deno.test("decoderCost: parameters and FLOPs match a hand count on a tiny config
   // dec.in: 2*9*2*4 + 4 + 2*9*2*16 = 724; dec.up1: 2*9*3*16 + 16 + 2*9*1*16 = 1168;
   // dec.conv1: 2*9*2*16 + 16 + 2*9*3*16 = 1456.
   assertEquals(channelCosts(cfg, 2, 2), [724, 1168, 1456]);
+  // As the compiled chain runs it on 4-wide vectors: output channels padded to 4; dec.up1 as two
+  // phase convs at 2x2 (6 taps, 2 * Cout outputs). Per input channel: dec.in 9*4*4 = 144,
+  // dec.up1 2*6*pad(4)*4 = 192, dec.conv1 9*pad(1)*16 = 576, dec.out 9*pad(3)*16 = 576.
+  // Channel cost = own conv per output channel + next conv per input channel:
+  // dec.in 144*2/3 + 192 = 288, dec.up1 192*3/2 + 576 = 864, dec.conv1 576*2/1 + 576 = 1728.
+  assertEquals(chainChannelCosts(cfg, 2, 2, 4), [288, 864, 1728]);
   // ... which is what removing that channel saves.
   cfg.channels.forEach((c, i) => {
     const fewer = { ...cfg, channels: cfg.channels.map((x, j) => (j === i ? x - 1 : x)) };

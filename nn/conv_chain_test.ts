@@ -84,13 +84,20 @@ for (const backend of ["cpu", "onednn"] as const) {
 }
 
 Deno.test({
-  name: "conv chain: the oneDNN chain runs upsampling as phase convs",
+  name: "conv chain: the oneDNN chain runs upsampling as phase convs, small layers on one thread",
   ignore: !hasOneDnn,
   async fn() {
     await initBackend("onednn");
     const rng = new Rng(6);
+    const omp = loadOneDnn()!.omp;
+    const threads = omp?.omp_get_max_threads();
     const chain = compileConvChain(decoderLike(rng), [1, 4, 4, 4]);
     assertEquals(/3 conv \+ 3 upsampling conv as 6 phase convs/.test(chain.engine), true);
+    // Layers this small run on one thread (where there are two), and the OpenMP thread count
+    // is back where it was after compiling and after running.
+    if (omp && threads! > 1) assertEquals(/6 layers on one thread/.test(chain.engine), true);
+    chain.run(new Float32Array(64));
+    assertEquals(omp?.omp_get_max_threads(), threads);
     chain.dispose();
   },
 });
@@ -167,7 +174,9 @@ Deno.test("chain runner runs batches in slices, compiles once per slice shape", 
   await initBackend(hasOneDnn ? "onednn" : "cpu");
   const rng = new Rng(9);
   const layers = [layer(rng, 3, 4, 6, true, 0.2), layer(rng, 3, 6, 3, false, null)];
-  const runner = new ChainRunner(layers, 2);
+  // Largest activation per image 6*10*6 floats = 1440 bytes: slices of 2 images in 3000 bytes.
+  const runner = new ChainRunner(layers, { cacheBytes: 3000 });
+  assertEquals(runner.sliceSize([5, 3, 5, 4]), 2);
   for (const n of [5, 1, 2, 0]) {
     const shape: [number, number, number, number] = [n, 3, 5, 4];
     const x = rng.normalArray(n * 60);

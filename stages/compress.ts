@@ -54,8 +54,17 @@ const params = z.object({
   distillLr: z.number().positive().max(1).default(3e-3),
   /** Weight of the L1 penalty on the scales (summed over all hidden channels). */
   l1: z.number().min(0).default(3e-3),
-  /** "flops": each conv's scales are penalised in proportion to what one channel costs. */
-  l1Weighting: z.enum(["flops", "uniform"]).default("flops"),
+  /**
+   * "flops": each conv's scales are penalised in proportion to the FLOPs one channel costs;
+   * "latency": to its multiply-adds as the compiled decoder runs them (output channels padded
+   * to the CPU's vector width).
+   */
+  l1Weighting: z.enum(["flops", "latency", "uniform"]).default("latency"),
+  /**
+   * Output channels a CPU conv kernel computes at once, for "latency" weighting: 16 (AVX-512)
+   * by default, so a run gives the same network on any machine; 8 suits AVX2-only CPUs.
+   */
+  vectorWidth: z.number().int().min(1).max(64).default(16),
   featureWeight: z.number().min(0).default(1),
   /** Whose outputs the distillation's pixel loss aims at (the PSNR loss is against the original). */
   pixelsFrom: z.enum(["condensed", "original"]).default("original"),
@@ -170,6 +179,7 @@ export const compressStage = defineStage({
       probeSteps: p.probeSteps,
       l1: p.l1,
       l1Weighting: p.l1Weighting,
+      vectorWidth: p.vectorWidth,
       featureWeight: p.featureWeight,
       pixelsFrom: p.pixelsFrom,
       featuresFrom: p.featuresFrom,

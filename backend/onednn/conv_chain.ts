@@ -7,6 +7,7 @@
  * object at compile time, so a run is one `primitive_execute` per layer and one wait.
  */
 import {
+  alignedFloats,
   type ChainConv,
   chainShapes,
   type ConvChain,
@@ -30,14 +31,6 @@ import {
   u8,
 } from "./ffi.ts";
 
-/**
- * A buffer oneDNN may keep a pointer to: V8 keeps typed arrays of <= 64 bytes inside its heap,
- * where a garbage collection can move them, so small ones are over-allocated.
- */
-function pinned(n: number): Float32Array {
-  return new Float32Array(Math.max(n, 32)).subarray(0, n);
-}
-
 function nhwcDesc(d: OneDnn, [n, h, w, c]: number[]): Uint8Array<ArrayBuffer> {
   return memoryDesc(d, [n, c, h, w], [h * w * c, 1, w * c, c]);
 }
@@ -45,9 +38,19 @@ function nhwcDesc(d: OneDnn, [n, h, w, c]: number[]): Uint8Array<ArrayBuffer> {
 /** A compiled layer: primitives in order, and which of their arguments are its input and output. */
 interface Layer {
   prims: Primitive[];
+  /** Built and run on one thread (too little work to pay for waking the others). */
+  single: boolean;
   inputs: { prim: Primitive; arg: number }[];
   outputs: { prim: Primitive; arg: number }[];
 }
+
+/**
+ * Layers with fewer padded multiply-adds than this are built and run on one thread: waking the
+ * other OpenMP thread and joining it costs more than it saves on so little work (measured here:
+ * the first five layers of a pruned 64² decoder, 0.1-1.6 M each, 0.195 -> 0.168 ms per image at
+ * batch 1; a threshold of 10 M slowed the teacher's 19 M layers down).
+ */
+const SINGLE_THREAD_WORK = 3e6;
 
 export function compileOneDnnChain(
   d: OneDnn,
@@ -99,7 +102,7 @@ export function compileOneDnnChain(
     impls.add(implName(d, p.pd));
     // Weights: HWIO as given, reordered once into the primitive's layout.
     const chosen = p.descs.get(DNNL.argWeights)!;
-    const weights = pinned(descBytes(d, chosen) / 4);
+    const weights = alignedFloats(descBytes(d, chosen) / 4);
     const reorder = reorderPrimitive(
       d,
       memoryDesc(d, weiDims, [1, cout, kw * cin * cout, cin * cout]),
@@ -107,7 +110,7 @@ export function compileOneDnnChain(
     );
     execute(d, reorder, [[DNNL.argFrom, f.data], [DNNL.argTo, weights]]);
     destroyPrimitive(d, reorder);
-    const b = pinned(cout);
+    const b = alignedFloats(cout);
     b.set(bias);
     bind(p, DNNL.argWeights, weights);
     bind(p, DNNL.argBias, b);
@@ -119,11 +122,11 @@ export function compileOneDnnChain(
   const phaseBinds: { prim: Primitive; arg: number; offset: number }[] = [];
   const sizes: number[] = [];
   let tempSize = 0;
-  layers.forEach((l, i) => {
+  /** Layer i's primitives, weights bound; its output buffers are bound once all exist. */
+  const buildLayer = (l: ChainConv, i: number, single: boolean) => {
     const last = i === layers.length - 1;
     const [n, h, w, c] = shapes[i];
-    const k = l.filter.shape[0], r = (k - 1) / 2;
-    let layer: Layer, dstDesc: Uint8Array<ArrayBuffer>;
+    const r = (l.filter.shape[0] - 1) / 2;
     if (l.upsample) {
       // Two convs at the input resolution into a phase-major buffer [a, n, h/2, w/2, (b, c)]
       // (oneDNN's fast convs want a dense output), then one strided copy interleaves them:
@@ -148,29 +151,47 @@ export function compileOneDnnChain(
       );
       impls.add(implName(d, interleave.pd));
       phaseBinds.push({ prim: interleave, arg: DNNL.argFrom, offset: 0 });
-      layer = {
+      const layer: Layer = {
+        single,
         prims: [...phases, interleave],
         inputs: phases.map((prim) => ({ prim, arg: DNNL.argSrc })),
         outputs: [{ prim: interleave, arg: DNNL.argTo }],
       };
-      dstDesc = nhwcDesc(d, shapes[i]);
-    } else {
-      const dst = last ? nhwcDesc(d, shapes[i]) : memoryDescByTag(d, [n, c, h, w], DNNL.formatAny);
-      const p = conv(l.filter, l.bias, dst, [r, r, r, r], l.alpha);
-      layer = {
-        prims: [p],
-        inputs: [{ prim: p, arg: DNNL.argSrc }],
-        outputs: [{ prim: p, arg: DNNL.argDst }],
-      };
-      dstDesc = p.descs.get(DNNL.argDst)!;
+      return { layer, dstDesc: nhwcDesc(d, shapes[i]) };
     }
-    sizes.push(descBytes(d, dstDesc) / 4);
-    compiled.push(layer);
-    src = dstDesc;
+    const dst = last ? nhwcDesc(d, shapes[i]) : memoryDescByTag(d, [n, c, h, w], DNNL.formatAny);
+    const p = conv(l.filter, l.bias, dst, [r, r, r, r], l.alpha);
+    const layer: Layer = {
+      single,
+      prims: [p],
+      inputs: [{ prim: p, arg: DNNL.argSrc }],
+      outputs: [{ prim: p, arg: DNNL.argDst }],
+    };
+    return { layer, dstDesc: p.descs.get(DNNL.argDst)! };
+  };
+  const omp = d.omp;
+  const threads = omp?.omp_get_max_threads() ?? 1;
+  layers.forEach((l, i) => {
+    const [n, h, w, c] = shapes[i], k = l.filter.shape[0];
+    // Multiply-adds with the output channels padded to 16 (the vector width of the kernels).
+    const work = n * h * w * k * k * l.filter.shape[2] * Math.ceil(c / 16) * 16;
+    // oneDNN sizes a conv's thread split when the primitive is built: build it for one thread.
+    const single = omp !== null && threads > 1 && work < SINGLE_THREAD_WORK;
+    if (single) omp.omp_set_num_threads(1);
+    try {
+      const { layer, dstDesc } = buildLayer(l, i, single);
+      sizes.push(descBytes(d, dstDesc) / 4);
+      compiled.push(layer);
+      src = dstDesc;
+    } finally {
+      if (single) omp.omp_set_num_threads(threads);
+    }
   });
   const inner = sizes.slice(0, -1);
-  const pingPong = [0, 1].map((j) => pinned(Math.max(0, ...inner.filter((_, i) => i % 2 === j))));
-  const temp = pinned(tempSize);
+  const pingPong = [0, 1].map((j) =>
+    alignedFloats(Math.max(0, ...inner.filter((_, i) => i % 2 === j)))
+  );
+  const temp = alignedFloats(tempSize);
   keep.push(...pingPong, temp);
   for (const { prim, arg, offset } of phaseBinds) bind(prim, arg, temp.subarray(offset));
   compiled.forEach((layer, i) => {
@@ -189,25 +210,35 @@ export function compileOneDnnChain(
     inShape,
     outShape,
     engine: `oneDNN ${d.version}: ${layers.length - ups} conv + ${ups} upsampling conv as ` +
-      `${2 * ups} phase convs + ${ups} interleaving copies (${[...impls].join(", ")})`,
+      `${2 * ups} phase convs + ${ups} interleaving copies, ` +
+      `${compiled.filter((l) => l.single).length} layers on one thread (${[...impls].join(", ")})`,
     run(x, out) {
       if (disposed) throw new Error("conv chain: run after dispose");
       if (x.length !== inSize) {
         throw new Error(`conv chain: input has ${x.length} values, expected ${inSize}`);
       }
-      const y = out ?? new Float32Array(outSize);
+      const y = out ?? alignedFloats(outSize);
       if (y.length !== outSize) {
         throw new Error(`conv chain: output has ${y.length} values, expected ${outSize}`);
       }
       for (const { prim, arg } of compiled[0].inputs) bind(prim, arg, x);
       for (const { prim, arg } of compiled[compiled.length - 1].outputs) bind(prim, arg, y);
-      for (const p of prims) {
-        check(
-          d.lib.dnnl_primitive_execute(p.prim, d.stream, p.mems.size, p.args),
-          "primitive_execute",
-        );
+      let now = threads;
+      try {
+        for (const l of compiled) {
+          const want = l.single ? 1 : threads;
+          if (want !== now) omp!.omp_set_num_threads(now = want);
+          for (const p of l.prims) {
+            check(
+              d.lib.dnnl_primitive_execute(p.prim, d.stream, p.mems.size, p.args),
+              "primitive_execute",
+            );
+          }
+        }
+        check(d.lib.dnnl_stream_wait(d.stream), "stream_wait");
+      } finally {
+        if (now !== threads) omp!.omp_set_num_threads(threads);
       }
-      check(d.lib.dnnl_stream_wait(d.stream), "stream_wait");
       return y;
     },
     dispose() {

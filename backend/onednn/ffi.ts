@@ -169,8 +169,16 @@ const symbols = {
 
 type Lib = Deno.DynamicLibrary<typeof symbols>["symbols"];
 
+/** libgomp's thread-count calls (oneDNN's OpenMP runtime, loaded with it). */
+const gompSymbols = {
+  omp_set_num_threads: { parameters: ["i32"], result: "void" },
+  omp_get_max_threads: { parameters: [], result: "i32" },
+} as const;
+
 export interface OneDnn {
   lib: Lib;
+  /** OpenMP's thread count, or null where libgomp's symbols cannot be reached. */
+  omp: Deno.DynamicLibrary<typeof gompSymbols>["symbols"] | null;
   engine: Deno.PointerValue;
   stream: Deno.PointerValue;
   version: string;
@@ -258,7 +266,13 @@ export function loadOneDnn(): OneDnn | null {
     check(lib.dnnl_stream_create(u8(streamOut), engine, DNNL.streamDefault), "stream_create");
     const v = new Deno.UnsafePointerView(lib.dnnl_version()!);
     const version = `${v.getInt32(0)}.${v.getInt32(4)}.${v.getInt32(8)}`;
-    loaded = { lib, engine, stream: Deno.UnsafePointer.create(streamOut[0]), version };
+    let omp = null;
+    try {
+      omp = Deno.dlopen("libgomp.so.1", gompSymbols).symbols;
+    } catch {
+      // A oneDNN built on another threading runtime: every primitive uses all threads.
+    }
+    loaded = { lib, omp, engine, stream: Deno.UnsafePointer.create(streamOut[0]), version };
   } catch (e) {
     loadError = e instanceof Error ? e.message : String(e);
     loaded = null;
