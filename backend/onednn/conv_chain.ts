@@ -1,10 +1,11 @@
 /**
  * nn/conv_chain.ts's compiled conv chain on oneDNN: one forward-inference conv primitive per layer
- * (two for "upsample, then conv": one per output row parity), bias and leaky ReLU fused into it
- * as a post-op, weights reordered once into the layout each primitive picked, and the
- * activations between layers in whatever layout oneDNN prefers (blocked nChw16c for its
- * AVX-512 kernels; only the input and output are NHWC). Every buffer is bound to its memory
- * object at compile time, so a run is one `primitive_execute` per layer and one wait.
+ * with bias and leaky ReLU fused into it as a post-op, weights reordered once into the layout
+ * each primitive picked. An "upsample, then conv" layer is two convs at the low resolution (one
+ * per output row parity, `upsampledPhases`) into a scratch buffer plus one strided copy that
+ * interleaves them. Activations after plain convs stay in whatever layout oneDNN prefers; the
+ * chain's input, output and upsampled activations are NHWC. Every buffer is bound to its memory
+ * object at compile time, so a run is one `primitive_execute` per primitive and one wait.
  */
 import {
   alignedFloats,

@@ -126,6 +126,7 @@ const symbols = {
   dnnl_primitive_execute: { parameters: ["pointer", "pointer", "i32", "buffer"], result: "i32" },
   dnnl_stream_wait: { parameters: ["pointer"], result: "i32" },
   dnnl_version: { parameters: [], result: "pointer" },
+  dnnl_get_effective_cpu_isa: { parameters: [], result: "i32" },
   dnnl_memory_desc_init_by_tag: {
     parameters: ["buffer", "i32", "buffer", "i32", "i32"],
     result: "i32",
