@@ -1,5 +1,5 @@
 /**
- * nn/conv_chain.ts's compiled conv chain on oneDNN: one forward-inference conv primitive per layer
+ * backend/conv_chain.ts's compiled conv chain on oneDNN: one forward-inference conv primitive per layer
  * with bias and leaky ReLU fused into it as a post-op, weights reordered once into the layout
  * each primitive picked. An "upsample, then conv" layer is two convs at the low resolution (one
  * per output row parity, `upsampledPhases`) into a scratch buffer plus one strided copy that
@@ -13,7 +13,7 @@ import {
   chainShapes,
   type ConvChain,
   upsampledPhases,
-} from "../../nn/conv_chain.ts";
+} from "../conv_chain.ts";
 import {
   check,
   createPrimitive,

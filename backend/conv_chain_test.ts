@@ -6,10 +6,11 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { assertAllClose, assertEquals, assertThrows } from "../tests/assert.ts";
-import { initBackend } from "../backend/mod.ts";
-import { loadOneDnn } from "../backend/onednn/ffi.ts";
-import { type ChainConv, ChainRunner, compileConvChain, upsampledPhases } from "./conv_chain.ts";
-import { Rng } from "./rng.ts";
+import { initBackend } from "./mod.ts";
+import { loadOneDnn } from "./onednn/ffi.ts";
+import { type ChainConv, upsampledPhases } from "./conv_chain.ts";
+import { ChainRunner, compileConvChain } from "./chain_runner.ts";
+import { Rng } from "../nn/rng.ts";
 
 const hasOneDnn = loadOneDnn() !== null;
 
