@@ -46,10 +46,10 @@ interface Layer {
 }
 
 /**
- * Layers with fewer padded multiply-adds than this are built and run on one thread: waking the
- * other OpenMP thread and joining it costs more than it saves on so little work (measured here:
- * the first five layers of a pruned 64² decoder, 0.1-1.6 M each, 0.195 -> 0.168 ms per image at
- * batch 1; a threshold of 10 M slowed the teacher's 19 M layers down).
+ * Layers whose primitives have fewer padded multiply-adds than this are built and run on one
+ * thread: waking the other OpenMP thread and joining it costs more than it saves on so little
+ * work (measured here: the first layers of a pruned 64² decoder, 0.1-1.6 M each, 0.195 -> 0.168
+ * ms per image at batch 1; a threshold of 10 M slowed the teacher's larger layers down).
  */
 const SINGLE_THREAD_WORK = 3e6;
 
@@ -173,9 +173,14 @@ export function compileOneDnnChain(
   const omp = d.omp;
   const threads = omp?.omp_get_max_threads() ?? 1;
   layers.forEach((l, i) => {
-    const [n, h, w, c] = shapes[i], k = l.filter.shape[0];
-    // Multiply-adds with the output channels padded to 16 (the vector width of the kernels).
-    const work = n * h * w * k * k * l.filter.shape[2] * Math.ceil(c / 16) * 16;
+    const [n, h, w, c] = shapes[i], k = l.filter.shape[0], cin = l.filter.shape[2];
+    // Multiply-adds of the layer's largest primitive, output channels padded to 16 (the vector
+    // width of the kernels); an upsampling layer's phase convs are (k+1)/2 x k filters with
+    // 2c outputs at a quarter of the positions.
+    const pad16 = (x: number) => Math.ceil(x / 16) * 16;
+    const work = l.upsample
+      ? (n * h * w / 4) * ((k + 1) / 2) * k * cin * pad16(2 * c)
+      : n * h * w * k * k * cin * pad16(c);
     // oneDNN sizes a conv's thread split when the primitive is built: build it for one thread.
     const single = omp !== null && threads > 1 && work < SINGLE_THREAD_WORK;
     if (single) omp.omp_set_num_threads(1);
