@@ -5,6 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { registerPixelNorm } from "./pixel_norm.ts";
+import { registerFastSlice } from "./slice.ts";
 import { applyTfjsFixes } from "./fixes.ts";
 import { registerOneDnnBackend } from "./onednn/register.ts";
 import { registerLeakyRelu } from "./onednn/activation.ts";
@@ -39,6 +40,7 @@ export async function initBackend(name: BackendName = "auto"): Promise<BackendIn
   const info = await select(name);
   applyTfjsFixes(["cpu", "onednn"]);
   registerPixelNorm(["cpu", "onednn"]);
+  registerFastSlice(["cpu", "onednn"]);
   // The one-pass leaky-ReLU gradient needs its kernel on whichever backend runs: only installed
   // with onednn (the cpu backend gets the gradient kernel so tests can switch to it).
   if (info.name === "onednn") registerLeakyRelu(["onednn"], ["cpu"], loadOneDnn());

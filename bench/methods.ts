@@ -62,7 +62,7 @@ interface Variant {
  * frozen feature network of a projected D.
  */
 function variant(cfg: GanConfig, schedule: Schedule, features?: FeatureNet): Variant {
-  const m = createGan(cfg, 1);
+  const m = createGan(cfg, 1, features);
   const nets: StepNets = {
     g: m.g,
     d: m.d,
