@@ -1,8 +1,7 @@
 /**
  * oneDNN 2.6 (Debian libdnnl2) through Deno FFI. Only the C API calls we need: memory
  * descriptors by strides (so tfjs's NHWC buffers are used in place) or by tag (`any`: the
- * primitive picks), conv forward/backward-data/backward-weights (grouped for depthwise), transposed
- * conv forward, matmul,
+ * primitive picks), conv forward/backward-data/backward-weights (grouped for depthwise), matmul,
  * eltwise, binary, reduction, reorders, primitive creation and execution. ABI facts (struct
  * sizes, enum values) are from the 2.6 headers (libdnnl-dev); see FINDINGS.
  */
@@ -15,7 +14,6 @@ export const DNNL = {
   forwardTraining: 64,
   forwardInference: 96,
   convolutionDirect: 1,
-  deconvolutionDirect: 0xa,
   cpu: 1,
   streamDefault: 1,
   mdSize: 696,
@@ -84,21 +82,6 @@ const symbols = {
       "buffer",
       "i32",
       "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-    ],
-    result: "i32",
-  },
-  dnnl_deconvolution_forward_desc_init: {
-    parameters: [
-      "buffer",
-      "i32",
-      "i32",
       "buffer",
       "buffer",
       "buffer",
