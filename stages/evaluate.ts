@@ -40,6 +40,7 @@ import { type GanConfig, generate, type Phase } from "../models/gan.ts";
 import { upsampleTo } from "../models/layers.ts";
 import type { AutoencoderConfig } from "../models/autoencoder.ts";
 import { slimChain, slimConfigOf } from "../models/slim_decoder.ts";
+import type { ChainRunner } from "../backend/chain_runner.ts";
 import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
 import { sampleLatents } from "../train/gan.ts";
@@ -98,11 +99,12 @@ async function generateImages(
   const g = new Params(new Rng(0), false);
   g.loadArrays(gen.arrays, "E/");
   let post = (x: tf.Tensor4D) => x;
+  let dec: ChainRunner | null = null;
   if (gen.meta.space === "latent") {
     if (!ae) throw new Error(`${genPath}: a latent-space generator needs the autoencoder`);
     const { mean, std } = gen.meta.codeStats as { mean: number[]; std: number[] };
-    const dec = slimChain(ae.params.toArrays(), slimConfigOf(ae.config));
-    post = (x) => dec.run(tf.add(tf.mul(x, std), mean) as tf.Tensor4D);
+    const runner = dec = slimChain(ae.params.toArrays(), slimConfigOf(ae.config));
+    post = (x) => runner.run(tf.add(tf.mul(x, std), mean) as tf.Tensor4D);
   }
   const rng = new Rng(seed);
   let out: Float32Array | null = null;
@@ -127,6 +129,7 @@ async function generateImages(
     imgs.dispose();
   }
   g.dispose();
+  dec?.dispose();
   return { data: out!, shape };
 }
 

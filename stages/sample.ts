@@ -5,6 +5,7 @@ import { defineStage, type InputRef } from "../pipeline/stage.ts";
 import { type GanConfig, generate } from "../models/gan.ts";
 import type { AutoencoderConfig } from "../models/autoencoder.ts";
 import { slimChain, slimConfigOf, type SlimDecoderConfig } from "../models/slim_decoder.ts";
+import type { ChainRunner } from "../backend/chain_runner.ts";
 import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
 import { sampleLatents } from "../train/gan.ts";
@@ -46,17 +47,17 @@ export const sampleStage = defineStage({
     const g = new Params(new Rng(0), false);
     g.loadArrays(gen.arrays, "E/");
     let post = (x: tf.Tensor4D) => x;
-    if (gen.meta.space === "latent" && p.decoder === "compressed") {
-      const model = await readModel(ctx.inputs.decoder);
-      const dec = slimChain(model.arrays, model.meta.config as SlimDecoderConfig);
+    let dec: ChainRunner | null = null;
+    if (gen.meta.space === "latent") {
+      // The compress stage's decoder, or the autoencoder's own (its dec.* weights).
+      const compressed = p.decoder === "compressed";
+      const model = await readModel(compressed ? ctx.inputs.decoder : ctx.inputs.autoencoder);
+      const cfg = compressed
+        ? model.meta.config as SlimDecoderConfig
+        : slimConfigOf(model.meta.config as AutoencoderConfig);
+      const runner = dec = slimChain(model.arrays, cfg);
       const { mean, std } = gen.meta.codeStats as { mean: number[]; std: number[] };
-      post = (x) => dec.run(tf.add(tf.mul(x, std), mean) as tf.Tensor4D);
-    } else if (gen.meta.space === "latent") {
-      const model = await readModel(ctx.inputs.autoencoder);
-      const aeConfig = model.meta.config as AutoencoderConfig;
-      const dec = slimChain(model.arrays, slimConfigOf(aeConfig));
-      const { mean, std } = gen.meta.codeStats as { mean: number[]; std: number[] };
-      post = (x) => dec.run(tf.add(tf.mul(x, std), mean) as tf.Tensor4D);
+      post = (x) => runner.run(tf.add(tf.mul(x, std), mean) as tf.Tensor4D);
     }
     const rng = new Rng(p.seed);
     let out: Float32Array | null = null;
@@ -72,6 +73,7 @@ export const sampleStage = defineStage({
       imgs.dispose();
       ctx.progress(i + m, p.count, "samples");
     }
+    dec?.dispose();
     await writeFloatArray(ctx.outputs.samples, "images", out!, [p.count, ...shape], {
       attributes: { range: [-1, 1], space: gen.meta.space },
     });

@@ -16,6 +16,7 @@ import { trainGan } from "../train/gan.ts";
 import type { GanConfig } from "../models/gan.ts";
 import { type AutoencoderConfig, encoderFeatures } from "../models/autoencoder.ts";
 import { slimChain, slimConfigOf } from "../models/slim_decoder.ts";
+import type { ChainRunner } from "../backend/chain_runner.ts";
 import { type FeatureNet, projectFeatures } from "../models/projected_d.ts";
 import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
@@ -120,6 +121,7 @@ export const trainGeneratorStage = defineStage({
     const lossName = p.loss === "auto" ? (progan ? "wgan-gp" : "logistic") : p.loss;
     // In latent mode, pictures of progress are codes decoded through the autoencoder.
     let toImages = (x: tf.Tensor4D) => x;
+    let decoder: ChainRunner | null = null;
     let codeStats: { mean: number[]; std: number[] } | null = null;
     let features: FeatureNet | undefined;
     const aeFile = needsAutoencoder(p)
@@ -135,8 +137,8 @@ export const trainGeneratorStage = defineStage({
       const attrs = await readAttributes(ctx.inputs.codes, "codes");
       codeStats = { mean: attrs.mean as number[], std: attrs.std as number[] };
       const { mean, std } = codeStats;
-      const dec = slimChain(ae!.arrays, slimConfigOf(aeConfig));
-      toImages = (x) => tf.tidy(() => dec.run(tf.add(tf.mul(x, std), mean) as tf.Tensor4D));
+      const runner = decoder = slimChain(ae!.arrays, slimConfigOf(aeConfig));
+      toImages = (x) => tf.tidy(() => runner.run(tf.add(tf.mul(x, std), mean) as tf.Tensor4D));
     }
     if (p.discriminator === "projected") {
       features = projectFeatures((x) => encoderFeatures(aeParams, aeConfig, x), p.seed ^ 0xccc);
@@ -201,6 +203,7 @@ export const trainGeneratorStage = defineStage({
     }, meta);
     await Deno.writeTextFile(ctx.outputs.history, JSON.stringify(result.history));
     aeParams.dispose();
+    decoder?.dispose();
     tf.disposeVariables();
     const kimg = (p.steps * p.batch) / 1000;
     return {
