@@ -7,14 +7,10 @@
  * each pixel. Other backends get the op-by-op formula.
  */
 import * as tf from "@tensorflow/tfjs";
+import type { CpuBackend } from "./cpu_backend.ts";
 
 export const PIXEL_NORM = "GanflowPixelNorm";
 export const PIXEL_NORM_GRAD = "GanflowPixelNormGrad";
-
-type CpuBackend = tf.KernelBackend & {
-  data: { get(id: object): { values: unknown } };
-  makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo;
-};
 
 function values(b: CpuBackend, t: tf.TensorInfo): Float32Array {
   const v = b.data.get(t.dataId).values;

@@ -6,13 +6,9 @@
  * contiguous run is one copy. Dtypes other than float32 and int32 keep tfjs's kernels.
  */
 import * as tf from "@tensorflow/tfjs";
+import type { CpuBackend } from "./cpu_backend.ts";
 
 type Values = Float32Array | Int32Array;
-type CpuBackend = tf.KernelBackend & {
-  data: { get(id: object): { values: unknown } };
-  makeTensorInfo(shape: number[], dtype: tf.DataType, values: Values): tf.TensorInfo;
-};
-
 /**
  * Copies the block `begin` .. `begin + size` of an array of `shape` (row-major) into `out`:
  * trailing axes the block spans entirely merge into one run, so the copy is one `set` per run.

@@ -10,6 +10,7 @@
  * batch > 1).
  */
 import * as tf from "@tensorflow/tfjs";
+import type { CpuBackend } from "../cpu_backend.ts";
 import { nearestSource, resizeNearestGradKernel } from "../fixes.ts";
 import type { OneDnn } from "./ffi.ts";
 import { alloc } from "./pool.ts";
@@ -21,11 +22,6 @@ import {
   upsampleNearest,
   upsampleNearestGrad,
 } from "./ops.ts";
-
-type CpuBackend = tf.KernelBackend & {
-  data: { get(id: object): { values: unknown } };
-  makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo;
-};
 
 export const LEAKY_GRAD = "GanflowLeakyReluGrad";
 

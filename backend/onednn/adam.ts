@@ -7,14 +7,10 @@
  * bit-identical results.
  */
 import * as tf from "@tensorflow/tfjs";
+import type { CpuBackend } from "../cpu_backend.ts";
 import { alloc } from "./pool.ts";
 
 export const ADAM_KERNEL = "GanflowAdam";
-
-type CpuBackend = tf.KernelBackend & {
-  data: { get(id: object): { values: unknown } };
-  makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo;
-};
 
 export interface AdamAttrs {
   lr: number;

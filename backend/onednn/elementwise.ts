@@ -8,16 +8,12 @@
  * kernels.
  */
 import * as tf from "@tensorflow/tfjs";
+import type { CpuBackend } from "../cpu_backend.ts";
 import type { OneDnn } from "./ffi.ts";
 import * as dnnOps from "./ops.ts";
 import { alloc } from "./pool.ts";
 
 type Arr = Float32Array | Int32Array | Uint8Array;
-type CpuBackend = tf.KernelBackend & {
-  data: { get(id: object): { values: unknown } };
-  makeTensorInfo(shape: number[], dtype: tf.DataType, values: Arr): tf.TensorInfo;
-};
-
 const enum Op {
   Add,
   Sub,

@@ -8,6 +8,7 @@
  * one costs far more than running it.
  */
 import * as tf from "@tensorflow/tfjs";
+import type { CpuBackend } from "../cpu_backend.ts";
 import {
   check,
   createPrimitive,
@@ -27,11 +28,6 @@ import {
 import { alloc } from "./pool.ts";
 
 type ConvInfo = tf.backend_util.Conv2DInfo;
-type CpuBackend = tf.KernelBackend & {
-  data: { get(id: object): { values: unknown } };
-  makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo;
-};
-
 type ConvKind = "fwd" | "bwd-data" | "bwd-weights";
 
 /**
