@@ -38,12 +38,17 @@ export class ChainRunner {
 
   /** Images per slice for inputs of `shape` (one image at least). */
   sliceSize(shape: [number, number, number, number]): number {
-    const [, h, w, c] = shape;
-    const perImage = Math.max(
-      h * w * c,
-      ...chainShapes(this.layers, [1, h, w, c]).map((s) => s[1] * s[2] * s[3]),
-    );
-    return Math.max(1, Math.floor(this.cacheBytes / (4 * perImage)));
+    return this.#slicing(shape).slice;
+  }
+
+  /** Output shape of one image and the images per slice, from one pass over the layers. */
+  #slicing([, h, w, c]: [number, number, number, number]) {
+    const shapes = chainShapes(this.layers, [1, h, w, c]);
+    const perImage = Math.max(h * w * c, ...shapes.map((s) => s[1] * s[2] * s[3]));
+    return {
+      out: shapes[shapes.length - 1],
+      slice: Math.max(1, Math.floor(this.cacheBytes / (4 * perImage))),
+    };
   }
 
   /** The chain compiled for `shape` (cached). */
@@ -63,8 +68,8 @@ export class ChainRunner {
     shape: [number, number, number, number],
   ): { data: Float32Array; shape: [number, number, number, number] } {
     const [n, h, w, c] = shape;
-    const [, oh, ow, oc] = chainShapes(this.layers, [1, h, w, c]).pop()!;
-    const per = oh * ow * oc, inPer = h * w * c, slice = this.sliceSize(shape);
+    const { out: [, oh, ow, oc], slice } = this.#slicing(shape);
+    const per = oh * ow * oc, inPer = h * w * c;
     const out = alignedFloats(n * per);
     for (let i = 0; i < n; i += slice) {
       const m = Math.min(slice, n - i);

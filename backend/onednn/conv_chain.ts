@@ -25,16 +25,13 @@ import {
   implName,
   memoryDesc,
   memoryDescByTag,
+  nhwcDesc,
   type OneDnn,
   type Primitive,
   reluPostOp,
   reorderPrimitive,
   u8,
 } from "./ffi.ts";
-
-function nhwcDesc(d: OneDnn, [n, h, w, c]: number[]): Uint8Array<ArrayBuffer> {
-  return memoryDesc(d, [n, c, h, w], [h * w * c, 1, w * c, c]);
-}
 
 /** A compiled layer: primitives in order, and which of their arguments are its input and output. */
 interface Layer {

@@ -303,6 +303,11 @@ export function memoryDesc(
   return md;
 }
 
+/** tfjs's NHWC activations [n, h, w, c] as oneDNN's logical NCHW dims with NHWC strides. */
+export function nhwcDesc(d: OneDnn, [n, h, w, c]: number[]): Uint8Array<ArrayBuffer> {
+  return memoryDesc(d, [n, c, h, w], [h * w * c, 1, w * c, c]);
+}
+
 /** A float32 memory descriptor with a format tag (`DNNL.formatAny` lets a primitive choose). */
 export function memoryDescByTag(
   d: OneDnn,

@@ -19,6 +19,7 @@ import {
   implName,
   memoryDesc,
   memoryDescByTag,
+  nhwcDesc,
   type OneDnn,
   type Primitive,
   reluPostOp,
@@ -50,10 +51,6 @@ interface ConvPlan {
 
 const cache = new Map<string, ConvPlan>();
 const matmulCache = new Map<string, Primitive>();
-
-function nhwc(n: number, h: number, w: number, c: number): [number[], number[]] {
-  return [[n, c, h, w], [h * w * c, 1, w * c, c]];
-}
 
 /** Filter logical dims and tfjs strides: HWIO, or [KH, KW, C, M] as 5-D groups for depthwise. */
 function filterLayout(ci: ConvInfo, depthwise: boolean): [number[], number[]] {
@@ -106,8 +103,8 @@ function convPlan(
   ].join(",");
   const hit = cache.get(key);
   if (hit) return hit;
-  const src = memoryDesc(d, ...nhwc(ci.batchSize, ci.inHeight, ci.inWidth, ci.inChannels));
-  const dst = memoryDesc(d, ...nhwc(ci.batchSize, ci.outHeight, ci.outWidth, ci.outChannels));
+  const src = nhwcDesc(d, [ci.batchSize, ci.inHeight, ci.inWidth, ci.inChannels]);
+  const dst = nhwcDesc(d, [ci.batchSize, ci.outHeight, ci.outWidth, ci.outChannels]);
   const [wDims, wStrides] = filterLayout(ci, depthwise);
   const weiPlain = memoryDesc(d, wDims, wStrides);
   const wei = memoryDescByTag(d, wDims, DNNL.formatAny);
