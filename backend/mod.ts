@@ -6,6 +6,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { registerPixelNorm } from "./pixel_norm.ts";
 import { registerFastSlice } from "./slice.ts";
+import { installEagerBackprop } from "./eager_backprop.ts";
 import { applyTfjsFixes } from "./fixes.ts";
 import { registerOneDnnBackend } from "./onednn/register.ts";
 import { registerLeakyRelu } from "./onednn/activation.ts";
@@ -39,6 +40,8 @@ export async function initBackend(name: BackendName = "auto"): Promise<BackendIn
   tf.enableProdMode();
   const info = await select(name);
   applyTfjsFixes(["cpu", "onednn"]);
+  // Backward frees activations and gradients as it goes (bit-identical results, lower peak).
+  installEagerBackprop();
   registerPixelNorm(["cpu", "onednn"]);
   registerFastSlice(["cpu", "onednn"]);
   // The one-pass leaky-ReLU gradient needs its kernel on whichever backend runs: only installed
