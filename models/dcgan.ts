@@ -13,13 +13,13 @@ export function dcganG(p: Params, cfg: GanConfig, z: tf.Tensor2D): tf.Tensor4D {
     const c0 = channelsAt(cfg, 0);
     let h = tf.reshape(dense(p, "g.fc", z, 16 * c0), [-1, 4, 4, c0]) as tf.Tensor4D;
     h = pixelNorm(lrelu(h));
-    h = pixelNorm(conv2d(p, "g.conv0", h, c0, { separable, recompute: true, lrelu: true }));
+    h = pixelNorm(conv2d(p, "g.conv0", h, c0, { separable, lean: true, lrelu: true }));
     for (let b = 1; b <= blocks(cfg); b++) {
       const c = channelsAt(cfg, b);
       h = pixelNorm(
-        conv2d(p, `g.up${b}`, upsample2x(h), c, { separable, recompute: true, lrelu: true }),
+        conv2d(p, `g.up${b}`, upsample2x(h), c, { separable, lean: true, lrelu: true }),
       );
-      h = pixelNorm(conv2d(p, `g.conv${b}`, h, c, { separable, recompute: true, lrelu: true }));
+      h = pixelNorm(conv2d(p, `g.conv${b}`, h, c, { separable, lean: true, lrelu: true }));
     }
     const out = conv2d(p, "g.out", h, cfg.shape[2], { kernel: 1, gain: 1 });
     return cfg.tanh ? tf.tanh(out) : out;

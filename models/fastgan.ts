@@ -13,37 +13,53 @@ import { conv2d, dense, upsample2x } from "./layers.ts";
 
 /** Gated linear unit over channels: a * sigmoid(b) for the two halves [a, b]. */
 export function glu(x: tf.Tensor4D): tf.Tensor4D {
-  const c = x.shape[3] / 2;
-  const [a, b] = tf.split(x, [c, c], 3);
-  return tf.mul(a, tf.sigmoid(b));
+  // Each helper runs in its own scope: temporaries that no backward keeps are freed at once
+  // instead of when G's whole forward ends (the step's memory peak).
+  return tf.tidy(() => {
+    const c = x.shape[3] / 2;
+    const [a, b] = tf.split(x, [c, c], 3);
+    return tf.mul(a, tf.sigmoid(b));
+  });
 }
 
 /** Batch norm with batch statistics and a learned per-channel scale and shift. */
 function batchNorm(p: Params, name: string, x: tf.Tensor4D, eps = 1e-5): tf.Tensor4D {
-  const c = x.shape[3];
-  const { mean, variance } = tf.moments(x, [0, 1, 2]);
-  const gamma = p.get(`${name}.gamma`, [c], { kind: "const", value: 1 });
-  const beta = p.get(`${name}.beta`, [c], { kind: "const", value: 0 });
-  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), gamma), beta);
+  return tf.tidy(() => {
+    const c = x.shape[3];
+    const { mean, variance } = tf.moments(x, [0, 1, 2]);
+    const gamma = p.get(`${name}.gamma`, [c], { kind: "const", value: 1 });
+    const beta = p.get(`${name}.beta`, [c], { kind: "const", value: 0 });
+    return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), gamma), beta);
+  });
 }
 
 /** x + w * noise, one noise value per pixel shared by all channels, w learned (init 0). */
 function injectNoise(p: Params, name: string, x: tf.Tensor4D, rng: Rng): tf.Tensor4D {
   const [n, h, w] = x.shape;
-  const noise = tf.tensor4d(rng.normalArray(n * h * w), [n, h, w, 1]);
-  return tf.add(x, tf.mul(noise, p.get(`${name}.w`, [1], { kind: "const", value: 0 })));
+  const noise = rng.normalArray(n * h * w);
+  return tf.tidy(() =>
+    tf.add(
+      x,
+      tf.mul(
+        tf.tensor4d(noise, [n, h, w, 1]),
+        p.get(`${name}.w`, [1], { kind: "const", value: 0 }),
+      ),
+    )
+  );
 }
 
 /** Skip-layer excitation: channel gates for `big` computed from the 4x4-pooled `small`. */
 function excite(p: Params, name: string, small: tf.Tensor4D, big: tf.Tensor4D): tf.Tensor4D {
-  const k = small.shape[1] / 4;
-  const pooled = k > 1 ? tf.avgPool(small, k, k, "valid") : small;
-  const c = big.shape[3];
-  // A 4x4 'valid' conv on a 4x4 map is a dense layer on the flattened map.
-  const flat = tf.reshape(pooled, [pooled.shape[0], -1]) as tf.Tensor2D;
-  const h = dense(p, `${name}.fc0`, flat, c);
-  const gate = tf.sigmoid(dense(p, `${name}.fc1`, tf.mul(h, tf.sigmoid(h)), c, { gain: 1 }));
-  return tf.mul(big, tf.reshape(gate, [-1, 1, 1, c]));
+  return tf.tidy(() => {
+    const k = small.shape[1] / 4;
+    const pooled = k > 1 ? tf.avgPool(small, k, k, "valid") : small;
+    const c = big.shape[3];
+    // A 4x4 'valid' conv on a 4x4 map is a dense layer on the flattened map.
+    const flat = tf.reshape(pooled, [pooled.shape[0], -1]) as tf.Tensor2D;
+    const h = dense(p, `${name}.fc0`, flat, c);
+    const gate = tf.sigmoid(dense(p, `${name}.fc1`, tf.mul(h, tf.sigmoid(h)), c, { gain: 1 }));
+    return tf.mul(big, tf.reshape(gate, [-1, 1, 1, c]));
+  });
 }
 
 export function fastganG(p: Params, cfg: GanConfig, z: tf.Tensor2D, noiseSeed: number) {
@@ -59,13 +75,13 @@ export function fastganG(p: Params, cfg: GanConfig, z: tf.Tensor2D, noiseSeed: n
       const name = `g.block${b}`;
       h = conv2d(p, `${name}.conv0`, upsample2x(h), c2, {
         separable,
-        recompute: true,
+        lean: true,
         bias: false,
       });
       if (b % 2 === 1) {
         // FastGAN's "UpBlockComp": two convs, each followed by noise injection.
         h = glu(batchNorm(p, `${name}.bn0`, injectNoise(p, `${name}.noise0`, h, rng)));
-        h = conv2d(p, `${name}.conv1`, h, c2, { separable, recompute: true, bias: false });
+        h = conv2d(p, `${name}.conv1`, h, c2, { separable, lean: true, bias: false });
         h = glu(batchNorm(p, `${name}.bn1`, injectNoise(p, `${name}.noise1`, h, rng)));
       } else {
         h = glu(batchNorm(p, `${name}.bn0`, h));
@@ -73,7 +89,7 @@ export function fastganG(p: Params, cfg: GanConfig, z: tf.Tensor2D, noiseSeed: n
       if (b >= 4) h = excite(p, `${name}.se`, feats[b - 4], h);
       feats.push(h);
     }
-    const out = conv2d(p, "g.out", h, cfg.shape[2], { separable, recompute: true, gain: 1 });
+    const out = conv2d(p, "g.out", h, cfg.shape[2], { separable, lean: true, gain: 1 });
     return cfg.tanh ? tf.tanh(out) : out;
   });
 }

@@ -4,6 +4,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Params } from "../nn/params.ts";
+import { leakyGradFromOutput, leanConv } from "./lean_conv.ts";
 
 /** He-normal init for a conv/dense with `fanIn` inputs (gain sqrt(2)). */
 export function heStd(fanIn: number, gain = Math.SQRT2): number {
@@ -23,11 +24,11 @@ export interface ConvOptions {
   /** Depthwise k x k + pointwise 1x1 (Faster Projected GAN) instead of a dense k x k conv. */
   separable?: boolean;
   /**
-   * Separable only: keep the input, not the depthwise output, for the backward pass and
-   * recompute the depthwise output there (`separableRecompute`). First-order gradients only:
-   * for generators, not for a discriminator under a gradient penalty.
+   * Keep only the input, filter and output for the backward pass (`leanConv`; separable:
+   * `separableRecompute`, which also recomputes the depthwise output there). First-order
+   * gradients only: for generators, not for a discriminator under a gradient penalty.
    */
-  recompute?: boolean;
+  lean?: boolean;
   /**
    * Leaky ReLU (slope 0.2) after the bias. Outside gradient tapes tf.fused runs conv, bias and
    * activation as one kernel (one pass over the output instead of three); under a tape it is
@@ -57,6 +58,18 @@ export function conv2d(
   outChannels: number,
   opts: ConvOptions = {},
 ): tf.Tensor4D {
+  // Its own scope: temporaries no backward needs (the raw conv output before bias and
+  // activation) are freed here, not when the whole network's forward ends.
+  return tf.tidy(() => conv2dBody(p, name, x, outChannels, opts));
+}
+
+function conv2dBody(
+  p: Params,
+  name: string,
+  x: tf.Tensor4D,
+  outChannels: number,
+  opts: ConvOptions,
+): tf.Tensor4D {
   const k = opts.kernel ?? 3;
   const inC = x.shape[3];
   const stride = opts.stride ?? 1;
@@ -69,10 +82,11 @@ export function conv2d(
     const dw = heWeight(p, `${name}.dw`, [k, k, inC, 1], k * k, 1, opts.equalized) as tf.Tensor4D;
     const pwShape = [1, 1, inC, outChannels];
     filter = heWeight(p, `${name}.pw`, pwShape, inC, opts.gain, opts.equalized) as tf.Tensor4D;
-    if (opts.recompute) {
-      let y = separableRecompute(x, dw, filter, stride);
-      if (bias) y = tf.add(y, bias);
-      return opts.lrelu ? lrelu(y) : y;
+    if (opts.lean) {
+      return separableRecompute(x, dw, filter, stride, {
+        bias,
+        slope: opts.lrelu ? LRELU_SLOPE : undefined,
+      });
     }
     input = tf.depthwiseConv2d(x, dw, stride, "same");
     strides = 1;
@@ -85,6 +99,9 @@ export function conv2d(
       opts.gain,
       opts.equalized,
     ) as tf.Tensor4D;
+    if (opts.lean) {
+      return leanConv(x, filter, { stride, bias, slope: opts.lrelu ? LRELU_SLOPE : undefined });
+    }
   }
   return tf.fused.conv2d({
     x: input,
@@ -101,26 +118,42 @@ export function conv2d(
 export const LRELU_SLOPE = 0.2;
 
 /**
- * Depthwise k x k then pointwise 1x1 whose backward recomputes the depthwise output from the
- * input instead of keeping it from forward to backward: a separable conv then holds the same
- * activation memory as a dense one (its input), for one more depthwise pass (k² multiply-adds
- * per value) in backward. Without this, the extra stored activation made a separable generator
- * need more memory than the dense one.
+ * Depthwise k x k then pointwise 1x1 (then bias and leaky ReLU, as `leanConv`) whose backward
+ * recomputes the depthwise output from the input instead of keeping it from forward to backward:
+ * a separable conv then holds the same activation memory as a dense lean one (its input and
+ * output), for one more depthwise pass (k² multiply-adds per value) in backward. Without this,
+ * the extra stored activation made a separable generator need more memory than the dense one.
+ * First-order gradients only.
  */
 export function separableRecompute(
   x: tf.Tensor4D,
   dw: tf.Tensor4D,
   pw: tf.Tensor4D,
   stride: number,
+  o: { bias?: tf.Tensor; slope?: number } = {},
 ): tf.Tensor4D {
+  const slope = o.slope;
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [a, b, c] = args as tf.Tensor4D[];
-    (args[3] as tf.GradSaveFunc)([a, b, c]);
+    const [a, b, c, bias] = args as tf.Tensor4D[];
     const mid = tf.depthwiseConv2d(a, b, stride, "same");
-    const value = tf.conv2d(mid, c, 1, "same");
-    // customGrad frees `mid` when its forward scope ends: only a, b, c are kept for backward.
-    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [xs, dws, pws] = saved as tf.Tensor4D[];
+    const value = tf.engine().runKernel(
+      "FusedConv2D",
+      { x: mid, filter: c, ...(o.bias ? { bias } : {}) },
+      {
+        strides: 1,
+        pad: "same",
+        dataFormat: "NHWC",
+        dilations: 1,
+        activation: slope === undefined ? "linear" : "leakyrelu",
+        leakyreluAlpha: slope ?? 0,
+      } as unknown as tf.NamedAttrMap,
+    ) as tf.Tensor4D;
+    (args[args.length - 1] as tf.GradSaveFunc)([a, b, c, value]);
+    // customGrad frees `mid` when its forward scope ends: only a, b, c and the output are kept.
+    const gradFunc = (dyIn: tf.Tensor, saved: tf.Tensor[]) => {
+      const [xs, dws, pws, ys] = saved as tf.Tensor4D[];
+      const dy = slope === undefined ? dyIn : leakyGradFromOutput(dyIn, ys, slope);
+      const dBias = o.bias ? tf.sum(dy, [0, 1, 2]) : null;
       const m = tf.depthwiseConv2d(xs, dws, stride, "same");
       const [n, h, w, ci] = m.shape, co = pws.shape[3];
       // The pointwise conv is a matmul over pixels: its two gradients are two matmuls. Each
@@ -134,6 +167,7 @@ export function separableRecompute(
         tf.reshape(tf.matMul(dy2, tf.reshape(pws, [ci, co]), false, true), [n, h, w, ci])
       );
       dy2.dispose();
+      if (dy !== dyIn) dy.dispose();
       const conv = { strides: stride, pad: "same", dilations: 1 };
       const dX = tf.engine().runKernel(
         "DepthwiseConv2dNativeBackpropInput",
@@ -146,11 +180,11 @@ export function separableRecompute(
         { ...conv, filterShape: dws.shape },
       ) as tf.Tensor;
       dMid.dispose();
-      return [dX, dDw, dPw];
+      return dBias ? [dX, dDw, dPw, dBias] : [dX, dDw, dPw];
     };
     return { value, gradFunc };
   });
-  return op(x, dw, pw) as tf.Tensor4D;
+  return (o.bias ? op(x, dw, pw, o.bias) : op(x, dw, pw)) as tf.Tensor4D;
 }
 
 export function dense(

@@ -92,9 +92,24 @@ Deno.test("separable conv with recompute: same output and gradients, depthwise o
   assertAllClose(recomputed(x, dw, pw).dataSync(), plain(x, dw, pw).dataSync(), { atol: 1e-5 });
   const gp = tf.grads(plain)([x, dw, pw], dy), gr = tf.grads(recomputed)([x, dw, pw], dy);
   for (let i = 0; i < 3; i++) assertAllClose(gr[i].dataSync(), gp[i].dataSync(), { atol: 1e-4 });
+  // With bias and leaky ReLU folded in (the activation's gradient read from the output).
+  const bias = tf.tensor1d(rng.normalArray(5));
+  const plainAct = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, d: tf.Tensor) =>
+    tf.leakyRelu(tf.add(plain(a, b, c), d), 0.2);
+  const recomputedAct = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, d: tf.Tensor) =>
+    separableRecompute(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D, 1, {
+      bias: d,
+      slope: 0.2,
+    });
+  const args = [x, dw, pw, bias];
+  assertAllClose(recomputedAct(x, dw, pw, bias).dataSync(), plainAct(x, dw, pw, bias).dataSync(), {
+    atol: 1e-5,
+  });
+  const gpa = tf.grads(plainAct)(args, dy), gra = tf.grads(recomputedAct)(args, dy);
+  for (let i = 0; i < 4; i++) assertAllClose(gra[i].dataSync(), gpa[i].dataSync(), { atol: 1e-4 });
   // Bytes alive right after the forward pass under a gradient tape. The recomputing op holds its
-  // output and what customGrad saves for backward (tfjs keeps copies of x, dw, pw): no depthwise
-  // output (2x8x8x6 floats), which the plain version keeps.
+  // output and what customGrad saves for backward (tfjs keeps copies of x, dw, pw and the
+  // output): no depthwise output (2x8x8x6 floats), which the plain version keeps.
   const liveAfterForward = (f: typeof plain) => {
     const before = tf.memory().numBytes;
     let bytes = 0;
@@ -105,7 +120,7 @@ Deno.test("separable conv with recompute: same output and gradients, depthwise o
     })([x, dw, pw], dy).forEach((g) => g.dispose());
     return bytes;
   };
-  const floats = (2 * 8 * 8 * 6 + 3 * 3 * 6 + 6 * 5) + 2 * 8 * 8 * 5; // x, dw, pw; y
+  const floats = (2 * 8 * 8 * 6 + 3 * 3 * 6 + 6 * 5) + 2 * (2 * 8 * 8 * 5); // x, dw, pw; y twice
   assertEquals(liveAfterForward(recomputed), 4 * floats);
   assert(liveAfterForward(plain) >= 4 * (2 * 8 * 8 * 6 + 2 * 8 * 8 * 5), "plain keeps its mid");
 });

@@ -21,7 +21,7 @@ function gBase(p: Params, cfg: GanConfig, z: tf.Tensor2D): tf.Tensor4D {
     conv2d(p, "g.conv0", h, c0, {
       ...eq,
       separable: cfg.conv === "separable",
-      recompute: true,
+      lean: true,
       lrelu: true,
     }),
   );
@@ -34,12 +34,12 @@ function gBlock(p: Params, cfg: GanConfig, b: number, h: tf.Tensor4D): tf.Tensor
     conv2d(p, `g.block${b}.conv0`, upsample2x(h), c, {
       ...eq,
       separable,
-      recompute: true,
+      lean: true,
       lrelu: true,
     }),
   );
   return pixelNorm(
-    conv2d(p, `g.block${b}.conv1`, h, c, { ...eq, separable, recompute: true, lrelu: true }),
+    conv2d(p, `g.block${b}.conv1`, h, c, { ...eq, separable, lean: true, lrelu: true }),
   );
 }
 

@@ -213,16 +213,23 @@ export function registerLeakyRelu(
       };
     },
   });
+  // Saves the output, not the input: with a slope >= 0, y > 0 exactly where x > 0, so the
+  // gradient reads the same from either, and the output is usually kept anyway (the next op's
+  // input, e.g. pixel norm's), while the input would be one more activation held to backward.
   tf.registerGradient({
     kernelName: "LeakyRelu",
-    inputsToSave: ["x"],
+    outputsToSave: [true],
     gradFunc: (dy, saved, attrs) => {
-      const [x] = saved;
+      const [y] = saved;
+      const alpha = (attrs as unknown as { alpha: number }).alpha;
+      if (alpha < 0) {
+        throw new Error(`leaky ReLU gradient: slope ${alpha} < 0 is not supported`);
+      }
       return {
         x: () =>
           tf.engine().runKernel(
             LEAKY_GRAD,
-            { dy: dy as tf.Tensor, x },
+            { dy: dy as tf.Tensor, x: y },
             attrs as tf.NamedAttrMap,
           ) as tf.Tensor,
       };

@@ -6,7 +6,7 @@
  * correct. Shapes are odd and above/below the size where oneDNN takes over.
  */
 import * as tf from "@tensorflow/tfjs";
-import { assert, assertAllClose } from "../../tests/assert.ts";
+import { assert, assertAllClose, assertThrows } from "../../tests/assert.ts";
 import { initBackend } from "../mod.ts";
 import { loadOneDnn } from "./ffi.ts";
 import { MIN_ELEMENTS, opPrimitiveCount } from "./ops.ts";
@@ -78,6 +78,9 @@ Deno.test({
     for (const shape of [BIG, SMALL]) {
       const n = size(shape);
       const x = uniform(rng, n, -2, 2), w = uniform(rng, n, -1, 1), u = uniform(rng, n, -1, 1);
+      // The gradient reads the saved output; at x = 0 (either sign) it must still take the slope.
+      x[0] = 0;
+      x[1] = -0;
       const mask = (i: number) => (x[i] > 0 ? 1 : 0.2);
       const xt = tf.tensor(x, shape), wt = tf.tensor(w, shape), ut = tf.tensor(u, shape);
       const gx = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.leakyRelu(a, 0.2), wt)))(xt);
@@ -89,6 +92,10 @@ Deno.test({
       assertAllClose(gw.dataSync(), u.map((v, i) => v * mask(i)), { ...TOL, msg: `d2 ${shape}` });
       tf.dispose([xt, wt, ut, gx, gw]);
     }
+    // A negative slope flips signs, so the output cannot tell where x > 0: refused, not wrong.
+    const neg = tf.tensor([1, -1]);
+    assertThrows(() => tf.grad((a: tf.Tensor) => tf.sum(tf.leakyRelu(a, -0.5)))(neg), "slope");
+    neg.dispose();
   },
 });
 
