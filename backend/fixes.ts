@@ -3,7 +3,7 @@
  * - cpu ResizeNearestNeighborGrad indexes dy with the image's batch offset (wrong for batch > 1):
  *   a correct kernel is registered for the JS-array backends;
  * - no gradients for Greater/Less/... (so no second-order gradients through leakyRelu/maximum,
- *   which WGAN-GP and R1 need), for ResizeNearestNeighborGrad and for
+ *   which WGAN-GP and R1 need), for ResizeNearestNeighborGrad, AvgPoolGrad and
  *   DepthwiseConv2dNativeBackpropInput: registered here;
  * - cpu ResizeBilinearGrad swaps height and width in its output shape and ignores
  *   halfPixelCenters: a correct kernel (and its gradient, for second order) is registered;
@@ -190,6 +190,24 @@ export function applyTfjsFixes(jsBackends: string[]): void {
     resizeGradGradient("ResizeNearestNeighborGrad", tf.image.resizeNearestNeighbor),
   );
   tf.registerGradient(resizeGradGradient("ResizeBilinearGrad", tf.image.resizeBilinear));
+  // Average pooling's gradient is linear in dy; its adjoint is the forward pool (exact where
+  // every window has the same count, e.g. 'valid' box downsampling).
+  tf.registerGradient({
+    kernelName: "AvgPoolGrad",
+    inputsToSave: ["input"],
+    gradFunc: (g, saved, attrs) => {
+      const a = attrs as unknown as {
+        filterSize: [number, number] | number;
+        strides: [number, number] | number;
+        pad: "valid" | "same" | number;
+        dimRoundingMode?: "floor" | "round" | "ceil";
+      };
+      return {
+        dy: () => tf.avgPool(g as tf.Tensor4D, a.filterSize, a.strides, a.pad, a.dimRoundingMode),
+        input: () => tf.zerosLike(saved[0]),
+      };
+    },
+  });
   // dx = BackpropInput(dy, W) is bilinear: d/d(dy) is the forward conv, d/dW the filter gradient.
   tf.registerGradient({
     kernelName: "DepthwiseConv2dNativeBackpropInput",

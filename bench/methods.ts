@@ -1,7 +1,8 @@
 /**
  * `deno task bench methods`: the generator training methods at 64² on the default backend,
  * in latent (8x8x4 codes) and pixel (64x64x3) space, and in pixel space with Faster Projected
- * GAN's own networks (FastGAN-style G, projected D on a frozen feature network), in one run:
+ * GAN's own networks (FastGAN-style G, projected D on a frozen feature network), at the stage's
+ * default width and at one nearer the papers' (`--widths=128,512`), in one run:
  * - standard vs depthwise-separable G (Faster Projected GAN claims ~-20% time, ~-15% memory);
  * - two-stage vs one-stage steps (Shen et al. claim ~1.5x faster per step, against their own
  *   two-stage loop, which is timed too: see `paperTwoStageStep`);
@@ -215,10 +216,14 @@ async function growthComparison(args: string[]): Promise<void> {
         patchesPerImage: 64,
       }).average;
     };
+    // ProGAN's width rule min(fmap_base / 2^stage, fmap_max) at 1/16 of its widths (512 up to
+    // 32², 256 at 64²): 32 channels up to 32², 16 at 64². Constant widths at low resolution
+    // make low-resolution images cheap, which is what growing spends its early time on.
     const cfg: GanConfig = {
       shape: [64, 64, 3],
       zDim: 64,
-      baseChannels: 128,
+      baseChannels: 256,
+      maxChannels: 32,
       tanh: true,
       arch: "progan",
     };
@@ -307,64 +312,81 @@ export async function benchMethods(args: string[]): Promise<void> {
   const info = await initBackend("auto");
   const steps = flag(args, "steps", 5);
   console.log(`backend ${info.detail}; batch ${BATCH}; median of ${steps} steps after 2 warm-up`);
-  // The stage's default width is 128 channels at 4x4; the papers' generators are wider.
-  const base = flag(args, "base-channels", 128);
+  // Widths: the stage's default (128 channels at 4x4, 16 at 64²), and one nearer the papers'
+  // generators (FastGAN at ngf 64 has 1024 at 4x4 and 128 at 64²; 512 keeps the run short).
+  const widths = (args.find((a) => a.startsWith("--widths="))?.slice(9) ?? "128,512")
+    .split(",").map(Number);
   // Faster Projected GAN's own setting: a FastGAN-style G and a projected D on a frozen
   // feature network (here the pipeline's autoencoder encoder, factor 8, width 16; its weights do
   // not change the timing), where D is light and G's share of the step is large.
   const encoder = new Params(new Rng(4), false);
   const encoderCfg = { factor: 8, latentChannels: 4, width: 16 };
   const features = projectFeatures((x) => encoderFeatures(encoder, encoderCfg, x), 5);
-  const pixel: GanConfig = { shape: [64, 64, 3], zDim: 64, baseChannels: base, tanh: true };
-  const spaces: [string, GanConfig, FeatureNet?][] = [
-    ["latent 8x8x4", { shape: [8, 8, 4], zDim: 64, baseChannels: base, tanh: false }],
-    ["pixel 64x64x3", pixel],
-    [
-      "pixel 64x64x3, FastGAN G + projected D (Faster Projected GAN's setting)",
-      { ...pixel, arch: "fastgan", discriminator: "projected" },
-      features,
-    ],
-  ];
+  const spaces = (base: number): [string, GanConfig, FeatureNet?][] => {
+    const pixel: GanConfig = { shape: [64, 64, 3], zDim: 64, baseChannels: base, tanh: true };
+    return [
+      ["latent 8x8x4", { shape: [8, 8, 4], zDim: 64, baseChannels: base, tanh: false }],
+      ["pixel 64x64x3", pixel],
+      [
+        "pixel 64x64x3, FastGAN G + projected D (Faster Projected GAN's setting)",
+        { ...pixel, arch: "fastgan", discriminator: "projected" },
+        features,
+      ],
+    ];
+  };
   // --only=pixel (a substring of the space's name) times one space.
   const only = args.find((a) => a.startsWith("--only="))?.slice(7);
-  for (const [name, cfg, feats] of spaces) {
-    if (only && !name.includes(only)) continue;
-    const { std, sep, one, paper } = await measure(
-      {
-        std: [cfg, "two-stage"],
-        sep: [{ ...cfg, conv: "separable" }, "two-stage"],
-        one: [cfg, "one-stage"],
-        paper: [cfg, "paper two-stage"],
-      },
-      steps,
-      feats,
-    );
-    const pct = (a: number, b: number) => `${((a / b - 1) * 100).toFixed(0)}%`;
-    console.log(`\n${name}, ${base} channels at 4x4:`);
-    console.log(
-      `  standard G: step ${std.ms.toFixed(0)} ms, G fwd+bwd ${std.gMs.toFixed(0)} ms, ` +
-        `step peak ${std.peakMB.toFixed(1)} MB, training ${std.trainMB.toFixed(1)} MB, ` +
-        `G params ${std.gParams}`,
-    );
-    console.log(
-      `  separable G: step ${sep.ms.toFixed(0)} ms (${
-        pct(sep.ms, std.ms)
-      }; paper -20%), G fwd+bwd ${sep.gMs.toFixed(0)} ms (${pct(sep.gMs, std.gMs)}), step peak ${
-        sep.peakMB.toFixed(1)
-      } MB (${pct(sep.peakMB, std.peakMB)}), training ${sep.trainMB.toFixed(1)} MB (${
-        pct(sep.trainMB, std.trainMB)
-      }; paper -15%), G params ${sep.gParams}`,
-    );
-    console.log(
-      `  one-stage: step ${one.ms.toFixed(0)} ms (peak ${one.peakMB.toFixed(1)} MB) -> ${
-        (paper.ms / one.ms).toFixed(2)
-      }x faster than the paper's two-stage loop (${paper.ms.toFixed(0)} ms; paper 1.5x), ${
-        (std.ms / one.ms).toFixed(2)
-      }x faster than ours (${std.ms.toFixed(0)} ms; pass count bounds this near 1.33x)`,
-    );
+  for (const base of widths) {
+    for (const [name, cfg, feats] of spaces(base)) {
+      if (only && !name.includes(only)) continue;
+      await methodsAt(name, base, cfg, steps, feats);
+    }
   }
   if (!args.includes("--skip-growth")) {
     console.log("\nfixed vs progressive (pixel 64², MNIST):");
     await growthComparison(args);
   }
+}
+
+/** Times the four variants of one space and width and prints their ratios. */
+async function methodsAt(
+  name: string,
+  base: number,
+  cfg: GanConfig,
+  steps: number,
+  feats?: FeatureNet,
+): Promise<void> {
+  const { std, sep, one, paper } = await measure(
+    {
+      std: [cfg, "two-stage"],
+      sep: [{ ...cfg, conv: "separable" }, "two-stage"],
+      one: [cfg, "one-stage"],
+      paper: [cfg, "paper two-stage"],
+    },
+    steps,
+    feats,
+  );
+  const pct = (a: number, b: number) => `${((a / b - 1) * 100).toFixed(0)}%`;
+  console.log(`\n${name}, ${base} channels at 4x4:`);
+  console.log(
+    `  standard G: step ${std.ms.toFixed(0)} ms, G fwd+bwd ${std.gMs.toFixed(0)} ms, ` +
+      `step peak ${std.peakMB.toFixed(1)} MB, training ${std.trainMB.toFixed(1)} MB, ` +
+      `G params ${std.gParams}`,
+  );
+  console.log(
+    `  separable G: step ${sep.ms.toFixed(0)} ms (${pct(sep.ms, std.ms)}; paper -20%), G fwd+bwd ${
+      sep.gMs.toFixed(0)
+    } ms (${pct(sep.gMs, std.gMs)}), step peak ${sep.peakMB.toFixed(1)} MB (${
+      pct(sep.peakMB, std.peakMB)
+    }), training ${sep.trainMB.toFixed(1)} MB (${
+      pct(sep.trainMB, std.trainMB)
+    }; paper -15%), G params ${sep.gParams}`,
+  );
+  console.log(
+    `  one-stage: step ${one.ms.toFixed(0)} ms (peak ${one.peakMB.toFixed(1)} MB) -> ${
+      (paper.ms / one.ms).toFixed(2)
+    }x faster than the paper's two-stage loop (${paper.ms.toFixed(0)} ms; paper 1.5x), ${
+      (std.ms / one.ms).toFixed(2)
+    }x faster than ours (${std.ms.toFixed(0)} ms; pass count bounds this near 1.33x)`,
+  );
 }

@@ -5,9 +5,15 @@ export interface GanConfig {
   /** Output sample size: [H, W, C] (codes: e.g. [8, 8, 4]; pixels: [32, 32, 3]). */
   shape: [number, number, number];
   zDim: number;
-  /** Channels at 4x4; halved per doubling, not below `minChannels`. */
+  /** Channels at 4x4; halved per doubling, not below `minChannels` nor above `maxChannels`. */
   baseChannels: number;
   minChannels?: number;
+  /**
+   * ProGAN's fmap_max: with a large `baseChannels` the width stays at this cap through the low
+   * resolutions and halves only near the output (ProGAN: base 4096 at 4x4, cap 512 -> 512 up
+   * to 32², 256 at 64²), which makes the low-resolution phases of progressive growing cheap.
+   */
+  maxChannels?: number;
   /** Bound G's output with tanh (images in [-1, 1]); codes are left linear. */
   tanh: boolean;
   /** Default "dcgan". */
@@ -35,7 +41,8 @@ export function blocks(cfg: GanConfig): number {
 }
 
 export function channelsAt(cfg: GanConfig, block: number): number {
-  return Math.max(cfg.minChannels ?? 16, Math.floor(cfg.baseChannels / 2 ** block));
+  const halved = Math.floor(cfg.baseChannels / 2 ** block);
+  return Math.max(cfg.minChannels ?? 16, Math.min(cfg.maxChannels ?? Infinity, halved));
 }
 
 export function fullyGrown(cfg: GanConfig): Phase {

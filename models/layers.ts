@@ -220,12 +220,17 @@ export function upsampleTo(x: tf.Tensor4D, size: number): tf.Tensor4D {
 }
 
 /**
- * 2x2 box downsampling as reshape + mean: unlike avgPool, every op here has a gradient of its
- * gradient, which WGAN-GP and R1 need through the discriminator.
+ * 2x2 box downsampling: an average pool, whose gradient's gradient (which WGAN-GP and R1 need
+ * through the discriminator) backend/fixes.ts registers. The earlier reshape + mean transposed
+ * a rank-6 tensor element by element: 50x slower (128 ms for a 64² batch).
  */
 export function downsample2x(x: tf.Tensor4D): tf.Tensor4D {
-  const [n, h, w, c] = x.shape;
-  return tf.mean(tf.reshape(x, [n, h / 2, 2, w / 2, 2, c]), [2, 4]) as tf.Tensor4D;
+  return boxDownsample(x, 2);
+}
+
+/** k x k box downsampling in one pass (the same as log2(k) halvings, up to rounding). */
+export function boxDownsample(x: tf.Tensor4D, k: number): tf.Tensor4D {
+  return tf.avgPool(x, k, k, "valid");
 }
 
 /**

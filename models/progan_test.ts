@@ -1,10 +1,10 @@
 import * as tf from "@tensorflow/tfjs";
-import { assert, assertAllClose } from "../tests/assert.ts";
+import { assert, assertAllClose, assertEquals } from "../tests/assert.ts";
 import { initBackend } from "../backend/mod.ts";
 import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
-import type { GanConfig } from "./gan_config.ts";
-import { minibatchStddev, proganD, proganG } from "./progan.ts";
+import { channelsAt, type GanConfig } from "./gan_config.ts";
+import { minibatchStddev, proganD, proganG, realsAtPhase } from "./progan.ts";
 import { downsample2x, upsample2x } from "./layers.ts";
 
 await initBackend("cpu");
@@ -69,4 +69,31 @@ Deno.test("minibatch stddev appends the group std averaged over features (hand-c
   // Pair (1, 3): features (3, 7) and (6, 10): std 2 and 2 -> mean 2.
   const expected = [1, 2, 1, 3, 6, 2, 5, 2, 1, 7, 10, 2];
   assertAllClose(y, expected, { rtol: 1e-6, atol: 1e-4 });
+});
+
+Deno.test("channel widths follow ProGAN's nf(): min(fmap_base / 2^stage, fmap_max)", () => {
+  // ProGAN (fmap_base 8192, fmap_max 512) at 4..64: 512, 512, 512, 512, 256; ours counts from
+  // 4x4, so its base is fmap_base / 2 with the same cap.
+  const progan: GanConfig = { ...cfg, shape: [64, 64, 3], baseChannels: 4096, maxChannels: 512 };
+  assertEquals([0, 1, 2, 3, 4].map((b) => channelsAt(progan, b)), [512, 512, 512, 512, 256]);
+  // Without a cap: halved from the base, not below the minimum.
+  assertEquals([0, 1, 2, 3].map((b) => channelsAt(cfg, b)), [32, 16, 8, 8]);
+});
+
+Deno.test("reals at a phase: one-pass box downsampling equals repeated halvings, faded like G", () => {
+  const rng = new Rng(5);
+  const x = tf.tensor4d(rng.normalArray(2 * 16 * 16 * 3), [2, 16, 16, 3]);
+  const halved = downsample2x(downsample2x(x));
+  assertAllClose(realsAtPhase(x, 2, { level: 0, alpha: 1 }).dataSync(), halved.dataSync(), {
+    atol: 1e-6,
+  });
+  // Mid-fade at 8x8: lerp(upsampled 4x4, 8x8, alpha).
+  const at8 = downsample2x(x);
+  const faded = tf.add(
+    tf.mul(upsample2x(downsample2x(at8)), 0.25),
+    tf.mul(at8, 0.75),
+  );
+  assertAllClose(realsAtPhase(x, 2, { level: 1, alpha: 0.75 }).dataSync(), faded.dataSync(), {
+    atol: 1e-6,
+  });
 });

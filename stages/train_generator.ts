@@ -47,7 +47,9 @@ const params = z.object({
   steps: z.number().int().min(1).default(1500),
   batch: z.number().int().min(1).max(1024).default(64),
   zDim: z.number().int().min(1).max(1024).default(64),
-  baseChannels: z.number().int().min(8).max(1024).default(128),
+  baseChannels: z.number().int().min(8).max(8192).default(128),
+  /** Width cap (ProGAN's fmap_max): see GanConfig.maxChannels. */
+  maxChannels: z.number().int().min(8).max(1024).optional(),
   /** Adam; unset: ProGAN's (1e-3, 0, 0.99) for progan, (2e-4, 0.5, 0.99) otherwise. */
   lr: z.number().positive().max(1).optional(),
   beta1: z.number().min(0).max(1).optional(),
@@ -111,6 +113,7 @@ export const trainGeneratorStage = defineStage({
       shape,
       zDim: p.zDim,
       baseChannels: p.baseChannels,
+      maxChannels: p.maxChannels,
       tanh: !latent,
       arch: p.arch,
       conv: p.conv,
