@@ -4,7 +4,8 @@
  * training step's peak holds all activations plus all of their gradients. This replacement walks
  * the same tape in the same order with the same kernels (gradients are bit-identical), but after
  * each node frees the tensors it saved and the gradients of its outputs, which no later node
- * reads: the peak becomes the activations plus a few gradients.
+ * reads, and frees at once what nodes off every path to the wanted gradients saved: the peak
+ * becomes the activations plus a few gradients.
  *
  * Only the outermost gradient call takes this path. A gradient taken while another is recording
  * (the gradient penalty's inner `tf.grad`) must keep its tape for the outer backward, so it runs
@@ -113,6 +114,12 @@ function eagerGradients(
       "Cannot compute gradient of y=f(x) with respect to x. Make sure that the f you passed " +
         "encloses all operations that lead from x to y.",
     );
+  }
+  // What nodes off every x -> y path saved (a frozen feature network under a discriminator
+  // step, say) no backward will read: freed before backward starts.
+  const onPath = new Set(tape.map((n) => n.id));
+  for (const node of fullTape) {
+    if (!onPath.has(node.id)) { for (const t of node.saved ?? []) t.dispose(); }
   }
   return e.tidy("backward", () => {
     // The gradient of each tensor id; every entry is a tensor this map alone owns, so it can be

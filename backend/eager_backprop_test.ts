@@ -108,3 +108,44 @@ Deno.test({
     x.dispose();
   },
 });
+
+Deno.test({
+  name:
+    "eager backprop: what nodes off the path to the wanted gradients saved is freed before backward",
+  ignore: loadOneDnn() === null,
+  fn: async () => {
+    await initBackend("onednn");
+    // A frozen feature chain on data (n leaky ReLUs, each saving its output) feeds w * h; only
+    // w's gradient is wanted, so the chain's saved outputs are dead weight during backward.
+    const n = 8, size = 1 << 16, bytes = size * 4;
+    const x = rand([size]);
+    const w = tf.variable(tf.scalar(0.5));
+    let liveInBackward = 0;
+    const probe = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
+      value: tf.clone(args[0] as tf.Tensor),
+      gradFunc: (dy: tf.Tensor) => {
+        liveInBackward = backendMemory().live;
+        return tf.clone(dy);
+      },
+    }));
+    const liveDuringBackward = () => {
+      const start = backendMemory().live;
+      const { value, grads } = tf.variableGrads(() => {
+        let h: tf.Tensor = x;
+        for (let i = 0; i < n; i++) h = tf.leakyRelu(h, 0.2);
+        return tf.sum(probe(tf.mul(w, h))) as tf.Scalar;
+      });
+      tf.dispose([value, ...Object.values(grads)]);
+      return (liveInBackward - start) / bytes;
+    };
+    uninstallEagerBackprop();
+    const stock = liveDuringBackward();
+    installEagerBackprop();
+    const eager = liveDuringBackward();
+    assert(
+      eager <= stock - (n - 1),
+      `buffers alive in backward: eager ${eager}, tfjs ${stock} (expected ${n - 1} fewer)`,
+    );
+    tf.dispose([x, w]);
+  },
+});

@@ -1,6 +1,7 @@
 /**
  * The model-level ops the backend issue lists beyond the replaced kernels (transposed conv,
- * bilinear resize, batch and instance norm, GLU, tanh): forward and gradient on every JS-array
+ * bilinear resize, batch and instance norm, GLU, tanh, FastGAN's fused batch norm + GLU): forward
+ * and gradient on every JS-array
  * backend against PyTorch (tests/fixtures/backend/make_model_ops.py). Each gradient is of
  * sum(out * r) for a fixed random r, so every output element's gradient path is exercised.
  */
@@ -10,6 +11,7 @@ import { initBackend } from "./mod.ts";
 import { loadOneDnn } from "./onednn/ffi.ts";
 import { batchNorm } from "./fixes.ts";
 import { glu } from "../models/fastgan.ts";
+import { batchNormGlu } from "../models/lean_bn_glu.ts";
 
 type Case = Record<string, number[]>;
 const cases = JSON.parse(
@@ -67,6 +69,12 @@ for (const backend of backends) {
     check(cases.instanceNorm, ["x"], (x) => normalise(x, [1, 2], 1e-5), "instance norm");
     check(cases.glu, ["x"], (x) => glu(x as tf.Tensor4D), "GLU");
     check(cases.tanh, ["x"], (x) => tf.tanh(x), "tanh");
+    check(
+      cases.batchNormGlu,
+      ["x", "g", "b"],
+      (x, g, b) => batchNormGlu(x as tf.Tensor4D, g, b, 1e-5),
+      "batch norm + GLU (one op)",
+    );
   });
 }
 

@@ -10,6 +10,7 @@ import type { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
 import { blocks, channelsAt, type GanConfig } from "./gan_config.ts";
 import { conv2d, dense, upsample2x } from "./layers.ts";
+import { batchNormGlu } from "./lean_bn_glu.ts";
 
 /** Gated linear unit over channels: a * sigmoid(b) for the two halves [a, b]. */
 export function glu(x: tf.Tensor4D): tf.Tensor4D {
@@ -22,15 +23,15 @@ export function glu(x: tf.Tensor4D): tf.Tensor4D {
   });
 }
 
-/** Batch norm with batch statistics and a learned per-channel scale and shift. */
-function batchNorm(p: Params, name: string, x: tf.Tensor4D, eps = 1e-5): tf.Tensor4D {
-  return tf.tidy(() => {
-    const c = x.shape[3];
-    const { mean, variance } = tf.moments(x, [0, 1, 2]);
-    const gamma = p.get(`${name}.gamma`, [c], { kind: "const", value: 1 });
-    const beta = p.get(`${name}.beta`, [c], { kind: "const", value: 0 });
-    return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), gamma), beta);
-  });
+/**
+ * Batch norm with batch statistics and a learned per-channel scale and shift, then GLU: one op
+ * that keeps only its input for backward (models/lean_bn_glu.ts).
+ */
+function normGlu(p: Params, name: string, x: tf.Tensor4D): tf.Tensor4D {
+  const c = x.shape[3];
+  const gamma = p.get(`${name}.gamma`, [c], { kind: "const", value: 1 });
+  const beta = p.get(`${name}.beta`, [c], { kind: "const", value: 0 });
+  return batchNormGlu(x, gamma, beta);
 }
 
 /** x + w * noise, one noise value per pixel shared by all channels, w learned (init 0). */
@@ -68,7 +69,7 @@ export function fastganG(p: Params, cfg: GanConfig, z: tf.Tensor2D, noiseSeed: n
     const separable = cfg.conv === "separable";
     const c0 = channelsAt(cfg, 0);
     let h = tf.reshape(dense(p, "g.init", z, 16 * 2 * c0), [-1, 4, 4, 2 * c0]) as tf.Tensor4D;
-    h = glu(batchNorm(p, "g.init.bn", h));
+    h = normGlu(p, "g.init.bn", h);
     const feats = [h];
     for (let b = 1; b <= blocks(cfg); b++) {
       const c2 = 2 * channelsAt(cfg, b);
@@ -80,11 +81,11 @@ export function fastganG(p: Params, cfg: GanConfig, z: tf.Tensor2D, noiseSeed: n
       });
       if (b % 2 === 1) {
         // FastGAN's "UpBlockComp": two convs, each followed by noise injection.
-        h = glu(batchNorm(p, `${name}.bn0`, injectNoise(p, `${name}.noise0`, h, rng)));
+        h = normGlu(p, `${name}.bn0`, injectNoise(p, `${name}.noise0`, h, rng));
         h = conv2d(p, `${name}.conv1`, h, c2, { separable, lean: true, bias: false });
-        h = glu(batchNorm(p, `${name}.bn1`, injectNoise(p, `${name}.noise1`, h, rng)));
+        h = normGlu(p, `${name}.bn1`, injectNoise(p, `${name}.noise1`, h, rng));
       } else {
-        h = glu(batchNorm(p, `${name}.bn0`, h));
+        h = normGlu(p, `${name}.bn0`, h);
       }
       if (b >= 4) h = excite(p, `${name}.se`, feats[b - 4], h);
       feats.push(h);
