@@ -5,7 +5,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Params } from "../nn/params.ts";
 import { blocks, channelsAt, type GanConfig } from "./gan_config.ts";
-import { conv2d, dense, lrelu, pixelNorm, upsample2x } from "./layers.ts";
+import { conv2d, dense, lrelu, pixelNorm } from "./layers.ts";
 
 export function dcganG(p: Params, cfg: GanConfig, z: tf.Tensor2D): tf.Tensor4D {
   return tf.tidy(() => {
@@ -17,7 +17,7 @@ export function dcganG(p: Params, cfg: GanConfig, z: tf.Tensor2D): tf.Tensor4D {
     for (let b = 1; b <= blocks(cfg); b++) {
       const c = channelsAt(cfg, b);
       h = pixelNorm(
-        conv2d(p, `g.up${b}`, upsample2x(h), c, { separable, lean: true, lrelu: true }),
+        conv2d(p, `g.up${b}`, h, c, { separable, lean: true, lrelu: true, upsample: true }),
       );
       h = pixelNorm(conv2d(p, `g.conv${b}`, h, c, { separable, lean: true, lrelu: true }));
     }

@@ -9,7 +9,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
 import { blocks, channelsAt, type GanConfig } from "./gan_config.ts";
-import { conv2d, dense, upsample2x } from "./layers.ts";
+import { conv2d, dense } from "./layers.ts";
 import { batchNormGlu } from "./lean_bn_glu.ts";
 
 /** Gated linear unit over channels: a * sigmoid(b) for the two halves [a, b]. */
@@ -74,7 +74,8 @@ export function fastganG(p: Params, cfg: GanConfig, z: tf.Tensor2D, noiseSeed: n
     for (let b = 1; b <= blocks(cfg); b++) {
       const c2 = 2 * channelsAt(cfg, b);
       const name = `g.block${b}`;
-      h = conv2d(p, `${name}.conv0`, upsample2x(h), c2, {
+      h = conv2d(p, `${name}.conv0`, h, c2, {
+        upsample: true,
         separable,
         lean: true,
         bias: false,

@@ -4,7 +4,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Params } from "../nn/params.ts";
-import { leakyGradFromOutput, leanConv } from "./lean_conv.ts";
+import { leakyGradFromOutput, leanConv, up2x, up2xGrad } from "./lean_conv.ts";
 
 /** He-normal init for a conv/dense with `fanIn` inputs (gain sqrt(2)). */
 export function heStd(fanIn: number, gain = Math.SQRT2): number {
@@ -29,6 +29,11 @@ export interface ConvOptions {
    * gradients only: for generators, not for a discriminator under a gradient penalty.
    */
   lean?: boolean;
+  /**
+   * Nearest-upsample the input 2x first. With `lean`, the conv keeps its small input instead of
+   * the upsampled one and upsamples again in backward.
+   */
+  upsample?: boolean;
   /**
    * Leaky ReLU (slope 0.2) after the bias. Outside gradient tapes tf.fused runs conv, bias and
    * activation as one kernel (one pass over the output instead of three); under a tape it is
@@ -72,6 +77,8 @@ function conv2dBody(
 ): tf.Tensor4D {
   const k = opts.kernel ?? 3;
   const inC = x.shape[3];
+  const upsample = opts.upsample ?? false;
+  if (upsample && !opts.lean) x = upsample2x(x);
   const stride = opts.stride ?? 1;
   const bias = opts.bias ?? true
     ? p.get(`${name}.b`, [outChannels], { kind: "const", value: 0 })
@@ -86,6 +93,7 @@ function conv2dBody(
       return separableRecompute(x, dw, filter, stride, {
         bias,
         slope: opts.lrelu ? LRELU_SLOPE : undefined,
+        upsample,
       });
     }
     input = tf.depthwiseConv2d(x, dw, stride, "same");
@@ -100,7 +108,12 @@ function conv2dBody(
       opts.equalized,
     ) as tf.Tensor4D;
     if (opts.lean) {
-      return leanConv(x, filter, { stride, bias, slope: opts.lrelu ? LRELU_SLOPE : undefined });
+      return leanConv(x, filter, {
+        stride,
+        bias,
+        slope: opts.lrelu ? LRELU_SLOPE : undefined,
+        upsample,
+      });
     }
   }
   return tf.fused.conv2d({
@@ -130,12 +143,13 @@ export function separableRecompute(
   dw: tf.Tensor4D,
   pw: tf.Tensor4D,
   stride: number,
-  o: { bias?: tf.Tensor; slope?: number } = {},
+  o: { bias?: tf.Tensor; slope?: number; upsample?: boolean } = {},
 ): tf.Tensor4D {
   const slope = o.slope;
+  const input = (t: tf.Tensor4D) => (o.upsample ? up2x(t) : t);
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [a, b, c, bias] = args as tf.Tensor4D[];
-    const mid = tf.depthwiseConv2d(a, b, stride, "same");
+    const mid = tf.depthwiseConv2d(input(a), b, stride, "same");
     const value = tf.engine().runKernel(
       "FusedConv2D",
       { x: mid, filter: c, ...(o.bias ? { bias } : {}) },
@@ -154,7 +168,8 @@ export function separableRecompute(
       const [xs, dws, pws, ys] = saved as tf.Tensor4D[];
       const dy = slope === undefined ? dyIn : leakyGradFromOutput(dyIn, ys, slope);
       const dBias = o.bias ? tf.sum(dy, [0, 1, 2]) : null;
-      const m = tf.depthwiseConv2d(xs, dws, stride, "same");
+      const u = input(xs);
+      const m = tf.depthwiseConv2d(u, dws, stride, "same");
       const [n, h, w, ci] = m.shape, co = pws.shape[3];
       // The pointwise conv is a matmul over pixels: its two gradients are two matmuls. Each
       // temporary is freed as soon as it is used, so backward's peak stays near a dense conv's.
@@ -169,17 +184,23 @@ export function separableRecompute(
       dy2.dispose();
       if (dy !== dyIn) dy.dispose();
       const conv = { strides: stride, pad: "same", dilations: 1 };
-      const dX = tf.engine().runKernel(
-        "DepthwiseConv2dNativeBackpropInput",
-        { dy: dMid, filter: dws },
-        { ...conv, inputShape: xs.shape },
-      ) as tf.Tensor;
       const dDw = tf.engine().runKernel(
         "DepthwiseConv2dNativeBackpropFilter",
-        { x: xs, dy: dMid },
+        { x: u, dy: dMid },
         { ...conv, filterShape: dws.shape },
       ) as tf.Tensor;
+      if (u !== xs) u.dispose();
+      let dX = tf.engine().runKernel(
+        "DepthwiseConv2dNativeBackpropInput",
+        { dy: dMid, filter: dws },
+        { ...conv, inputShape: u.shape },
+      ) as tf.Tensor;
       dMid.dispose();
+      if (o.upsample) {
+        const dUp = dX;
+        dX = up2xGrad(xs, dUp);
+        dUp.dispose();
+      }
       return dBias ? [dX, dDw, dPw, dBias] : [dX, dDw, dPw];
     };
     return { value, gradFunc };

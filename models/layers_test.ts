@@ -107,6 +107,24 @@ Deno.test("separable conv with recompute: same output and gradients, depthwise o
   });
   const gpa = tf.grads(plainAct)(args, dy), gra = tf.grads(recomputedAct)(args, dy);
   for (let i = 0; i < 4; i++) assertAllClose(gra[i].dataSync(), gpa[i].dataSync(), { atol: 1e-4 });
+  // With the 2x nearest upsampling folded in too (input 4x4, conv at 8x8).
+  const small = tf.tensor4d(rng.normalArray(2 * 4 * 4 * 6), [2, 4, 4, 6]);
+  const plainUp = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, d: tf.Tensor) =>
+    plainAct(tf.image.resizeNearestNeighbor(a as tf.Tensor4D, [8, 8]), b, c, d);
+  const recomputedUp = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, d: tf.Tensor) =>
+    separableRecompute(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D, 1, {
+      bias: d,
+      slope: 0.2,
+      upsample: true,
+    });
+  const upArgs = [small, dw, pw, bias];
+  assertAllClose(
+    recomputedUp(small, dw, pw, bias).dataSync(),
+    plainUp(small, dw, pw, bias).dataSync(),
+    { atol: 1e-5 },
+  );
+  const gpu = tf.grads(plainUp)(upArgs, dy), gru = tf.grads(recomputedUp)(upArgs, dy);
+  for (let i = 0; i < 4; i++) assertAllClose(gru[i].dataSync(), gpu[i].dataSync(), { atol: 1e-4 });
   // Bytes alive right after the forward pass under a gradient tape. The recomputing op holds its
   // output and what customGrad saves for backward (tfjs keeps copies of x, dw, pw and the
   // output): no depthwise output (2x8x8x6 floats), which the plain version keeps.

@@ -25,6 +25,24 @@ export interface LeanConvOptions {
   bias?: tf.Tensor;
   /** The leaky ReLU's slope; none: linear. */
   slope?: number;
+  /**
+   * Nearest-upsample x 2x first; the op keeps x, not the 4x larger upsampled tensor, and
+   * upsamples again in backward (a copy, next to the conv's multiply-adds).
+   */
+  upsample?: boolean;
+}
+
+/** Nearest-neighbour 2x upsampling (models/layers.ts's upsample2x, without the import cycle). */
+export function up2x(x: tf.Tensor4D): tf.Tensor4D {
+  return tf.image.resizeNearestNeighbor(x, [x.shape[1] * 2, x.shape[2] * 2]);
+}
+
+/** The gradient of `up2x` for the input `x`: each input pixel sums its four copies' gradients. */
+export function up2xGrad(x: tf.Tensor, dy: tf.Tensor): tf.Tensor {
+  return tf.engine().runKernel("ResizeNearestNeighborGrad", { images: x, dy }, {
+    alignCorners: false,
+    halfPixelCenters: false,
+  }) as tf.Tensor;
 }
 
 /** A dense 'same' conv with optional bias and leaky ReLU, kept lean for backward (see above). */
@@ -39,7 +57,7 @@ export function leanConv(x: tf.Tensor4D, filter: tf.Tensor4D, o: LeanConvOptions
     // being taken.
     const y = tf.engine().runKernel(
       "FusedConv2D",
-      { x: a, filter: w, ...(o.bias ? { bias: b } : {}) },
+      { x: o.upsample ? up2x(a) : a, filter: w, ...(o.bias ? { bias: b } : {}) },
       {
         ...conv,
         dimRoundingMode: undefined,
@@ -51,14 +69,21 @@ export function leanConv(x: tf.Tensor4D, filter: tf.Tensor4D, o: LeanConvOptions
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [xs, ws, ys] = saved as tf.Tensor4D[];
       const dz = slope === undefined ? dy : leakyGradFromOutput(dy, ys, slope);
-      const dx = tf.engine().runKernel("Conv2DBackpropInput", { dy: dz, filter: ws }, {
-        ...conv,
-        inputShape: xs.shape,
-      } as unknown as tf.NamedAttrMap) as tf.Tensor;
-      const dw = tf.engine().runKernel("Conv2DBackpropFilter", { x: xs, dy: dz }, {
+      const input = o.upsample ? up2x(xs) : xs;
+      const dw = tf.engine().runKernel("Conv2DBackpropFilter", { x: input, dy: dz }, {
         ...conv,
         filterShape: ws.shape,
       } as unknown as tf.NamedAttrMap) as tf.Tensor;
+      if (input !== xs) input.dispose();
+      let dx = tf.engine().runKernel("Conv2DBackpropInput", { dy: dz, filter: ws }, {
+        ...conv,
+        inputShape: input.shape,
+      } as unknown as tf.NamedAttrMap) as tf.Tensor;
+      if (o.upsample) {
+        const dUp = dx;
+        dx = up2xGrad(xs, dUp);
+        dUp.dispose();
+      }
       const grads = [dx, dw];
       if (o.bias) grads.push(tf.sum(dz, [0, 1, 2]));
       if (dz !== dy) dz.dispose();

@@ -24,26 +24,39 @@ function plain(
 
 for (const backend of ["cpu", "onednn"] as const) {
   Deno.test({
-    name: `${backend}: leanConv matches conv + bias + leaky ReLU, values and gradients`,
+    name:
+      `${backend}: leanConv matches (upsample +) conv + bias + leaky ReLU, values and gradients`,
     ignore: backend === "onednn" && loadOneDnn() === null,
     fn: async () => {
       await initBackend(backend);
-      for (
-        const [stride, withBias, slope] of [[1, true, 0.2], [2, true, 0.2], [1, false, undefined], [
-          2,
-          true,
-          0,
-        ]] as const
-      ) {
-        const x = rand([2, 8, 8, 5]) as tf.Tensor4D, w = rand([3, 3, 5, 6]) as tf.Tensor4D;
+      const cases: [number, boolean, number | undefined, boolean][] = [
+        [1, true, 0.2, false],
+        [2, true, 0.2, false],
+        [1, false, undefined, false],
+        [2, true, 0, false],
+        [1, true, 0.2, true],
+        [1, false, undefined, true],
+      ];
+      for (const [stride, withBias, slope, upsample] of cases) {
+        // Upsampling cases start at 4x4, so every case's conv runs at 8x8.
+        const x = rand([2, upsample ? 4 : 8, upsample ? 4 : 8, 5]) as tf.Tensor4D;
+        const w = rand([3, 3, 5, 6]) as tf.Tensor4D;
         const b = withBias ? rand([6]) : undefined;
         const dy = rand([2, 8 / stride, 8 / stride, 6]);
         const args = b ? [x, w, b] : [x, w];
         const lean = (...t: tf.Tensor[]) =>
-          leanConv(t[0] as tf.Tensor4D, t[1] as tf.Tensor4D, { stride, bias: t[2], slope });
-        const ref = (...t: tf.Tensor[]) =>
-          plain(t[0] as tf.Tensor4D, t[1] as tf.Tensor4D, t[2], stride, slope);
-        const label = `stride ${stride} bias ${withBias} slope ${slope}`;
+          leanConv(t[0] as tf.Tensor4D, t[1] as tf.Tensor4D, {
+            stride,
+            bias: t[2],
+            slope,
+            upsample,
+          });
+        const ref = (...t: tf.Tensor[]) => {
+          const a = t[0] as tf.Tensor4D;
+          const input = upsample ? tf.image.resizeNearestNeighbor(a, [8, 8]) : a;
+          return plain(input, t[1] as tf.Tensor4D, t[2], stride, slope);
+        };
+        const label = `stride ${stride} bias ${withBias} slope ${slope} upsample ${upsample}`;
         assertAllClose(lean(...args).dataSync(), ref(...args).dataSync(), {
           atol: 1e-5,
           msg: label,

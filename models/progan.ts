@@ -40,7 +40,8 @@ function gBlock(p: Params, cfg: GanConfig, b: number, h: tf.Tensor4D): tf.Tensor
   const c = channelsAt(cfg, b);
   const separable = cfg.conv === "separable";
   h = pixelNorm(
-    conv2d(p, `g.block${b}.conv0`, upsample2x(h), c, {
+    conv2d(p, `g.block${b}.conv0`, h, c, {
+      upsample: true,
       ...eq,
       separable,
       lean: true,
