@@ -30,7 +30,7 @@ type Gradients = (
 ) => { value: tf.Tensor; grads: tf.Tensor[] };
 
 /** The parts of tfjs's Engine this module drives (not in its public types). */
-interface EngineInternals {
+export interface EngineInternals {
   gradients: Gradients;
   tidy<T extends tf.TensorContainer>(name: string, f: () => T): T;
   scopedRun<T>(start: () => void, end: () => void, f: () => T): T;
@@ -39,19 +39,39 @@ interface EngineInternals {
   state: { activeTape: TapeNode[] | null; gradientDepth: number };
 }
 
-const engine = () => tf.engine() as unknown as EngineInternals;
+export const engine = () => tf.engine() as unknown as EngineInternals;
 /** tfjs's own implementation, kept for nested gradients (and for tests to compare against). */
 let stock: Gradients | null = null;
+/** The ids of the tensors each running gradient call differentiates with respect to. */
+const xsOfRunningCalls: Set<number>[] = [];
 
 /** Installs the freeing backprop on tfjs's engine (idempotent). */
 export function installEagerBackprop(): void {
   const e = engine();
   if (stock) return;
   stock = e.gradients.bind(e);
-  e.gradients = (f, xs, dy, allowNoGradients = false) =>
-    e.state.gradientDepth > 0
-      ? stock!(f, xs, dy, allowNoGradients)
-      : eagerGradients(e, f, xs, dy, allowNoGradients);
+  e.gradients = (f, xs, dy, allowNoGradients = false) => {
+    xsOfRunningCalls.push(new Set(xs.map((x) => x.id)));
+    try {
+      return e.state.gradientDepth > 0
+        ? stock!(f, xs, dy, allowNoGradients)
+        : eagerGradients(e, f, xs, dy, allowNoGradients);
+    } finally {
+      xsOfRunningCalls.pop();
+    }
+  };
+}
+
+/**
+ * Whether a gradient being recorded may have to flow into `x`: some running gradient call
+ * differentiates with respect to it, or a recorded op made it. Without this module installed
+ * the first is unknown, so the answer is then yes whenever a tape is recording.
+ */
+export function mayNeedGradient(x: tf.Tensor): boolean {
+  const e = engine();
+  if (e.state.gradientDepth === 0) return false;
+  if (!stock || xsOfRunningCalls.some((ids) => ids.has(x.id))) return true;
+  return (e.state.activeTape ?? []).some((node) => node.outputs.some((o) => o.id === x.id));
 }
 
 /** Puts tfjs's own implementation back (tests compare the two). */

@@ -10,25 +10,28 @@ import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
 import type { GanConfig } from "./gan_config.ts";
 import { conv2d, upsample2x } from "./layers.ts";
+import { offTape } from "../backend/off_tape.ts";
 
 /** Frozen multi-scale features of images, finest first, each half the size of the previous. */
 export type FeatureNet = (x: tf.Tensor4D) => tf.Tensor4D[];
 
 /**
  * Wraps a frozen feature extractor with frozen random channel projections (to `channels` each)
- * and top-down scale mixing. The projections come from `seed` and are never trained.
+ * and top-down scale mixing. The projections come from `seed` and are never trained. On data (real
+ * images, or fakes under D's step) nothing is recorded for backprop: only D's heads train.
  */
 export function projectFeatures(extract: FeatureNet, seed: number, channels = 64): FeatureNet {
   const proj = new Params(new Rng(seed), false);
   return (x) =>
-    tf.tidy(() => {
-      const feats = extract(x).map((f, i) => conv2d(proj, `ccm${i}`, f, channels, { kernel: 1 }));
-      for (let i = feats.length - 2; i >= 0; i--) {
-        const up = upsample2x(feats[i + 1]);
-        if (up.shape[1] === feats[i].shape[1]) feats[i] = tf.add(feats[i], up);
-      }
-      return feats;
-    });
+    offTape(x, () =>
+      tf.tidy(() => {
+        const feats = extract(x).map((f, i) => conv2d(proj, `ccm${i}`, f, channels, { kernel: 1 }));
+        for (let i = feats.length - 2; i >= 0; i--) {
+          const up = upsample2x(feats[i + 1]);
+          if (up.shape[1] === feats[i].shape[1]) feats[i] = tf.add(feats[i], up);
+        }
+        return feats;
+      }));
 }
 
 export function projectedD(
