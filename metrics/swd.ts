@@ -6,6 +6,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { Rng } from "../nn/rng.ts";
+import { RadixSorter } from "./radix_sort.ts";
 
 /** NHWC images with values in [0, 255] (uint8 or float). */
 export interface ImageSet {
@@ -186,23 +187,24 @@ export function slicedDistance(
 ): number {
   const na = a.length / dim, nb = b.length / dim;
   if (na !== nb) throw new Error(`SWD needs equal descriptor counts (${na} vs ${nb})`);
-  // Projections as [n, count] row-major; each direction's column is gathered into one buffer.
+  // Projections as [count, n]: each direction's values are one contiguous row.
   // (tf.tidy must return tensors: given typed arrays it walks every element looking for some.)
   const [ta, tb] = tf.tidy(() => {
     const d = tf.tensor2d(dirs, [dim, count]);
-    return [tf.matMul(tf.tensor2d(a, [na, dim]), d), tf.matMul(tf.tensor2d(b, [nb, dim]), d)];
+    return [
+      tf.matMul(d, tf.tensor2d(a, [na, dim]), true, true),
+      tf.matMul(d, tf.tensor2d(b, [nb, dim]), true, true),
+    ];
   });
   const pa = ta.dataSync() as Float32Array, pb = tb.dataSync() as Float32Array;
   tf.dispose([ta, tb]);
+  // Sorting is nearly all of SWD's time: a radix sort, into two reused buffers.
+  const sorter = new RadixSorter();
   const x = new Float32Array(na), y = new Float32Array(nb);
   let total = 0;
   for (let j = 0; j < count; j++) {
-    for (let i = 0; i < na; i++) {
-      x[i] = pa[i * count + j];
-      y[i] = pb[i * count + j];
-    }
-    x.sort();
-    y.sort();
+    sorter.sort(pa.subarray(j * na, (j + 1) * na), x);
+    sorter.sort(pb.subarray(j * nb, (j + 1) * nb), y);
     let s = 0;
     for (let i = 0; i < na; i++) s += Math.abs(x[i] - y[i]);
     total += s / na;
