@@ -29,6 +29,23 @@ export class PipelineError extends Error {
   override name = "PipelineError";
 }
 
+class MissingParams extends PipelineError {
+  constructor(readonly stage: string) {
+    super(`no parameters for stage "${stage}"`);
+  }
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Dotted paths present in `raw` but absent from what the schema made of it. */
+function unknownKeys(raw: unknown, parsed: unknown, prefix = ""): string[] {
+  if (!isPlainObject(raw) || !isPlainObject(parsed)) return [];
+  return Object.keys(raw).flatMap((k) =>
+    k in parsed ? unknownKeys(raw[k], parsed[k], `${prefix}${k}.`) : [`${prefix}${k}`]
+  );
+}
+
 /** `overrides` maps "stage.param" (dots for nested fields) to a value. */
 export function buildGraph(
   stages: StageDef[],
@@ -51,6 +68,7 @@ export function buildGraph(
   }
   // Parameters first, so input functions may consult other stages' parameters.
   const parsedParams = new Map<string, Record<string, unknown>>();
+  const badParams = new Set<string>();
   for (const def of stages) {
     if (parsedParams.has(def.name)) continue;
     const raw: Record<string, unknown> = {};
@@ -65,13 +83,21 @@ export function buildGraph(
           `stage "${def.name}", parameter "${issue.path.join(".") || "(root)"}": ${issue.message}`,
         );
       }
+      badParams.add(def.name);
       continue;
+    }
+    // zod drops keys its schema does not know: a misspelt --set would silently change nothing.
+    for (const path of unknownKeys(raw, parsed.data)) {
+      const known = Object.keys(parsed.data as Record<string, unknown>).join(", ");
+      errors.push(
+        `--set ${def.name}.${path}: stage "${def.name}" has no parameter "${path}" (it has: ${known})`,
+      );
     }
     parsedParams.set(def.name, parsed.data as Record<string, unknown>);
   }
   const paramsOf = (stage: string) => {
     const p = parsedParams.get(stage);
-    if (!p) throw new PipelineError(`no parameters for stage "${stage}"`);
+    if (!p) throw new MissingParams(stage);
     return structuredClone(p);
   };
   for (const def of stages) {
@@ -82,7 +108,10 @@ export function buildGraph(
     try {
       refs = typeof def.inputs === "function" ? def.inputs(params, paramsOf) : def.inputs ?? {};
     } catch (e) {
-      errors.push(`stage "${def.name}", inputs: ${(e as Error).message}`);
+      // A stage whose own parameters were refused has been reported already.
+      if (!(e instanceof MissingParams && badParams.has(e.stage))) {
+        errors.push(`stage "${def.name}", inputs: ${(e as Error).message}`);
+      }
       continue;
     }
     const inputs: Record<string, ResolvedInput> = {};

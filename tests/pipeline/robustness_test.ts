@@ -2,7 +2,7 @@ import { assert, assertEquals, assertThrows } from "../assert.ts";
 import { makeToy } from "./toy_project.ts";
 import { TOY_FILES } from "./toy_files.ts";
 import { buildGraph } from "../../pipeline/graph.ts";
-import { defineStage } from "../../pipeline/stage.ts";
+import { defineStage, type StageDef } from "../../pipeline/stage.ts";
 import { z } from "zod";
 
 /** A stage that counts to `steps`, checkpointing each step, and records where it resumed. */
@@ -223,7 +223,7 @@ const stage = (name: string, inputs: Record<string, string> = {}, outputs = { ou
   });
 
 Deno.test("bad pipeline definitions are rejected with the offending names", () => {
-  const build = (stages: ReturnType<typeof stage>[], overrides = {}) =>
+  const build = (stages: StageDef[], overrides = {}) =>
     buildGraph(stages, { baseDir: "/", overrides });
   assertThrows(
     () =>
@@ -248,8 +248,35 @@ Deno.test("bad pipeline definitions are rejected with the offending names", () =
     'stage "a", parameter "lr": Invalid input: expected number, received string',
   );
   assertThrows(
-    () => build([stage("a", {}, { x: "m", y: "m/sub" } as never)]),
+    () => build([stage("a", {}, { x: "m", y: "m/sub" } as never) as StageDef]),
     'stage "a": outputs "x" and "y" claim the same path "m"',
   );
   assertThrows(() => build([stage("a")], { "b.lr": 1 }), '--set b.lr: no stage named "b"');
+  // A misspelt parameter (zod would drop it silently), also inside a nested object.
+  assertThrows(
+    () => build([stage("a")], { "a.rl": 0.5 }),
+    '--set a.rl: stage "a" has no parameter "rl" (it has: lr)',
+  );
+  const nested = defineStage({
+    name: "n",
+    module: import.meta.url,
+    params: z.object({ growth: z.object({ start: z.number().default(4) }).default({ start: 4 }) }),
+    outputs: { out: "o" },
+    run: async () => {},
+  });
+  assertThrows(() => build([nested], { "n.growth.strat": 8 }), "--set n.growth.strat");
+  assertEquals(build([nested], { "n.growth.start": 8 }).nodes.get("n")!.params, {
+    growth: { start: 8 },
+  });
+  // One refused parameter is reported once, not again by every stage whose inputs read it.
+  const reader = defineStage({
+    name: "r",
+    module: import.meta.url,
+    params: z.object({}),
+    inputs: (_p, paramsOf) => (paramsOf("a"), {}),
+    outputs: { out: "o" },
+    run: async () => {},
+  });
+  const e = assertThrows(() => build([stage("a"), reader], { "a.lr": 5 }), "Too big");
+  assert(!e.message.includes("no parameters"), e.message);
 });
