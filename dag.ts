@@ -1,6 +1,7 @@
 /**
  * The GAN pipeline run by `deno task pipeline`: prepare -> train-autoencoder -> encode ->
- * train-generator -> sample -> evaluate -> report. With `--set train-generator.space=pixel`
+ * train-generator -> sample -> evaluate -> report, with `real-stats` (prepare -> real-stats ->
+ * evaluate) holding what evaluation needs from the real images, shared by every generator. With `--set train-generator.space=pixel`
  * the generator trains on pixels (the baseline) and the autoencoder stages are not needed.
  */
 import type { GlobalDef, StageDef } from "./pipeline/stage.ts";
@@ -10,6 +11,7 @@ import { trainAutoencoderStage } from "./stages/train_autoencoder.ts";
 import { encodeStage } from "./stages/encode.ts";
 import { trainGeneratorStage } from "./stages/train_generator.ts";
 import { sampleStage } from "./stages/sample.ts";
+import { realStatsStage } from "./stages/real_stats.ts";
 import { evaluateStage } from "./stages/evaluate.ts";
 import { reportStage } from "./stages/report.ts";
 import { compressStage } from "./stages/compress.ts";
@@ -28,6 +30,7 @@ export const stages = [
   encodeStage,
   trainGeneratorStage,
   sampleStage,
+  realStatsStage,
   evaluateStage,
   reportStage,
   // Off the default target: `sample` pulls compress in with --set sample.decoder=compressed.

@@ -488,7 +488,7 @@ export function missingWeightsMessage(looked: string[]): string {
     `${INCEPTION_URL} (95 MB, SHA-256 starting ${INCEPTION_SHA256_PREFIX}) on a machine that ` +
     `can reach it and put it at ${defaultInceptionPath()} (the cache dir is $GANFLOW_CACHE, ` +
     `else $XDG_CACHE_HOME/ganflow, else ~/.cache/ganflow), or pass its path ` +
-    "(--set evaluate.inceptionWeights=/path/to/file).";
+    "(--set real-stats.inceptionWeights=/path/to/file).";
 }
 
 function exists(path: string): boolean {

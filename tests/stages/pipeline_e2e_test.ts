@@ -1,7 +1,7 @@
 /**
  * The GAN pipeline end to end at toy size through the real CLI: same seed twice -> the same keys
  * and output digests; a generator parameter re-runs only train-generator and what follows; pixel
- * mode shares the prepared dataset and does not need the autoencoder.
+ * mode shares the prepared dataset and the real-image statistics and does not need the autoencoder.
  */
 import { assert, assertEquals } from "../assert.ts";
 import type { RunRecord } from "../../pipeline/stage.ts";
@@ -52,7 +52,7 @@ const TINY = [
   "--set",
   "sample.count=32",
   "--set",
-  "evaluate.count=16",
+  "real-stats.count=16",
 ];
 
 async function cli(store: string, ...args: string[]) {
@@ -99,7 +99,7 @@ Deno.test({
     const b = await Deno.makeTempDir({ prefix: "ganflow-e2e-b-" });
     try {
       const first = await cli(a, "run");
-      assertEquals(Object.keys(first.outcomes).length, 7, first.stdout);
+      assertEquals(Object.keys(first.outcomes).length, 8, first.stdout);
       assert(Object.values(first.outcomes).every((o) => o === "ran"));
       // Store b's generator is killed after its last checkpoint (step 3 of 6) and resumed: its
       // outputs, snapshots and progress grids included, must equal store a's uninterrupted run.
@@ -134,6 +134,7 @@ Deno.test({
         encode: "cached",
         "train-generator": "ran",
         sample: "ran",
+        "real-stats": "cached", // shared by every generator evaluated on this dataset
         evaluate: "ran",
         report: "ran",
       });
@@ -142,6 +143,7 @@ Deno.test({
         prepare: "cached",
         "train-generator": "ran",
         sample: "ran",
+        "real-stats": "cached",
         evaluate: "ran",
         report: "ran",
       });
