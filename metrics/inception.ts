@@ -334,8 +334,18 @@ function pool3(x: tf.Tensor4D, kind: "max" | "avg", stride: number, pad: "same" 
 
 function conv(net: InceptionNet, name: string, x: tf.Tensor4D): tf.Tensor4D {
   const c = net.convs.get(name)!;
-  // Plain conv2d (oneDNN on the onednn backend), then bias + ReLU in one pass; tfjs' fused conv
-  // would bypass oneDNN.
+  // oneDNN adds the bias and applies the ReLU in the conv's own pass.
+  if (tf.getBackend() === "onednn") {
+    return tf.fused.conv2d({
+      x,
+      filter: c.w,
+      strides: c.stride,
+      pad: c.pad,
+      bias: c.b,
+      activation: "relu",
+    });
+  }
+  // Elsewhere a plain conv2d, then bias + ReLU in one JS pass on the cpu backend.
   const y = tf.conv2d(x, c.w, c.stride, c.pad);
   if (fastPath()) {
     registerJsKernels();

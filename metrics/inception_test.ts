@@ -20,6 +20,7 @@ import { loadOneDnn } from "../backend/onednn/ffi.ts";
 import { gunzipSync } from "node:zlib";
 import { readTorchFile } from "./torch_file.ts";
 import {
+  biasReluJs,
   defaultInceptionPath,
   disposeInception,
   extractFeatures,
@@ -77,6 +78,13 @@ Deno.test("3x3 pools (separable JS kernel) equal tfjs maxPool / avgPool (padding
     ref.dispose();
   }
   x.dispose();
+});
+
+Deno.test("bias + ReLU (the cpu backend's one-pass kernel) is max(x + b, 0) per channel", () => {
+  const x = Float32Array.from([-1, 2, 0.5, 3, -4, 1]), b = Float32Array.from([0.5, -2.5, 1]);
+  const out = new Float32Array(6);
+  biasReluJs(x, b, out);
+  assertEquals(Array.from(out), [0, 0, 1.5, 3.5, 0, 2]);
 });
 
 let shared: Promise<{ net: InceptionNet; sha256: string }> | null = null;
