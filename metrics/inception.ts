@@ -177,9 +177,9 @@ export function disposeInception(net: InceptionNet): void {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Two small kernels for the JS-array backends (cpu, onednn): tfjs' separate Add + Relu and its
-// generic pooling loops took half the forward time; one pass each here. Other backends use the
-// plain tfjs ops.
+// Two small kernels for tfjs's cpu backend: its separate Add + Relu and its generic pooling
+// loops took half the forward time; one pass each here. The onednn backend runs conv + bias +
+// ReLU as one fused primitive and pools with oneDNN; other backends use the plain tfjs ops.
 
 type CpuBackend = tf.KernelBackend & {
   data: { get(id: object): { values: unknown } };
@@ -187,7 +187,7 @@ type CpuBackend = tf.KernelBackend & {
 };
 const BIAS_RELU = "GanflowInceptionBiasRelu";
 const POOL3 = "GanflowInceptionPool3";
-const JS_BACKENDS = ["cpu", "onednn"];
+const JS_BACKENDS = ["cpu"];
 
 /** out = max(x + b, 0), b broadcast over the last axis. */
 export function biasReluJs(x: Float32Array, b: Float32Array, out: Float32Array): void {

@@ -2,14 +2,17 @@
  * The "onednn" tfjs backend: the cpu backend (tensors in plain Float32Arrays that FFI can hand
  * to C without copying) with its hot kernels replaced: convolutions and matmul by oneDNN
  * (kernels.ts), element-wise ops and reductions by oneDNN for large tensors and JS loops for
- * small ones (elementwise.ts, ops.ts), a fused Adam update (adam.ts); output buffers are
- * recycled (pool.ts). Leaky ReLU and resize are registered by activation.ts.
+ * small ones (elementwise.ts, ops.ts), pooling and concat (pooling.ts, concat.ts), a fused Adam update
+ * (adam.ts); output buffers are recycled (pool.ts). Leaky ReLU and resize are registered by
+ * activation.ts.
  */
 import * as tf from "@tensorflow/tfjs";
 import { loadOneDnn, oneDnnLoadError } from "./ffi.ts";
 import { makeKernels } from "./kernels.ts";
 import { makeElementwiseKernels } from "./elementwise.ts";
 import { adamKernel } from "./adam.ts";
+import { makePoolingKernels } from "./pooling.ts";
+import { concatKernel } from "./concat.ts";
 import { poolBuffers } from "./pool.ts";
 
 let registered = false;
@@ -30,7 +33,12 @@ export function registerOneDnnBackend(): string {
   const cpuKernels = new Map(tf.getKernelsForBackend("cpu").map((k) => [k.kernelName, k]));
   for (const k of cpuKernels.values()) tf.registerKernel({ ...k, backendName: "onednn" });
   const fallback = (name: string) => cpuKernels.get(name)!.kernelFunc;
-  const fast = [...makeKernels(d, fallback), ...makeElementwiseKernels(fallback, d)];
+  const fast = [
+    ...makeKernels(d, fallback),
+    ...makeElementwiseKernels(fallback, d),
+    ...makePoolingKernels(d, fallback),
+    concatKernel(d, fallback),
+  ];
   for (const k of [...fast, adamKernel("onednn")]) {
     if (tf.getKernel(k.kernelName, "onednn")) tf.unregisterKernel(k.kernelName, "onednn");
     tf.registerKernel(k);
