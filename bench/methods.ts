@@ -9,7 +9,8 @@
  * - fixed vs progressive growing (ProGAN): time to reach the final resolution, and SWD of
  *   both at equal CPU time (the fixed run trains until it has used the progressive run's CPU
  *   seconds), on MNIST upscaled to 64² (pixel space).
- * Step time is the median of timed steps after warm-up. Memory: the step peak is the most
+ * Step time is the median of timed steps after warm-up: at least `--steps`, and as many as fill
+ * `--min-seconds` (default 10) per setting, since steps of tens of ms wander with load. Memory: the step peak is the most
  * tensor memory held during one step above what was held before it (activations, gradients,
  * optimizer temporaries; on onednn distinct buffers, elsewhere tfjs's count); training memory
  * adds the weights, Adam moments and EMA copy held throughout.
@@ -143,19 +144,26 @@ function variant(cfg: GanConfig, schedule: BenchSchedule, features?: FeatureNet)
 async function measure(
   variants: Record<string, [GanConfig, BenchSchedule]>,
   steps: number,
+  minMs: number,
   features?: FeatureNet,
-): Promise<Record<string, StepStats>> {
+): Promise<Record<string, StepStats & { rounds: number }>> {
   const vs = Object.fromEntries(
     Object.entries(variants).map(([k, [c, s]]) => [k, variant(c, s, features)]),
   );
   const times: Record<string, number[]> = {}, gTimes: Record<string, number[]> = {};
+  let roundMs = 0;
   for (const [k, v] of Object.entries(vs)) {
     v.step();
+    const t0 = performance.now();
     v.step();
+    v.gPass();
+    roundMs += performance.now() - t0;
     times[k] = [];
     gTimes[k] = [];
   }
-  for (let i = 0; i < steps; i++) {
+  // Short steps (tens of ms) wander with load: time at least `minMs` of rounds, at most 200.
+  const rounds = Math.max(steps, Math.min(200, Math.ceil(minMs / roundMs)));
+  for (let i = 0; i < rounds; i++) {
     for (const [k, v] of Object.entries(vs)) {
       let t0 = performance.now();
       v.step();
@@ -165,7 +173,7 @@ async function measure(
       gTimes[k].push(performance.now() - t0);
     }
   }
-  const out: Record<string, StepStats> = {};
+  const out: Record<string, StepStats & { rounds: number }> = {};
   const onednn = tf.getBackend() === "onednn";
   for (const [k, v] of Object.entries(vs)) {
     // On onednn, distinct buffers (backendMemory); tfjs's own count adds a tensor's size again
@@ -182,6 +190,7 @@ async function measure(
       peakMB,
       trainMB: peakMB + stateMB,
       gParams: v.gParams,
+      rounds,
     };
     v.dispose();
   }
@@ -311,7 +320,11 @@ async function growthComparison(args: string[]): Promise<void> {
 export async function benchMethods(args: string[]): Promise<void> {
   const info = await initBackend("auto");
   const steps = flag(args, "steps", 5);
-  console.log(`backend ${info.detail}; batch ${BATCH}; median of ${steps} steps after 2 warm-up`);
+  const minMs = flag(args, "min-seconds", 10) * 1000;
+  console.log(
+    `backend ${info.detail}; batch ${BATCH}; medians of at least ${steps} steps, and of ` +
+      `${minMs / 1000} s of steps per setting, after 2 warm-up`,
+  );
   // Widths: the stage's default (128 channels at 4x4, 16 at 64²), and one nearer the papers'
   // generators (FastGAN at ngf 64 has 1024 at 4x4 and 128 at 64²; 512 keeps the run short).
   const widths = (args.find((a) => a.startsWith("--widths="))?.slice(9) ?? "128,512")
@@ -339,7 +352,7 @@ export async function benchMethods(args: string[]): Promise<void> {
   for (const base of widths) {
     for (const [name, cfg, feats] of spaces(base)) {
       if (only && !name.includes(only)) continue;
-      await methodsAt(name, base, cfg, steps, feats);
+      await methodsAt(name, base, cfg, steps, minMs, feats);
     }
   }
   if (!args.includes("--skip-growth")) {
@@ -354,6 +367,7 @@ async function methodsAt(
   base: number,
   cfg: GanConfig,
   steps: number,
+  minMs: number,
   feats?: FeatureNet,
 ): Promise<void> {
   const { std, sep, one, paper } = await measure(
@@ -364,10 +378,11 @@ async function methodsAt(
       paper: [cfg, "paper two-stage"],
     },
     steps,
+    minMs,
     feats,
   );
   const pct = (a: number, b: number) => `${((a / b - 1) * 100).toFixed(0)}%`;
-  console.log(`\n${name}, ${base} channels at 4x4:`);
+  console.log(`\n${name}, ${base} channels at 4x4 (medians of ${std.rounds} steps):`);
   console.log(
     `  standard G: step ${std.ms.toFixed(0)} ms, G fwd+bwd ${std.gMs.toFixed(0)} ms, ` +
       `step peak ${std.peakMB.toFixed(1)} MB, training ${std.trainMB.toFixed(1)} MB, ` +
