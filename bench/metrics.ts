@@ -98,7 +98,9 @@ export async function benchMetrics(args: string[]): Promise<void> {
     const n = Number(flag(args, "fid-count", "32"));
     const data = new Float32Array(n * size * size * 3);
     for (let i = 0; i < data.length; i++) data[i] = rng.uniform() * 2 - 1;
-    extractFeatures(net, data.subarray(0, 2 * size * size * 3), [2, size, size, 3]); // warm-up
+    // Warm-up with a whole batch: oneDNN compiles a primitive per geometry on first use.
+    const w = Math.min(batch, n);
+    extractFeatures(net, data.subarray(0, w * size * size * 3), [w, size, size, 3], { batch });
     const t0 = performance.now();
     extractFeatures(net, data, [n, size, size, 3], { batch });
     const sec = (performance.now() - t0) / 1000;

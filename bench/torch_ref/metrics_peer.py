@@ -105,7 +105,7 @@ def main():
         model.load_state_dict(torch.load(io.BytesIO(raw)), strict=False)
         x = torch.from_numpy(rng.rand(args.count, 3, args.size, args.size).astype(np.float32))
         with torch.no_grad():
-            model(x[:2])
+            model(x[:args.batch])  # warm-up with a whole batch, as ours does
             t = time.perf_counter()
             for _ in range(args.reps):
                 for i in range(0, args.count, args.batch):
