@@ -108,28 +108,25 @@ Deno.test({
         1e-9,
       );
 
+      const evaluate = async (samplesStore: string, name: string) => {
+        const { metrics } = await run(
+          evaluateStage as StageDef,
+          { curveCount: 0 },
+          { samples: samplesStore, dataset, realStats: store },
+          join(dir, name),
+        );
+        return JSON.parse(await Deno.readTextFile(metrics));
+      };
       // Samples that are set A itself: FID ~0, far below the real-vs-real FID.
       const same = await samples(join(dir, "same"), range(0, COUNT), COUNT);
-      const evalSame = await run(
-        evaluateStage as StageDef,
-        { curveCount: 0 },
-        { samples: same, dataset, realStats: store },
-        join(dir, "ev1"),
-      );
-      const m1 = JSON.parse(await Deno.readTextFile(evalSame.metrics));
+      const m1 = await evaluate(same, "ev1");
       assert(Math.abs(m1.fid) < 1e-3 * m1.reals2.fid, `FID ${m1.fid} vs Reals2 ${m1.reals2.fid}`);
       assertEquals(m1.reals2.fid, stats.reals2.fid);
       assertEquals(m1.images, COUNT);
 
       // 4 samples: A and B become images [0, 4) and [8, 12); Reals2 is recomputed at 4.
       const few = await samples(join(dir, "few"), range(2 * COUNT, FEW), FEW);
-      const evalFew = await run(
-        evaluateStage as StageDef,
-        { curveCount: 0 },
-        { samples: few, dataset, realStats: store },
-        join(dir, "ev2"),
-      );
-      const m2 = JSON.parse(await Deno.readTextFile(evalFew.metrics));
+      const m2 = await evaluate(few, "ev2");
       assertEquals(m2.images, FEW);
       assert(m2.notes.some((t: string) => t.includes(`Reals2 recomputed at ${FEW}`)), m2.notes);
       const head = (f: Float32Array) => f.subarray(0, FEW * FEATURE_DIM);
@@ -146,12 +143,7 @@ Deno.test({
       meta.attributes.inception.sha256 = "0".repeat(64);
       await Deno.writeTextFile(attrsPath, JSON.stringify(meta));
       let refused = "";
-      await run(
-        evaluateStage as StageDef,
-        { curveCount: 0 },
-        { samples: same, dataset, realStats: store },
-        join(dir, "ev3"),
-      ).catch((e) => refused = (e as Error).message);
+      await evaluate(same, "ev3").catch((e) => refused = (e as Error).message);
       assert(refused.includes("changed since real-stats"), refused);
       // The samples written before are untouched by the failed run.
       assertEquals((await readFloatArray(same, "images")).shape, [COUNT, S, S, C]);
