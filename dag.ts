@@ -38,5 +38,7 @@ export const stages = [
   trainConditionalStage,
 ] as StageDef[];
 
+export { matrixReport } from "./stages/matrix_report.ts";
+
 /** `run` with no arguments builds the report and whatever it needs (nothing unused in pixel mode). */
 export const defaultTargets = ["report"];

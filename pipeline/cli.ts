@@ -11,7 +11,7 @@ import { acquireStoreLock } from "./lock.ts";
 import { consoleReporter, Engine, type StageResult } from "./runner.ts";
 import { verifyStages } from "./verify.ts";
 import { keyOf } from "./key.ts";
-import type { PipelineModule, RunRecord } from "./stage.ts";
+import type { MatrixCell, PipelineModule, RunRecord } from "./stage.ts";
 import { mermaid, textTree } from "./dag_view.ts";
 import { formatSeconds } from "./progress.ts";
 import { combinations, numericMetrics, parseVariation, table } from "./matrix.ts";
@@ -120,11 +120,15 @@ export async function runCli(
     .requiredOption("--vary <stage.param=v1,v2...>", "values to try (repeat for a product)")
     .option("--metrics <stage...>", "stages whose numeric metrics to tabulate (default: targets)")
     .option("--json <file>", "also write every combination's outcomes and metrics as JSON")
+    .option("--html <file>", "also write the pipeline's comparison page (samples, curves, metrics)")
     .action(
       async (
         stages: string[],
-        o: CommonOptions & { vary: string[]; metrics?: string[]; json?: string },
+        o: CommonOptions & { vary: string[]; metrics?: string[]; json?: string; html?: string },
       ) => {
+        if (o.html && !mod.matrixReport) {
+          throw new PipelineError("--html: this pipeline module exports no matrixReport");
+        }
         const variations = o.vary.map(parseVariation);
         const combos = combinations(variations);
         const targets = stages.length ? stages : mod.defaultTargets;
@@ -133,6 +137,7 @@ export async function runCli(
           outcomes: Record<string, string>;
           metrics: Record<string, number>;
         }[] = [];
+        const cells: MatrixCell[] = [];
         for (const [i, combo] of combos.entries()) {
           const label = Object.entries(combo).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(
             " ",
@@ -160,6 +165,20 @@ export async function runCli(
               outcomes: Object.fromEntries(results.map((r) => [r.stage, r.outcome])),
               metrics,
             });
+            if (o.html) {
+              const records: Record<string, RunRecord> = {};
+              for (const r of results) {
+                const rec = r.key ? await store.getRecord(r.key) : null;
+                if (rec) records[r.stage] = rec;
+              }
+              cells.push({
+                label,
+                combo,
+                records,
+                file: (stage, output, path) =>
+                  records[stage] ? store.objectFile(records[stage], output, path) : null,
+              });
+            }
           });
         }
         const params = variations.map((v) => v.param);
@@ -177,6 +196,10 @@ export async function runCli(
           ]),
         ));
         if (o.json) await Deno.writeTextFile(o.json, JSON.stringify(rows, null, 2));
+        if (o.html) {
+          await Deno.writeTextFile(o.html, await mod.matrixReport!(cells));
+          console.log(`comparison page: ${o.html}`);
+        }
       },
     );
 

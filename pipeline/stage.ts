@@ -99,6 +99,22 @@ export interface PipelineModule {
   globals?: GlobalDef[];
   /** What `run` with no stage names builds (with everything upstream); default: every stage. */
   defaultTargets?: string[];
+  /** Renders `matrix --html FILE`: one page comparing the combinations (HTML text). */
+  matrixReport?(cells: MatrixCell[]): Promise<string>;
+}
+
+/** One combination of a matrix run, as `matrixReport` sees it. */
+export interface MatrixCell {
+  /** "stage.param=value ...", as the matrix table shows it. */
+  label: string;
+  combo: Record<string, unknown>;
+  /** Run records of every stage this combination ran or found in the cache, by stage name. */
+  records: Record<string, RunRecord>;
+  /**
+   * Read-only path of a stage's output file, or of a file inside an output tree (`path`); null
+   * when the combination has no such stage, output or file.
+   */
+  file(stage: string, output: string, path?: string): string | null;
 }
 
 export function defineStage<S extends z.ZodType>(def: StageDef<S>): StageDef<S> {

@@ -32,6 +32,8 @@ export interface CacheStore {
   commit(paths: Record<string, string>): Promise<Record<string, OutputDigest>>;
   /** Checks every object of a record; returns the names of bad outputs (missing or altered). */
   verify(record: RunRecord): Promise<string[]>;
+  /** The stored object of an output file, or of file `path` inside an output tree; else null. */
+  objectFile(record: RunRecord, output: string, path?: string): string | null;
   /** Places a record's outputs at `outPath(stage, path)`. */
   materialise(record: RunRecord, outputs: Record<string, string>): Promise<void>;
   outPath(stage: string, relPath: string): string;
@@ -160,6 +162,12 @@ export class FsStore implements CacheStore {
 
   outPath(stage: string, relPath: string): string {
     return join(this.root, "out", stage, relPath);
+  }
+
+  objectFile(record: RunRecord, output: string, path?: string): string | null {
+    const d = record.outputs[output];
+    const file = path === undefined ? (d?.files ? undefined : d) : d?.files?.[path];
+    return file ? this.#objectPath(file.digest) : null;
   }
 
   async materialise(record: RunRecord, outputs: Record<string, string>): Promise<void> {

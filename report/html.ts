@@ -148,6 +148,54 @@ table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:
 th{background:#f0f0f0}td.n{text-align:right;font-variant-numeric:tabular-nums}
 tr.total td{font-weight:bold}.notes li{color:#8a5a00}`;
 
+/** A page comparing runs: their images side by side, shared charts, one table row per run. */
+export interface ComparisonData {
+  title: string;
+  subtitle?: string;
+  images: ReportImage[];
+  charts: ChartOptions[];
+  table: { header: string[]; rows: (string | number | null)[][] };
+  notes: string[];
+}
+
+export function renderComparison(data: ComparisonData): string {
+  const cell = (v: string | number | null) =>
+    typeof v === "string" ? `<td>${escapeXml(v)}</td>` : `<td class="n">${formatMetric(v)}</td>`;
+  const head = data.table.header.map((h) => `<th>${escapeXml(h)}</th>`).join("");
+  const body = data.table.rows.map((r) => `<tr>${r.map(cell).join("")}</tr>`).join("\n");
+  const sections = [
+    section(
+      "Comparison",
+      "comparison",
+      `<table id="comparison"><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>`,
+    ),
+  ];
+  if (data.images.length) {
+    const figures = data.images.map(imageFigure).join("\n");
+    sections.push(section("Samples", "images", `<div class="grid">${figures}</div>`));
+  }
+  if (data.charts.length) {
+    const charts = data.charts.map(lineChart).join("\n");
+    sections.push(section("Curves", "curves", `<div class="charts">${charts}</div>`));
+  }
+  if (data.notes.length) {
+    const items = data.notes.map((n) => `<li>${escapeXml(n)}</li>`).join("");
+    sections.push(section("Notes", "notes", `<ul class="notes">${items}</ul>`));
+  }
+  return page(data.title, data.subtitle, sections);
+}
+
+function page(title: string, subtitle: string | undefined, sections: string[]): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${escapeXml(title)}</title>
+<style>${STYLE}
+</style></head><body>
+<h1>${escapeXml(title)}</h1>${subtitle ? `<p class="sub">${escapeXml(subtitle)}</p>` : ""}
+${sections.join("\n")}
+</body></html>
+`;
+}
+
 /** The whole page as a string; throws if an image is not a PNG or a chart is malformed. */
 export function renderReport(data: ReportData): string {
   const sections: string[] = [];
@@ -178,14 +226,5 @@ export function renderReport(data: ReportData): string {
   }
   if (data.charts.length) sections.push(section("Training curves", "curves", charts(data.charts)));
   sections.push(section("Stages", "stages-section", stagesTable(data.stages)));
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>${escapeXml(data.title)}</title>
-<style>${STYLE}
-</style></head><body>
-<h1>${escapeXml(data.title)}</h1>${
-    data.subtitle ? `<p class="sub">${escapeXml(data.subtitle)}</p>` : ""
-  }
-${sections.join("\n")}
-</body></html>
-`;
+  return page(data.title, data.subtitle, sections);
 }

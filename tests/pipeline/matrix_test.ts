@@ -21,18 +21,34 @@ export const m = defineStage({
 });
 `;
 
+/** A comparison "page" of one line per combination: m's output read from the store. */
+const MATRIX_REPORT = `
+export async function matrixReport(cells) {
+  const lines = [];
+  for (const c of cells) {
+    const text = await Deno.readTextFile(c.file("m", "out"));
+    lines.push(c.label + ": " + text + " (" + Object.keys(c.records).sort().join(", ") + ")");
+  }
+  return lines.join("\\n");
+}
+`;
+
 Deno.test("matrix: every combination runs once on one store, shared stages are computed once", async () => {
   const toy = await makeToy({
     ...TOY_FILES,
     "stage_m.ts": STAGE_M,
     "pipeline.ts": TOY_FILES["pipeline.ts"].replace(
       "export const stages = [a, b, c];",
-      'import { m } from "./stage_m.ts";\nexport const stages = [a, b, c, m];',
+      'import { m } from "./stage_m.ts";\nexport const stages = [a, b, c, m];\n' + MATRIX_REPORT,
     ),
   });
   try {
     const json = join(toy.dir, "matrix.json");
-    const args = ["matrix", "m", "--vary", "a.repeat=1,2", "--vary", "m.k=[1, 3]", "--json", json];
+    const html = join(toy.dir, "matrix.html");
+    const args = [
+      ...["matrix", "m", "--vary", "a.repeat=1,2", "--vary", "m.k=[1, 3]"],
+      ...["--json", json, "--html", html],
+    ];
     const r = await toy.cli(args);
     assertEquals(r.code, 0, r.stderr);
     const rows = JSON.parse(await Deno.readTextFile(json)) as {
@@ -50,6 +66,13 @@ Deno.test("matrix: every combination runs once on one store, shared stages are c
     assertEquals(rows.map((x) => x.outcomes.a), ["ran", "cached", "ran", "cached"]);
     assertEquals(rows.map((x) => x.outcomes.m), ["ran", "ran", "ran", "ran"]);
     assertEquals(rows[1].metrics["m.nested.k"], 3);
+    // The page gets every combination with its records and the stored files of its outputs.
+    assertEquals((await Deno.readTextFile(html)).split("\n"), [
+      "a.repeat=1 m.k=1: 12 (a, m)",
+      "a.repeat=1 m.k=3: 36 (a, m)",
+      "a.repeat=2 m.k=1: 23 (a, m)",
+      "a.repeat=2 m.k=3: 69 (a, m)",
+    ]);
     const lastTable = r.stdout.slice(r.stdout.lastIndexOf("4 combinations:"));
     assertEquals(lastTable.split("\n")[1].split(/\s+/), ["a.repeat", "m.k", "m.len", "m.nested.k"]);
     const again = await toy.cli(args);
@@ -60,6 +83,17 @@ Deno.test("matrix: every combination runs once on one store, shared stages are c
     const outcomes = rows2.flatMap((x) => Object.values(x.outcomes));
     assertEquals(outcomes.length, 8);
     assertEquals(outcomes.filter((o) => o !== "cached" && o !== "restored"), []);
+  } finally {
+    await toy.cleanup();
+  }
+});
+
+Deno.test("matrix --html needs a pipeline with a matrixReport, and says so", async () => {
+  const toy = await makeToy(TOY_FILES);
+  try {
+    const r = await toy.cli(["matrix", "c", "--vary", "a.repeat=1,2", "--html", "x.html"]);
+    assertEquals(r.code !== 0, true);
+    assertEquals(r.stderr.includes("exports no matrixReport"), true, r.stderr);
   } finally {
     await toy.cleanup();
   }
