@@ -8,6 +8,7 @@ import { type BackendName, initBackend } from "../backend/mod.ts";
 import { loadOneDnn, waitPolicy } from "../backend/onednn/ffi.ts";
 import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
+import { median } from "../nn/stats.ts";
 import { conv2d, dense, lrelu, upsample2x } from "../models/layers.ts";
 import { Adam } from "../train/adam.ts";
 import { type StepNets, twoStageStep } from "../train/gan_step.ts";
@@ -27,11 +28,6 @@ function referenceNets(size: number) {
     return tf.reshape(dense(p, "fc", tf.reshape(h, [h.shape[0], -1]) as tf.Tensor2D, 1), [-1]);
   };
   return { G, D };
-}
-
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 /**

@@ -17,6 +17,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend/mod.ts";
+import { median } from "../nn/stats.ts";
 import { backendMemory, resetPeakMemory } from "../backend/onednn/pool.ts";
 import { prepareDataset } from "../data/prepare.ts";
 import { mnistFiles } from "../data/idx.ts";
@@ -52,11 +53,6 @@ interface StepStats {
    */
   trainMB: number;
   gParams: number;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * The GAN pipeline's `matrix --html FILE` page: every combination's sample grid side by side,
  * their SWD-over-training curves on one chart (with the real-vs-real level), and a table of
- * the final metrics, generator size and training time, one row per combination.
+ * the final metrics, generator size, step time, peak tensor memory and training time, one row per
+ * combination (cached stages show the time they took when they ran).
  */
 import type { MatrixCell } from "../pipeline/stage.ts";
 import { renderComparison } from "../report/html.ts";
@@ -50,6 +51,8 @@ export async function matrixReport(cells: MatrixCell[]): Promise<string> {
       m?.fid ?? null,
       m?.kid ? m.kid.mean * 1e3 : null,
       gen?.metrics.gParams !== undefined ? String(gen.metrics.gParams) : "—",
+      (gen?.metrics.msPerStep as number | undefined) ?? null,
+      (gen?.metrics.peakMB as number | undefined) ?? null,
       gen?.seconds ?? null,
     ]);
     if (m?.curve?.points.length) {
@@ -79,7 +82,17 @@ export async function matrixReport(cells: MatrixCell[]): Promise<string> {
     images,
     charts,
     table: withoutEmptyColumns(
-      ["combination", "SWD x1e3", "MS-SSIM", "FID", "KID x1e3", "G params", "train-generator s"],
+      [
+        "combination",
+        "SWD x1e3",
+        "MS-SSIM",
+        "FID",
+        "KID x1e3",
+        "G params",
+        "ms per step",
+        "peak tensor MB",
+        "train-generator s",
+      ],
       rows,
     ),
     notes,

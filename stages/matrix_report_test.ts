@@ -10,13 +10,14 @@ async function cell(
   label: string,
   metrics: Record<string, unknown> | null,
   seconds: number,
+  gen: Record<string, number> = {},
 ): Promise<MatrixCell> {
   const files: Record<string, string> = {};
   const grid = join(dir, `${label}.png`);
   await Deno.writeFile(grid, await encodePng(new Uint8Array(8 * 4 * 3).fill(90), 8, 4, 3));
   files["sample.grid"] = grid;
   const records: Record<string, RunRecord> = {
-    "train-generator": { metrics: { gParams: 1234 }, seconds } as unknown as RunRecord,
+    "train-generator": { metrics: { gParams: 1234, ...gen }, seconds } as unknown as RunRecord,
   };
   if (metrics) {
     files["evaluate.metrics"] = join(dir, `${label}.json`);
@@ -43,8 +44,14 @@ Deno.test("matrix page: one figure and row per combination, their curves on one 
   const dir = await Deno.makeTempDir({ prefix: "ganflow-matrix-page-" });
   try {
     const html = await matrixReport([
-      await cell(dir, "s=two", metricsOf(20.56, [[250, 60], [500, 31.5]]), 76.6),
-      await cell(dir, "s=one", metricsOf(24.25, [[250, 70], [500, 40]]), 55.25),
+      await cell(dir, "s=two", metricsOf(20.56, [[250, 60], [500, 31.5]]), 76.6, {
+        msPerStep: 211.5,
+        peakMB: 109.7,
+      }),
+      await cell(dir, "s=one", metricsOf(24.25, [[250, 70], [500, 40]]), 55.25, {
+        msPerStep: 175,
+        peakMB: 156.5,
+      }),
       await cell(dir, "s=none", null, 10),
     ]);
     assertEquals(html.match(/<figure/g)?.length, 3);
@@ -53,10 +60,18 @@ Deno.test("matrix page: one figure and row per combination, their curves on one 
     );
     // FID and KID columns are dropped: no combination has them.
     assertEquals(rows, [
-      ["combination", "SWD x1e3", "MS-SSIM", "G params", "train-generator s"],
-      ["s=two", "20.56", "0.2500", "1234", "76.60"],
-      ["s=one", "24.25", "0.2500", "1234", "55.25"],
-      ["s=none", "—", "—", "1234", "10.00"],
+      [
+        "combination",
+        "SWD x1e3",
+        "MS-SSIM",
+        "G params",
+        "ms per step",
+        "peak tensor MB",
+        "train-generator s",
+      ],
+      ["s=two", "20.56", "0.2500", "1234", "211.5", "109.7", "76.60"],
+      ["s=one", "24.25", "0.2500", "1234", "175.0", "156.5", "55.25"],
+      ["s=none", "—", "—", "1234", "—", "—", "10.00"],
     ]);
     // One chart: both curves and the real-vs-real level, in the legend.
     assertEquals(html.match(/<svg/g)?.length, 1);

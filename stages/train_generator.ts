@@ -20,6 +20,8 @@ import type { ChainRunner } from "../backend/chain_runner.ts";
 import { type FeatureNet, projectFeatures } from "../models/projected_d.ts";
 import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
+import { median } from "../nn/stats.ts";
+import { backendMemory, resetPeakMemory } from "../backend/onednn/pool.ts";
 import type { GanLossName } from "../train/losses.ts";
 import { checkpointHooks, gridPng, readModel, startBackend, writeModel } from "./common.ts";
 
@@ -154,6 +156,11 @@ export const trainGeneratorStage = defineStage({
       ctx.outputs.progress,
       ctx.outputs.snapshots,
     ]);
+    // Tensor memory held at the peak of training (weights, optimizer state, EMA, the step's
+    // working set), where the backend tracks it (onednn).
+    const tracked = tf.getBackend() === "onednn";
+    const liveBefore = tracked ? backendMemory().live : 0;
+    if (tracked) resetPeakMemory();
     const result = await trainGan({
       config,
       data,
@@ -200,6 +207,16 @@ export const trainGeneratorStage = defineStage({
         ),
     });
     await data.close();
+    const peakMB = tracked ? (backendMemory().peak - liveBefore) / 2 ** 20 : null;
+    // Median step time at the final resolution (a growing GAN's earlier phases are cheaper).
+    const final = result.stepTimes.filter((t) => t.resolution === config.shape[0]).map((t) => t.ms);
+    const msPerStep = final.length ? median(final) : null;
+    if (msPerStep !== null) {
+      ctx.log(
+        `${msPerStep.toFixed(0)} ms per step at ${config.shape[0]}px` +
+          (peakMB !== null ? `, peak tensor memory ${peakMB.toFixed(0)} MB` : ""),
+      );
+    }
     await writeModel(ctx.outputs.model, {
       ...result.ema.toArrays("E/"),
       ...result.g.toArrays("G/"),
@@ -219,6 +236,8 @@ export const trainGeneratorStage = defineStage({
       gParams: result.g.count(),
       dParams: result.d.count(),
       backend,
+      ...(msPerStep !== null ? { msPerStep } : {}),
+      ...(peakMB !== null ? { peakMB } : {}),
     };
   },
 });

@@ -80,6 +80,8 @@ export interface GanModel {
 
 export interface GanResult extends GanModel {
   history: { step: number[]; d: number[]; g: number[] };
+  /** Wall ms of each training step run by this call (the step and EMA update only), with its resolution. */
+  stepTimes: { resolution: number; ms: number }[];
 }
 
 export function createGan(config: GanConfig, seed: number, features?: FeatureNet): GanModel {
@@ -122,6 +124,7 @@ export async function trainGan(o: GanTrainOptions): Promise<GanResult> {
   const optD = new Adam(adam);
   let rng = new Rng(o.seed ^ 0x5eed);
   const history = { step: [] as number[], d: [] as number[], g: [] as number[] };
+  const stepTimes: GanResult["stepTimes"] = [];
   let start = 0;
   let lastCheckpoint: number | null = null;
   const parts = { G: g, D: d, E: ema, optG, optD };
@@ -173,10 +176,12 @@ export async function trainGan(o: GanTrainOptions): Promise<GanResult> {
     const z1 = sampleLatents(rng, n, cfg.zDim);
     const z2 = sampleLatents(rng, n, cfg.zDim);
     const eps = o.reg ? tf.tensor1d(rng.uniformArray(n)) : undefined;
+    const t0 = performance.now();
     const losses = ganStep(schedule, nets, { real, z1, z2, eps }, optD, optG, { loss, reg: o.reg });
     // Ramp the EMA decay up (as TF's ExponentialMovingAverage with num_updates): a fixed 0.999
     // would keep the average dominated by the random initial weights for thousands of steps.
     emaUpdate(emaVars, gVars, Math.min(decay, (1 + step) / (10 + step)));
+    stepTimes.push({ resolution: ph.resolution, ms: performance.now() - t0 });
     tf.dispose([real, z1, z2, ...(eps ? [eps] : [])]);
     if (!Number.isFinite(losses.d) || !Number.isFinite(losses.g)) {
       throw new DivergenceError(step, lastCheckpoint, losses);
@@ -209,5 +214,5 @@ export async function trainGan(o: GanTrainOptions): Promise<GanResult> {
   fixedZ?.dispose();
   optG.dispose();
   optD.dispose();
-  return { ...model, history };
+  return { ...model, history, stepTimes };
 }

@@ -170,6 +170,14 @@ Deno.test({
         [rec.metrics.arch, rec.metrics.schedule, rec.metrics.loss],
         ["progan", "one-stage", "wgan-gp"],
       );
+      // Step time at the final resolution, and peak tensor memory, which must at least hold the
+      // weights, Adam's two moments of G and D, and G's EMA (float32).
+      const m = rec.metrics as Record<string, number | string>;
+      assert((m.msPerStep as number) > 0, `msPerStep ${m.msPerStep}`);
+      if (m.backend === "onednn") {
+        const stateBytes = 4 * (4 * (m.gParams as number) + 3 * (m.dParams as number));
+        assert((m.peakMB as number) * 2 ** 20 >= stateBytes, `peak ${m.peakMB} MB < state`);
+      }
       // Snapshots taken while growing are sampled at their own phase (4px at step 1..., 16px at
       // the end) and upsampled: every curve point is a finite SWD at the final resolution.
       const metrics = JSON.parse(await Deno.readTextFile(`${a}/out/evaluate/metrics.json`));
