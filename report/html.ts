@@ -146,7 +146,8 @@ figcaption{font-size:13px;margin-top:6px;max-width:560px}
 .side{display:flex;gap:12px}.side img{max-width:400px}.lbl{font-size:12px;color:#666}
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:4px 10px;font-size:14px}
 th{background:#f0f0f0}td.n{text-align:right;font-variant-numeric:tabular-nums}
-tr.total td{font-weight:bold}.notes li{color:#8a5a00}`;
+tr.total td{font-weight:bold}.notes li{color:#8a5a00}
+.compare figure img{max-width:240px}.compare figcaption{max-width:240px}`;
 
 /** A page comparing runs: their images side by side, shared charts, one table row per run. */
 export interface ComparisonData {
@@ -172,7 +173,8 @@ export function renderComparison(data: ComparisonData): string {
   ];
   if (data.images.length) {
     const figures = data.images.map(imageFigure).join("\n");
-    sections.push(section("Samples", "images", `<div class="grid">${figures}</div>`));
+    // Smaller figures, so several runs' samples sit side by side.
+    sections.push(section("Samples", "images", `<div class="grid compare">${figures}</div>`));
   }
   if (data.charts.length) {
     const charts = data.charts.map(lineChart).join("\n");

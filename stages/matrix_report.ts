@@ -27,6 +27,17 @@ function withoutEmptyColumns(header: string[], rows: (string | number | null)[][
   };
 }
 
+/** "schedule=one-stage conv=separable": parameter names without their stage where unambiguous. */
+function shortLabel(cell: MatrixCell): string {
+  const keys = Object.keys(cell.combo);
+  const short = keys.map((k) => k.slice(k.indexOf(".") + 1));
+  const unique = new Set(short).size === short.length;
+  return keys.map((k, i) => {
+    const v = cell.combo[k];
+    return `${unique ? short[i] : k}=${typeof v === "string" ? v : JSON.stringify(v)}`;
+  }).join(" ") || cell.label;
+}
+
 async function readJson<T>(path: string | null): Promise<T | null> {
   return path ? JSON.parse(await Deno.readTextFile(path)) as T : null;
 }
@@ -39,13 +50,14 @@ export async function matrixReport(cells: MatrixCell[]): Promise<string> {
   const steps: number[] = [];
   let reals2: { count: number; level: number } | null = null;
   for (const cell of cells) {
+    const label = shortLabel(cell);
     const grid = cell.file("sample", "grid");
-    if (grid) images.push({ title: cell.label, png: await Deno.readFile(grid) });
+    if (grid) images.push({ title: label, png: await Deno.readFile(grid) });
     const m = await readJson<Metrics>(cell.file("evaluate", "metrics"));
-    if (!m) notes.push(`${cell.label}: no evaluate metrics (evaluate was not a target)`);
+    if (!m) notes.push(`${label}: no evaluate metrics (evaluate was not a target)`);
     const gen = cell.records["train-generator"];
     rows.push([
-      cell.label,
+      label,
       m?.swdAverage ?? null,
       m?.msSsim ?? null,
       m?.fid ?? null,
@@ -56,7 +68,7 @@ export async function matrixReport(cells: MatrixCell[]): Promise<string> {
       gen?.seconds ?? null,
     ]);
     if (m?.curve?.points.length) {
-      curves.push({ name: cell.label, points: m.curve.points.map((q) => [q.step, q.swd]) });
+      curves.push({ name: label, points: m.curve.points.map((q) => [q.step, q.swd]) });
       steps.push(...m.curve.points.map((q) => q.step));
       // Every combination on one dataset shares real-stats, so one real-vs-real level.
       reals2 ??= { count: m.curve.count, level: m.curve.reals2 };
