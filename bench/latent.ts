@@ -25,6 +25,7 @@ function secondsPerKimg(cfg: GanConfig, batch: number, steps: number): number {
     d: m.d,
     G: (z) => generate(m.g, cfg, z),
     D: (x) => discriminate(m.d, cfg, x),
+    DLean: (x) => discriminate(m.d, cfg, x, { lean: true }),
   };
   const step = () => {
     const z = sampleLatents(rng, batch, cfg.zDim);

@@ -101,6 +101,7 @@ function variant(cfg: GanConfig, schedule: BenchSchedule, features?: FeatureNet)
     d: m.d,
     G: (z) => generate(m.g, cfg, z),
     D: (x) => discriminate(m.d, cfg, x, { features }),
+    DLean: (x) => discriminate(m.d, cfg, x, { features, lean: true }),
   };
   const opt = { lr: 2e-4, beta1: 0.5, beta2: 0.99, eps: 1e-8 };
   const optG = new Adam(opt), optD = new Adam(opt);

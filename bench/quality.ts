@@ -56,6 +56,7 @@ async function trainTimed(
     d: m.d,
     G: (z) => generate(m.g, cfg, z),
     D: (x) => discriminate(m.d, cfg, x),
+    DLean: (x) => discriminate(m.d, cfg, x, { lean: true }),
   };
   let clock = startSeconds;
   let nextEval = startSeconds + evalEvery;

@@ -26,16 +26,18 @@ export function dcganG(p: Params, cfg: GanConfig, z: tf.Tensor2D): tf.Tensor4D {
   });
 }
 
-export function dcganD(p: Params, cfg: GanConfig, x: tf.Tensor4D): tf.Tensor1D {
+/** `lean`: layers that keep only what a first-order backward needs (see GanCallOptions.lean). */
+export function dcganD(p: Params, cfg: GanConfig, x: tf.Tensor4D, lean = false): tf.Tensor1D {
   return tf.tidy(() => {
     const separable = cfg.separableD ?? false;
     const n = blocks(cfg);
-    let h = conv2d(p, "d.in", x, channelsAt(cfg, n), { kernel: 1, lrelu: true });
+    const o = { separable, lean, lrelu: true };
+    let h = conv2d(p, "d.in", x, channelsAt(cfg, n), { kernel: 1, lean, lrelu: true });
     for (let b = n; b >= 1; b--) {
-      h = conv2d(p, `d.conv${b}`, h, channelsAt(cfg, b), { separable, lrelu: true });
-      h = conv2d(p, `d.down${b}`, h, channelsAt(cfg, b - 1), { stride: 2, separable, lrelu: true });
+      h = conv2d(p, `d.conv${b}`, h, channelsAt(cfg, b), o);
+      h = conv2d(p, `d.down${b}`, h, channelsAt(cfg, b - 1), { ...o, stride: 2 });
     }
-    h = conv2d(p, "d.conv0", h, channelsAt(cfg, 0), { separable, lrelu: true });
+    h = conv2d(p, "d.conv0", h, channelsAt(cfg, 0), o);
     const flat = tf.reshape(h, [h.shape[0], -1]) as tf.Tensor2D;
     return tf.reshape(dense(p, "d.fc", flat, 1, { gain: 1 }), [-1]) as tf.Tensor1D;
   });

@@ -21,6 +21,13 @@ export interface GanCallOptions {
   noiseSeed?: number;
   /** The frozen feature network of a projected discriminator. */
   features?: FeatureNet;
+  /**
+   * D only: layers that keep just what a first-order backward needs and compute their weight
+   * gradients eagerly. For D's own step without a gradient penalty, where D's weight gradients
+   * are wanted; never under a penalty (second order) or in G's step (wasted weight gradients).
+   * ProGAN's D always takes the standard layers.
+   */
+  lean?: boolean;
 }
 
 /** Samples from latents: [N, zDim] -> [N, H, W, C] (at the phase's resolution when growing). */
@@ -51,8 +58,8 @@ export function discriminate(
     if (!o.features) {
       throw new Error("a projected discriminator needs a frozen feature network (features)");
     }
-    return projectedD(p, cfg, x, o.features);
+    return projectedD(p, cfg, x, o.features, o.lean);
   }
   if ((cfg.arch ?? "dcgan") === "progan") return proganD(p, cfg, x, o.phase ?? fullyGrown(cfg));
-  return dcganD(p, cfg, x);
+  return dcganD(p, cfg, x, o.lean);
 }

@@ -34,18 +34,20 @@ export function projectFeatures(extract: FeatureNet, seed: number, channels = 64
       }));
 }
 
+/** `lean`: heads that keep only what a first-order backward needs (see GanCallOptions.lean). */
 export function projectedD(
   p: Params,
   cfg: GanConfig,
   x: tf.Tensor4D,
   features: FeatureNet,
+  lean = false,
 ): tf.Tensor1D {
   return tf.tidy(() => {
     const separable = cfg.separableD ?? false;
     const logits = features(x).map((f, s) => {
       let h = f;
       for (let i = 0; h.shape[1] > 4; i++) {
-        h = conv2d(p, `d.s${s}.down${i}`, h, 64, { stride: 2, separable, lrelu: true });
+        h = conv2d(p, `d.s${s}.down${i}`, h, 64, { stride: 2, separable, lean, lrelu: true });
       }
       // Mean of the patch logits: one number per sample and scale.
       return tf.mean(conv2d(p, `d.s${s}.out`, h, 1, { kernel: 1, gain: 1 }), [1, 2, 3]);

@@ -167,6 +167,7 @@ export async function trainGan(o: GanTrainOptions): Promise<GanResult> {
       d,
       G: (z) => generate(g, cfg, z, call),
       D: (x) => discriminate(d, cfg, x, call),
+      DLean: (x) => discriminate(d, cfg, x, { ...call, lean: true }),
     };
     const n = ph.batch;
     const all = await o.data.batch(step);

@@ -19,6 +19,11 @@ export interface StepNets {
   G(z: tf.Tensor2D): tf.Tensor4D;
   /** One logit per sample. */
   D(x: tf.Tensor4D): tf.Tensor;
+  /**
+   * The same D built from lean layers (first-order, eager weight gradients), for the steps that
+   * want D's weight gradients and no second order: D's own step without a penalty.
+   */
+  DLean?(x: tf.Tensor4D): tf.Tensor;
 }
 
 export interface StepBatch {
@@ -59,11 +64,17 @@ function dObjective(
   return loss;
 }
 
+/** D for a step that takes D's weight gradients: lean unless a penalty needs second order. */
+function dForOwnStep(nets: StepNets, o: StepOptions): (x: tf.Tensor4D) => tf.Tensor {
+  return !o.reg && nets.DLean ? nets.DLean : nets.D;
+}
+
 /** Gradients of L_D w.r.t. D (fake samples held fixed). */
 export function discriminatorGrads(nets: StepNets, b: StepBatch, o: StepOptions): Grads {
   const fake = nets.G(b.z1); // outside the gradient scope: no backward into G
+  const D = dForOwnStep(nets, o);
   const out = tf.variableGrads(
-    () => dObjective(nets, b, o, nets.D(b.real), nets.D(fake), fake),
+    () => dObjective(nets, b, o, D(b.real), D(fake), fake),
     nets.d.list(),
   );
   fake.dispose();
@@ -104,15 +115,16 @@ export function oneStageGrads(
     value: tf.clone(args[0] as tf.Tensor),
     gradFunc: (dy: tf.Tensor) => tf.mul(dy, tf.tensor4d(gamma!, [gamma!.length, 1, 1, 1])),
   }));
+  const D = dForOwnStep(nets, o);
   const out = tf.variableGrads(() => {
     const fake = nets.G(b.z1);
-    const fakeLogits = nets.D(scaled(fake) as tf.Tensor4D);
+    const fakeLogits = D(scaled(fake) as tf.Tensor4D);
     const p = fakeLogits.dataSync() as Float32Array;
     gamma = gammaOf(p);
     gValue = tf.tidy(() => o.loss.g(fakeLogits).dataSync()[0]);
     // The penalty's fake samples are data (a copy off the tape): it adds nothing to G's gradient.
     const detached = o.reg ? tf.tensor4d(fake.dataSync() as Float32Array, fake.shape) : fake;
-    return dObjective(nets, b, o, nets.D(b.real), fakeLogits, detached);
+    return dObjective(nets, b, o, D(b.real), fakeLogits, detached);
   }, [...nets.d.list(), ...nets.g.list()]);
   return { ...out, gValue };
 }

@@ -24,6 +24,8 @@ function setup(cfg: GanConfig) {
     G: (z) => generate(model.g, cfg, z),
     D: (x) => discriminate(model.d, cfg, x),
   };
+  // The same D from lean layers, which D's own step and one-stage training use without a penalty.
+  const lean: StepNets = { ...nets, DLean: (x) => discriminate(model.d, cfg, x, { lean: true }) };
   const rng = new Rng(11);
   const n = 4;
   const [h, w, c] = cfg.shape;
@@ -34,15 +36,18 @@ function setup(cfg: GanConfig) {
     z2: z,
     eps: tf.tensor1d(rng.uniformArray(n)),
   };
-  return { model, nets, batch };
+  return { model, nets, lean, batch };
 }
 
-/** One-stage gradients vs the two-stage gradients computed separately from the same weights. */
+/**
+ * One-stage gradients (lean D where allowed) vs the two-stage gradients computed separately from
+ * the same weights with the standard layers.
+ */
 function compare(cfg: GanConfig, o: StepOptions) {
-  const { model, nets, batch } = setup(cfg);
+  const { model, nets, lean, batch } = setup(cfg);
   const dRef = discriminatorGrads(nets, batch, o);
   const gRef = generatorGrads(nets, batch.z1, o);
-  const one = oneStageGrads(nets, batch, o);
+  const one = oneStageGrads(lean, batch, o);
   assertAllClose(one.value.dataSync(), dRef.value.dataSync(), { rtol: 1e-5, msg: "L_D" });
   assertAllClose([one.gValue], gRef.value.dataSync(), { rtol: 1e-5, msg: "L_G" });
   let checked = 0;
@@ -69,6 +74,24 @@ function compare(cfg: GanConfig, o: StepOptions) {
 }
 
 const tiny: GanConfig = { shape: [8, 8, 3], zDim: 8, baseChannels: 16, minChannels: 8, tanh: true };
+
+Deno.test("D's step from lean layers gives the standard layers' loss and gradients", () => {
+  for (const cfg of [tiny, { ...tiny, separableD: true }]) {
+    const { model, nets, lean, batch } = setup(cfg);
+    const o = { loss: GAN_LOSSES.logistic };
+    const ref = discriminatorGrads(nets, batch, o);
+    const got = discriminatorGrads(lean, batch, o);
+    assertAllClose(got.value.dataSync(), ref.value.dataSync(), { rtol: 1e-5 });
+    const names = model.d.list().map((v) => v.name);
+    assert(names.length >= 8 && names.every((n) => ref.grads[n] && got.grads[n]), "every D weight");
+    for (const n of names) {
+      const expected = ref.grads[n].dataSync();
+      const scale = Math.max(...expected.map(Math.abs));
+      assertAllClose(got.grads[n].dataSync(), expected, { rtol: 1e-5, atol: 1e-5 * scale, msg: n });
+    }
+    tf.disposeVariables();
+  }
+});
 
 Deno.test("one-stage gradients equal two-stage gradients: logistic (non-saturating) loss", () => {
   compare(tiny, { loss: GAN_LOSSES.logistic });
