@@ -43,12 +43,11 @@ const params = z.object({
   curveCount: z.number().int().min(0).default(256),
 });
 
-/** uint8-quantised copy of [-1, 1] images, in [0, 255] (SWD, MS-SSIM) or back in [-1, 1]. */
-function quantise(x: Float32Array, to: "bytes" | "unit"): Float32Array {
+/** [-1, 1] images quantised to 8 bits, as values in [0, 255] (what saved samples would hold). */
+function quantise(x: Float32Array): Float32Array {
   const out = new Float32Array(x.length);
   for (let i = 0; i < x.length; i++) {
-    const b = Math.min(255, Math.max(0, Math.round((x[i] + 1) * 127.5)));
-    out[i] = to === "bytes" ? b : b / 127.5 - 1;
+    out[i] = Math.min(255, Math.max(0, Math.round((x[i] + 1) * 127.5)));
   }
   return out;
 }
@@ -140,7 +139,7 @@ export const evaluateStage = defineStage({
     const realA = real.set(0, n), realB = real.set(full, n);
     const steps = 3 + (p.curveCount > 0 ? 1 : 0);
     ctx.progress(0, steps, "SWD model vs real");
-    const fakeBytes = quantise(fake.data.subarray(0, n * h * w * c), "bytes");
+    const fakeBytes = quantise(fake.data.subarray(0, n * h * w * c));
     const fakeSet: ImageSet = { data: fakeBytes, n, h, w, c };
     const model = slicedWassersteinDistance(realA, fakeSet, { seed });
     let reals2 = stats.reals2;
@@ -288,7 +287,7 @@ async function swdCurve(
       continue;
     }
     const set: ImageSet = {
-      data: quantise(imgs.data, "bytes"),
+      data: quantise(imgs.data),
       n: count,
       h: imgs.shape[0],
       w: imgs.shape[1],
