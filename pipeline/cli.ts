@@ -152,12 +152,17 @@ export async function runCli(
             if (results.some((r) => r.outcome === "failed" || r.outcome === "skipped")) {
               exitCode = 1;
             }
+            const records: Record<string, RunRecord> = {};
+            for (const r of results) {
+              const rec = r.key ? await store.getRecord(r.key) : null;
+              if (rec) records[r.stage] = rec;
+            }
             const metrics: Record<string, number> = {};
             const wanted = new Set(o.metrics ?? targets ?? results.map((r) => r.stage));
-            for (const r of results) {
-              const rec = r.key && wanted.has(r.stage) ? await store.getRecord(r.key) : null;
-              for (const [k, v] of Object.entries(numericMetrics(rec?.metrics ?? {}))) {
-                metrics[`${r.stage}.${k}`] = v;
+            for (const [stage, rec] of Object.entries(records)) {
+              if (!wanted.has(stage)) continue;
+              for (const [k, v] of Object.entries(numericMetrics(rec.metrics))) {
+                metrics[`${stage}.${k}`] = v;
               }
             }
             rows.push({
@@ -166,11 +171,6 @@ export async function runCli(
               metrics,
             });
             if (o.html) {
-              const records: Record<string, RunRecord> = {};
-              for (const r of results) {
-                const rec = r.key ? await store.getRecord(r.key) : null;
-                if (rec) records[r.stage] = rec;
-              }
               cells.push({
                 label,
                 combo,
