@@ -63,12 +63,14 @@ export function concatKernel(
       const inputs = (args.inputs as unknown as tf.TensorInfo[]).filter((t) =>
         t.shape.every((s) => s > 0)
       );
-      const rank = inputs[0]?.shape.length ?? 0;
+      // Fewer than two non-empty inputs (axis parsing needs one): tfjs's kernel.
+      if (inputs.length < 2) return fallback("Concat")(args);
+      const rank = inputs[0].shape.length;
       const axis =
-        tf.util.parseAxisParam((args.attrs as { axis: number }).axis, inputs[0]?.shape ?? [])[0];
+        tf.util.parseAxisParam((args.attrs as { axis: number }).axis, inputs[0].shape)[0];
       const total = inputs.reduce((s, t) => s + tf.util.sizeFromShape(t.shape), 0);
       if (
-        inputs.length < 2 || total < MIN_ELEMENTS || inputs.some((t) => t.dtype !== "float32") ||
+        total < MIN_ELEMENTS || inputs.some((t) => t.dtype !== "float32") ||
         inputs.some((t) => t.shape.length !== rank)
       ) {
         return fallback("Concat")(args);

@@ -1,6 +1,7 @@
 /**
  * oneDNN concat against element-by-element index arithmetic written here, along every axis of
- * 4-D tensors big enough to take the oneDNN path, and with an empty input among them.
+ * 4-D tensors big enough to take the oneDNN path, with an empty input among them, and of empty
+ * inputs only.
  */
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals } from "../../tests/assert.ts";
@@ -55,5 +56,9 @@ Deno.test({
       assertEquals(Array.from(got.dataSync()), Array.from(want.out), `axis ${axis}`);
       tf.dispose([...ts, got]);
     }
+    // Only empty inputs: nothing for oneDNN to join (this once threw parsing the axis).
+    const empty = tf.concat([tf.zeros([0, 3]), tf.zeros([0, 3])], 1);
+    assertEquals(empty.shape, [0, 6]);
+    empty.dispose();
   },
 });
