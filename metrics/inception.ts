@@ -501,7 +501,8 @@ export function missingWeightsMessage(looked: string[]): string {
     "(--set real-stats.inceptionWeights=/path/to/file).";
 }
 
-function exists(path: string): boolean {
+/** Whether `path` is an existing file (no throw). */
+export function isFile(path: string): boolean {
   try {
     return Deno.statSync(path).isFile;
   } catch {
@@ -561,11 +562,11 @@ export async function locateInceptionWeights(
   opts: { path?: string; download?: boolean; log?: (m: string) => void } = {},
 ): Promise<string> {
   if (opts.path) {
-    if (!exists(opts.path)) throw new Error(missingWeightsMessage([opts.path]));
+    if (!isFile(opts.path)) throw new Error(missingWeightsMessage([opts.path]));
     return opts.path;
   }
   const cached = defaultInceptionPath();
-  if (exists(cached)) return cached;
+  if (isFile(cached)) return cached;
   if (opts.download && await downloadInceptionWeights(cached, { log: opts.log })) return cached;
   throw new Error(missingWeightsMessage([cached]));
 }
@@ -580,7 +581,7 @@ export async function loadInception(path: string): Promise<{ net: InceptionNet; 
 
 if (import.meta.main) {
   const dest = Deno.args[0] ?? defaultInceptionPath();
-  if (exists(dest)) {
+  if (isFile(dest)) {
     console.log(`already present: ${dest}`);
   } else if (!(await downloadInceptionWeights(dest, { log: console.log }))) {
     console.error(missingWeightsMessage([dest]));

@@ -5,6 +5,7 @@
  * combination (cached stages show the time they took when they ran).
  */
 import type { MatrixCell } from "../pipeline/stage.ts";
+import { readJson } from "../pipeline/fs_util.ts";
 import { renderComparison } from "../report/html.ts";
 import type { ChartOptions, Series } from "../report/svg_chart.ts";
 
@@ -38,10 +39,6 @@ function shortLabel(cell: MatrixCell): string {
   }).join(" ") || cell.label;
 }
 
-async function readJson<T>(path: string | null): Promise<T | null> {
-  return path ? JSON.parse(await Deno.readTextFile(path)) as T : null;
-}
-
 export async function matrixReport(cells: MatrixCell[]): Promise<string> {
   const notes: string[] = [];
   const images = [];
@@ -53,7 +50,8 @@ export async function matrixReport(cells: MatrixCell[]): Promise<string> {
     const label = shortLabel(cell);
     const grid = cell.file("sample", "grid");
     if (grid) images.push({ title: label, png: await Deno.readFile(grid) });
-    const m = await readJson<Metrics>(cell.file("evaluate", "metrics"));
+    const metricsFile = cell.file("evaluate", "metrics");
+    const m = metricsFile ? await readJson<Metrics>(metricsFile) : null;
     if (!m) notes.push(`${label}: no evaluate metrics (evaluate was not a target)`);
     const gen = cell.records["train-generator"];
     rows.push([

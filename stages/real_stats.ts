@@ -28,6 +28,7 @@ import {
   extractFeatures,
   FEATURE_DIM,
   INCEPTION_SHA256_PREFIX,
+  isFile,
   loadInception,
   missingWeightsMessage,
 } from "../metrics/inception.ts";
@@ -70,14 +71,6 @@ export interface RealStats {
     kid?: { mean: number; std: number };
   };
   notes: string[];
-}
-
-function isFile(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
 }
 
 /** Weights the key is made of: the explicit path, else the cache-dir file if it exists now. */
