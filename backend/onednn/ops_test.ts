@@ -249,7 +249,10 @@ Deno.test({
     for (const [shape, sz, align, half] of cases) {
       const x = uniform(rng, size(shape), -1, 1);
       const dy = uniform(rng, shape[0] * sz[0] * sz[1] * shape[3], -1, 1);
-      // Forward, and the gradient (the cpu backend runs the batch-safe JS kernel of fixes.ts).
+      // Forward (tfjs's own cpu kernel is the reference), and the gradient. Only the integer
+      // cases' gradients run on oneDNN; the others run fixes.ts's JS kernel on both sides, so
+      // here they only check the dispatch: backend/resize_grad_test.ts checks the kernels
+      // themselves (adjoint identity, PyTorch).
       const run = () =>
         tf.tidy(() => {
           const xt = tf.tensor4d(x, shape as never);
