@@ -8,11 +8,10 @@ import * as tf from "@tensorflow/tfjs";
 import { assertAllClose, assertEquals, assertThrows } from "../tests/assert.ts";
 import { initBackend } from "./mod.ts";
 import { loadOneDnn } from "./onednn/ffi.ts";
+import { hasOneDnn } from "./onednn/test_gate.ts";
 import { type ChainConv, upsampledPhases } from "./conv_chain.ts";
 import { ChainRunner, compileConvChain } from "./chain_runner.ts";
 import { Rng } from "../nn/rng.ts";
-
-const hasOneDnn = loadOneDnn() !== null;
 
 function layer(rng: Rng, k: number, cin: number, cout: number, up: boolean, alpha: number | null) {
   return {

@@ -3,7 +3,7 @@ import { assert, assertEquals } from "../tests/assert.ts";
 import { installEagerBackprop, uninstallEagerBackprop } from "./eager_backprop.ts";
 import { Rng } from "../nn/rng.ts";
 import { initBackend } from "./mod.ts";
-import { loadOneDnn } from "./onednn/ffi.ts";
+import { hasOneDnn } from "./onednn/test_gate.ts";
 import { backendMemory, resetPeakMemory } from "./onednn/pool.ts";
 
 await tf.setBackend("cpu");
@@ -78,7 +78,7 @@ Deno.test("eager backprop: second-order gradients (a gradient penalty) match tfj
 Deno.test({
   name:
     "eager backprop: the peak of a chain of n leaky ReLUs is n saved tensors plus a few gradients, not 2n",
-  ignore: loadOneDnn() === null,
+  ignore: !hasOneDnn,
   fn: async () => {
     // On onednn, whose buffer pool counts distinct buffers (tfjs's own count adds a tensor's size
     // again for every handle on it). Each leaky ReLU saves one tensor for backward; tfjs keeps
@@ -112,7 +112,7 @@ Deno.test({
 Deno.test({
   name:
     "eager backprop: what nodes off the path to the wanted gradients saved is freed before backward",
-  ignore: loadOneDnn() === null,
+  ignore: !hasOneDnn,
   fn: async () => {
     await initBackend("onednn");
     // A frozen feature chain on data (n leaky ReLUs, each saving its output) feeds w * h; only

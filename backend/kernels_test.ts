@@ -6,15 +6,13 @@
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertAllClose } from "../tests/assert.ts";
 import { initBackend } from "./mod.ts";
-import { loadOneDnn } from "./onednn/ffi.ts";
+import { hasOneDnn } from "./onednn/test_gate.ts";
 import { primitiveCount } from "./onednn/kernels.ts";
 
 const fixture = JSON.parse(
   await Deno.readTextFile(new URL("../tests/fixtures/backend/kernels.json", import.meta.url)),
 );
 
-const hasOneDnn = loadOneDnn() !== null;
-if (!hasOneDnn) console.log("note: libdnnl not installed; onednn kernel tests skipped");
 const backends = hasOneDnn ? ["onednn", "cpu"] : ["cpu"];
 const TOL = { rtol: 1e-4, atol: 1e-4 };
 

@@ -11,6 +11,7 @@ import { applyTfjsFixes } from "./fixes.ts";
 import { registerOneDnnBackend } from "./onednn/register.ts";
 import { registerLeakyRelu } from "./onednn/activation.ts";
 import { loadOneDnn, waitPolicy } from "./onednn/ffi.ts";
+import { ensureOneDnn } from "./onednn/setup.ts";
 
 export type BackendName = "auto" | "tensorflow" | "webgpu" | "onednn" | "wasm" | "cpu";
 export const BACKEND_NAMES: BackendName[] = [
@@ -63,6 +64,8 @@ async function select(name: BackendName): Promise<BackendInfo> {
     if (name === "webgpu") throw new Error("no WebGPU adapter is available");
   }
   if (name === "onednn" || name === "auto") {
+    // Fetches Debian's libdnnl2 into the cache dir where none loads (one line says so).
+    await ensureOneDnn((line) => console.error(line));
     try {
       const version = registerOneDnnBackend();
       await tf.setBackend("onednn");
@@ -74,7 +77,9 @@ async function select(name: BackendName): Promise<BackendInfo> {
       };
     } catch (e) {
       if (name === "onednn") throw e;
-      console.error(`note: ${(e as Error).message}; using the slower plain cpu backend`);
+      console.error(
+        `note: ${(e as Error).message}; using the plain cpu backend (pure JS, ~100x slower)`,
+      );
     }
   }
   if (name === "wasm") {

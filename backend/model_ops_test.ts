@@ -8,7 +8,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertAllClose } from "../tests/assert.ts";
 import { initBackend } from "./mod.ts";
-import { loadOneDnn } from "./onednn/ffi.ts";
+import { hasOneDnn } from "./onednn/test_gate.ts";
 import { batchNorm } from "./fixes.ts";
 import { glu } from "../models/fastgan.ts";
 import { batchNormGlu } from "../models/lean_bn_glu.ts";
@@ -18,7 +18,7 @@ const cases = JSON.parse(
   await Deno.readTextFile(new URL("../tests/fixtures/backend/model_ops.json", import.meta.url)),
 ) as Record<string, Case>;
 
-const backends = loadOneDnn() !== null ? ["onednn", "cpu"] : ["cpu"];
+const backends = hasOneDnn ? ["onednn", "cpu"] : ["cpu"];
 const TOL = { rtol: 1e-4, atol: 1e-4 };
 
 const t = (c: Case, name: string) => tf.tensor(c[name], c[name + "Shape"]);

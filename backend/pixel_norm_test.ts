@@ -2,10 +2,10 @@
 import * as tf from "@tensorflow/tfjs";
 import { assertAllClose, assertThrows } from "../tests/assert.ts";
 import { initBackend } from "./mod.ts";
-import { loadOneDnn } from "./onednn/ffi.ts";
+import { hasOneDnn } from "./onednn/test_gate.ts";
 import { pixelNorm } from "./pixel_norm.ts";
 
-const backends = loadOneDnn() ? ["onednn", "cpu"] : ["cpu"];
+const backends = hasOneDnn ? ["onednn", "cpu"] : ["cpu"];
 const composite = (x: tf.Tensor, eps: number) =>
   tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps)));
 

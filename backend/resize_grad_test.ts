@@ -11,11 +11,11 @@
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertAllClose } from "../tests/assert.ts";
 import { initBackend } from "./mod.ts";
-import { loadOneDnn } from "./onednn/ffi.ts";
+import { hasOneDnn } from "./onednn/test_gate.ts";
 import { MIN_ELEMENTS, opPrimitiveCount } from "./onednn/ops.ts";
 import { Rng } from "../nn/rng.ts";
 
-const backends = loadOneDnn() !== null ? ["onednn", "cpu"] : ["cpu"];
+const backends = hasOneDnn ? ["onednn", "cpu"] : ["cpu"];
 type Op = "nearest" | "bilinear";
 const GRAD_KERNEL: Record<Op, string> = {
   nearest: "ResizeNearestNeighborGrad",

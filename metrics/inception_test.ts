@@ -16,7 +16,7 @@ import {
   assertThrows,
 } from "../tests/assert.ts";
 import { initBackend } from "../backend/mod.ts";
-import { loadOneDnn } from "../backend/onednn/ffi.ts";
+import { hasOneDnn } from "../backend/onednn/test_gate.ts";
 import { gunzipSync } from "node:zlib";
 import { readTorchFile } from "./torch_file.ts";
 import {
@@ -35,8 +35,6 @@ import {
 } from "./inception.ts";
 
 const DIR = new URL("../tests/fixtures/inception/", import.meta.url);
-const hasOneDnn = loadOneDnn() !== null;
-if (!hasOneDnn) console.log("note: libdnnl not installed; Inception test runs on the cpu backend");
 await initBackend(hasOneDnn ? "onednn" : "cpu");
 
 const fixture = JSON.parse(await Deno.readTextFile(new URL("inception_case.json", DIR))) as {

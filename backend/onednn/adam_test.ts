@@ -6,13 +6,12 @@
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertAllClose, assertEquals } from "../../tests/assert.ts";
 import { initBackend } from "../mod.ts";
-import { loadOneDnn } from "./ffi.ts";
+import { hasOneDnn } from "./test_gate.ts";
 import { ADAM_KERNEL } from "./adam.ts";
 import { Adam } from "../../train/adam.ts";
 import { Params } from "../../nn/params.ts";
 import { Rng } from "../../nn/rng.ts";
 
-const hasOneDnn = loadOneDnn() !== null;
 const OPTS = { lr: 1e-3, beta1: 0.5, beta2: 0.99, eps: 1e-8 };
 const SHAPES: Record<string, number[]> = { w: [3, 3, 37, 41], b: [41], s: [1] };
 

@@ -6,11 +6,9 @@
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals } from "../../tests/assert.ts";
 import { initBackend } from "../mod.ts";
-import { loadOneDnn } from "./ffi.ts";
+import { hasOneDnn } from "./test_gate.ts";
 import { MIN_ELEMENTS } from "./ops.ts";
 import { Rng } from "../../nn/rng.ts";
-
-const hasOneDnn = loadOneDnn() !== null;
 
 /** out[..., j, ...] = the input holding position j along `axis`, read by index. */
 function naiveConcat(parts: { data: Float32Array; shape: number[] }[], axis: number) {

@@ -3,11 +3,12 @@
  * descriptors by strides (so tfjs's NHWC buffers are used in place) or by tag (`any`: the
  * primitive picks), conv forward/backward-data/backward-weights (grouped for depthwise), matmul,
  * eltwise, binary, reduction, reorders, primitive creation and execution. ABI facts (struct
- * sizes, enum values) are from the 2.6 headers (libdnnl-dev); see FINDINGS.
+ * sizes, enum values) are from the 2.6 headers (Debian's libdnnl-dev).
  */
 
 import os from "node:os";
 import process from "node:process";
+import { type LibraryCandidate, oneDnnCandidates } from "./provision.ts";
 
 export const DNNL = {
   f32: 3,
@@ -184,6 +185,8 @@ export interface OneDnn {
   engine: Deno.PointerValue;
   stream: Deno.PointerValue;
   version: string;
+  /** The file or soname it was loaded from. */
+  path: string;
 }
 
 let loaded: OneDnn | null | undefined;
@@ -250,36 +253,88 @@ export function busyFraction(ms: number): number | null {
   return Math.min(1, Math.max(0, (b[0] - a[0]) - (b[2] - a[2])) / (b[1] - a[1]));
 }
 
-/** Loads libdnnl once; null (with `oneDnnLoadError()` saying why) when it is not available. */
+/**
+ * Loads libdnnl once, from the first of `oneDnnCandidates()` that opens; null (with
+ * `oneDnnLoadError()` saying why) when none does. `provisionOneDnn` can add a candidate; then
+ * `reloadOneDnn()` tries again.
+ */
 export function loadOneDnn(): OneDnn | null {
   if (loaded !== undefined) return loaded;
-  try {
-    // OpenMP reads its thread count when the library initialises: set it first.
-    if (!Deno.env.get("OMP_NUM_THREADS")) {
-      Deno.env.set("OMP_NUM_THREADS", String(navigator.hardwareConcurrency || 1));
-    }
-    chooseWaitPolicy();
-    const dl = Deno.dlopen("libdnnl.so.2", symbols);
-    const lib = dl.symbols;
-    const engineOut = new BigUint64Array(1);
-    check(lib.dnnl_engine_create(u8(engineOut), DNNL.cpu, 0n), "engine_create");
-    const engine = Deno.UnsafePointer.create(engineOut[0]);
-    const streamOut = new BigUint64Array(1);
-    check(lib.dnnl_stream_create(u8(streamOut), engine, DNNL.streamDefault), "stream_create");
-    const v = new Deno.UnsafePointerView(lib.dnnl_version()!);
-    const version = `${v.getInt32(0)}.${v.getInt32(4)}.${v.getInt32(8)}`;
-    let omp = null;
+  const errors: string[] = [];
+  for (const candidate of oneDnnCandidates()) {
     try {
-      omp = Deno.dlopen("libgomp.so.1", gompSymbols).symbols;
-    } catch {
-      // A oneDNN built on another threading runtime: every primitive uses all threads.
+      loaded = openOneDnn(candidate);
+      return loaded;
+    } catch (e) {
+      errors.push(e instanceof Error ? e.message : String(e));
     }
-    loaded = { lib, omp, engine, stream: Deno.UnsafePointer.create(streamOut[0]), version };
-  } catch (e) {
-    loadError = e instanceof Error ? e.message : String(e);
-    loaded = null;
   }
+  loadError = errors.join("; ");
+  loaded = null;
   return loaded;
+}
+
+/** Forgets a failed load, so the next `loadOneDnn()` looks again (after provisioning). */
+export function reloadOneDnn(): OneDnn | null {
+  if (loaded === null) loaded = undefined;
+  return loadOneDnn();
+}
+
+/**
+ * OpenMP reads its settings once, when libgomp initialises: they are set before the first
+ * library is opened, by whoever opens it first.
+ */
+function setOpenMpEnvironment(): void {
+  if (!Deno.env.get("OMP_NUM_THREADS")) {
+    Deno.env.set("OMP_NUM_THREADS", String(navigator.hardwareConcurrency || 1));
+  }
+  chooseWaitPolicy();
+}
+
+/** Opens a candidate after its preloads (for provisioning); the error message, or null. */
+export function tryOpenLibrary(c: LibraryCandidate): string | null {
+  setOpenMpEnvironment();
+  try {
+    for (const p of c.preload) Deno.dlopen(p, {});
+    Deno.dlopen(c.path, {}).close();
+    return null;
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  }
+}
+
+function openOneDnn(c: LibraryCandidate): OneDnn {
+  setOpenMpEnvironment();
+  // Dependencies fetched beside a cached copy stay loaded: libdnnl's own references resolve to them.
+  for (const p of c.preload) Deno.dlopen(p, {});
+  const dl = Deno.dlopen(c.path, symbols);
+  const lib = dl.symbols;
+  const v = new Deno.UnsafePointerView(lib.dnnl_version()!);
+  const version = `${v.getInt32(0)}.${v.getInt32(4)}.${v.getInt32(8)}`;
+  if (!version.startsWith("2.6.")) {
+    dl.close();
+    // The bindings hard-code 2.6's struct sizes and enum values: another version would corrupt.
+    throw new Error(`${c.path} is oneDNN ${version}; ganflow's bindings need oneDNN 2.6`);
+  }
+  const engineOut = new BigUint64Array(1);
+  check(lib.dnnl_engine_create(u8(engineOut), DNNL.cpu, 0n), "engine_create");
+  const engine = Deno.UnsafePointer.create(engineOut[0]);
+  const streamOut = new BigUint64Array(1);
+  check(lib.dnnl_stream_create(u8(streamOut), engine, DNNL.streamDefault), "stream_create");
+  let omp = null;
+  try {
+    omp = Deno.dlopen("libgomp.so.1", gompSymbols).symbols;
+  } catch {
+    // A oneDNN built on another threading runtime: every primitive uses all threads.
+  }
+  return {
+    lib,
+    omp,
+    engine,
+    stream: Deno.UnsafePointer.create(streamOut[0]),
+    version,
+    path: c.path,
+  };
 }
 
 export function oneDnnLoadError(): string {

@@ -8,12 +8,11 @@
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertAllClose, assertThrows } from "../../tests/assert.ts";
 import { initBackend } from "../mod.ts";
-import { loadOneDnn } from "./ffi.ts";
+import { hasOneDnn } from "./test_gate.ts";
 import { MIN_ELEMENTS, opPrimitiveCount } from "./ops.ts";
 import { primitiveCount } from "./kernels.ts";
 import { Rng } from "../../nn/rng.ts";
 
-const hasOneDnn = loadOneDnn() !== null;
 const TOL = { rtol: 1e-4, atol: 1e-6 };
 const BIG = [3, 37, 41, 11]; // 50,061 elements: oneDNN path
 const SMALL = [2, 5, 7]; // JS path

@@ -6,10 +6,9 @@
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals } from "../../tests/assert.ts";
 import { initBackend } from "../mod.ts";
-import { loadOneDnn } from "./ffi.ts";
+import { hasOneDnn } from "./test_gate.ts";
 import { backendMemory, poolStats, resetPeakMemory, setPoolLimit } from "./pool.ts";
 
-const hasOneDnn = loadOneDnn() !== null;
 const N = 1 << 16;
 const shape = [64, 1024];
 

@@ -6,10 +6,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertAllClose } from "../../tests/assert.ts";
 import { initBackend } from "../mod.ts";
-import { loadOneDnn } from "./ffi.ts";
+import { hasOneDnn } from "./test_gate.ts";
 import { Rng } from "../../nn/rng.ts";
-
-const hasOneDnn = loadOneDnn() !== null;
 
 function naivePool(
   x: Float32Array,
