@@ -225,7 +225,8 @@ export const trainGeneratorStage = defineStage({
     aeParams.dispose();
     decoder?.dispose();
     tf.disposeVariables();
-    const kimg = (p.steps * p.batch) / 1000;
+    // Images shown: progressive growing's batch varies by resolution (not steps x batch).
+    const kimg = result.images / 1000;
     return {
       space: p.space,
       arch: p.arch,

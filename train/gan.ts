@@ -82,6 +82,11 @@ export interface GanResult extends GanModel {
   history: { step: number[]; d: number[]; g: number[] };
   /** Wall ms of each training step run by this call (the step and EMA update only), with its resolution. */
   stepTimes: { resolution: number; ms: number }[];
+  /**
+   * Real images shown from step 0 to the last step run (a resumed run's earlier steps included):
+   * the sum of each step's batch, which progressive growing varies by resolution.
+   */
+  images: number;
 }
 
 export function createGan(config: GanConfig, seed: number, features?: FeatureNet): GanModel {
@@ -149,6 +154,7 @@ export async function trainGan(o: GanTrainOptions): Promise<GanResult> {
   const decay = o.emaDecay ?? 0.999;
   const [h, w, c] = o.data.sampleShape;
   let level = phaseAt(start).level;
+  let end = start;
 
   for (let step = start; step < o.steps; step++) {
     const ph = phaseAt(step);
@@ -190,7 +196,7 @@ export async function trainGan(o: GanTrainOptions): Promise<GanResult> {
     history.step.push(step + 1);
     history.d.push(losses.d);
     history.g.push(losses.g);
-    const done = step + 1;
+    const done = end = step + 1;
     const info: StepInfo = o.growth
       ? { ...losses, resolution: ph.resolution, alpha: ph.alpha }
       : losses;
@@ -215,5 +221,7 @@ export async function trainGan(o: GanTrainOptions): Promise<GanResult> {
   fixedZ?.dispose();
   optG.dispose();
   optD.dispose();
-  return { ...model, history, stepTimes };
+  let images = 0;
+  for (let s = 0; s < end; s++) images += phaseAt(s).batch;
+  return { ...model, history, stepTimes, images };
 }

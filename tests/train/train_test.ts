@@ -243,6 +243,8 @@ Deno.test("ProGAN: a checkpoint taken mid-fade resumes mid-fade, bit-identical t
     for (const k of Object.keys(x)) assertEquals(y[k].data, x[k].data, `${part} ${k}`);
   }
   assert(full.history.d.every(Number.isFinite) && full.history.g.every(Number.isFinite));
+  // Images shown count the steps before the checkpoint too: 6 steps of 4.
+  assertEquals([full.images, resumed.images], [24, 24]);
   tf.disposeVariables();
 });
 
