@@ -29,7 +29,14 @@ import {
   paramsFrom,
 } from "../train/compress.ts";
 import type { NamedArray } from "../nn/tensor_file.ts";
-import { checkpointHooks, gridPng, readModel, startBackend, writeModel } from "./common.ts";
+import {
+  checkpointHooks,
+  gridPng,
+  readModel,
+  startBackend,
+  trainingProgress,
+  writeModel,
+} from "./common.ts";
 
 const params = z.object({
   /** Whose decoder: the autoencoder's, or the conditional (edges -> image) network's. */
@@ -152,6 +159,7 @@ export const compressStage = defineStage({
     const target: CompressTarget = p.keepFraction !== undefined
       ? { keepFraction: p.keepFraction }
       : { maxPsnrLossDb: p.maxPsnrLossDb };
+    const progress = trainingProgress(ctx, backend, p.condenseSteps + p.distillSteps);
     const result = await compressDecoder({
       teacher,
       config,
@@ -185,7 +193,7 @@ export const compressStage = defineStage({
       featuresFrom: p.featuresFrom,
       checkpoint: await checkpointHooks(ctx, p.checkpointEvery),
       onProgress: (s, t, phase, l) =>
-        ctx.progress(
+        progress(
           s,
           t,
           phase === "condense"

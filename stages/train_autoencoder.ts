@@ -6,7 +6,7 @@ import { openImageBatches, readFloatArray } from "../data/zarr_batches.ts";
 import { mapBatches, psnr, trainAutoencoder } from "../train/autoencoder.ts";
 import { decode, encode } from "../models/autoencoder.ts";
 import { readAttributes } from "../data/zarr_io.ts";
-import { checkpointHooks, gridPng, startBackend, writeModel } from "./common.ts";
+import { checkpointHooks, gridPng, startBackend, trainingProgress, writeModel } from "./common.ts";
 
 const params = z.object({
   factor: z.number().int().refine((f) => Number.isInteger(Math.log2(f)), "a power of two").default(
@@ -50,6 +50,7 @@ export const trainAutoencoderStage = defineStage({
       limit: count - holdout,
     });
     const config = { factor: p.factor, latentChannels: p.latentChannels, width: p.width };
+    const progress = trainingProgress(ctx, backend, p.steps);
     const result = await trainAutoencoder({
       config,
       data,
@@ -58,8 +59,7 @@ export const trainAutoencoderStage = defineStage({
       lr: p.lr,
       advWeight: p.advWeight,
       checkpoint: await checkpointHooks(ctx, p.checkpointEvery),
-      onProgress: (s, t, l) =>
-        ctx.progress(s, t, `L1 ${l.l1.toFixed(4)} critic ${l.adv.toFixed(3)}`),
+      onProgress: (s, t, l) => progress(s, t, `L1 ${l.l1.toFixed(4)} critic ${l.adv.toFixed(3)}`),
     });
     await data.close();
     // Held-out PSNR and the originals-vs-reconstructions picture.

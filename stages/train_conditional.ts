@@ -12,7 +12,7 @@ import { readAttributes } from "../data/zarr_io.ts";
 import { sobelEdges } from "../data/edges.ts";
 import { generateFrom, trainConditional } from "../train/conditional.ts";
 import { mapBatches, psnr } from "../train/autoencoder.ts";
-import { checkpointHooks, gridPng, startBackend, writeModel } from "./common.ts";
+import { checkpointHooks, gridPng, startBackend, trainingProgress, writeModel } from "./common.ts";
 
 const params = z.object({
   factor: z.number().int().refine((f) => Number.isInteger(Math.log2(f)), "a power of two").default(
@@ -54,6 +54,7 @@ export const trainConditionalStage = defineStage({
     });
     const config = { factor: p.factor, latentChannels: p.latentChannels, width: p.width };
     const condition = (x: Float32Array) => sobelEdges(x, [res, res, 3], p.edgeThreshold);
+    const progress = trainingProgress(ctx, backend, p.steps);
     const result = await trainConditional({
       config,
       data,
@@ -63,7 +64,7 @@ export const trainConditionalStage = defineStage({
       seed: p.seed,
       lr: p.lr,
       checkpoint: await checkpointHooks(ctx, p.checkpointEvery),
-      onProgress: (s, t, l) => ctx.progress(s, t, `L1 ${l.l1.toFixed(4)}`),
+      onProgress: (s, t, l) => progress(s, t, `L1 ${l.l1.toFixed(4)}`),
     });
     await data.close();
     const all = await readFloatArray(ctx.inputs.dataset, `images/${res}`);

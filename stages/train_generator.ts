@@ -23,7 +23,14 @@ import { Rng } from "../nn/rng.ts";
 import { median } from "../nn/stats.ts";
 import { backendMemory, resetPeakMemory } from "../backend/onednn/pool.ts";
 import type { GanLossName } from "../train/losses.ts";
-import { checkpointHooks, gridPng, readModel, startBackend, writeModel } from "./common.ts";
+import {
+  checkpointHooks,
+  gridPng,
+  readModel,
+  startBackend,
+  trainingProgress,
+  writeModel,
+} from "./common.ts";
 
 const params = z.object({
   space: z.enum(["latent", "pixel"]).default("latent"),
@@ -161,6 +168,7 @@ export const trainGeneratorStage = defineStage({
     const tracked = tf.getBackend() === "onednn";
     const liveBefore = tracked ? backendMemory().live : 0;
     if (tracked) resetPeakMemory();
+    const progress = trainingProgress(ctx, backend, p.steps);
     const result = await trainGan({
       config,
       data,
@@ -199,7 +207,7 @@ export const trainGeneratorStage = defineStage({
           }),
       },
       onProgress: (s, t, l) =>
-        ctx.progress(
+        progress(
           s,
           t,
           `D ${l.d.toFixed(3)} G ${l.g.toFixed(3)}` +
