@@ -12,7 +12,7 @@ import { CodeHasher } from "./code_digest.ts";
 import { diffIngredients, keyOf } from "./key.ts";
 import { checkpointsAt } from "./checkpoint.ts";
 import { progressLine } from "./progress.ts";
-import { removeIfExists } from "./fs_util.ts";
+import { exists, removeIfExists } from "./fs_util.ts";
 
 export interface Reporter {
   /** A permanent line. */
@@ -87,12 +87,12 @@ export class Engine {
         try {
           inputs[inputName] = (await this.store.stats.digest(input.path)).digest;
         } catch (e) {
-          if (e instanceof Deno.errors.NotFound) {
-            throw new PipelineError(
-              `stage "${name}", input "${inputName}": ${input.path} does not exist`,
-            );
-          }
-          throw e;
+          // "does not exist" only for the input itself; anything inside is reported as it is.
+          const missing = e instanceof Deno.errors.NotFound && !(await exists(input.path));
+          throw new PipelineError(
+            `stage "${name}", input "${inputName}": ${input.path} ` +
+              (missing ? "does not exist" : `cannot be read: ${(e as Error).message}`),
+          );
         }
       }
     }

@@ -2,9 +2,10 @@
  * Remembers file digests by (path, size, mtime, inode) so unchanged inputs are never re-hashed.
  * Touching a file (new mtime, same bytes) costs one re-hash and still yields the same digest.
  */
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { hashFile, treeDigest } from "./hash.ts";
-import { listFiles, readJson, writeFileAtomic } from "./fs_util.ts";
+import { readJson, writeFileAtomic } from "./fs_util.ts";
+import { walkTree } from "./tree_walk.ts";
 import type { OutputDigest } from "./stage.ts";
 
 interface Entry {
@@ -45,15 +46,18 @@ export class StatCache {
     return h;
   }
 
-  /** Digest of a file, or of a directory tree (with its per-file digests). */
+  /** Digest of a file, or of a directory tree as `walkTree` sees it (with per-file digests). */
   async digest(path: string): Promise<OutputDigest> {
     const st = await Deno.stat(path);
     if (!st.isDirectory) return await this.fileDigest(path);
     const files: Record<string, { digest: string; size: number }> = {};
     let size = 0;
-    for (const rel of await listFiles(path)) {
-      files[rel] = await this.fileDigest(join(path, rel));
-      size += files[rel].size;
+    for (const e of await walkTree(path)) {
+      // A link that leaves the tree or dangles counts by its name alone.
+      files[e.rel] = e.kind === "file"
+        ? await this.fileDigest(e.path)
+        : { digest: `symlink-${e.target}`, size: 0 };
+      size += files[e.rel].size;
     }
     return { digest: await treeDigest(files), size, files };
   }
