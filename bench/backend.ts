@@ -31,15 +31,24 @@ function referenceNets(size: number) {
 }
 
 /**
- * ms per (D step + G step) after warm-up, on the current backend: median (and mean) of steps,
- * and the process CPU time per step (all threads; less sensitive to other load than wall time).
+ * ms per (D step + G step) after warm-up, on the current backend: median (and mean, min, max) of
+ * steps, and the process CPU time per step (all threads; less sensitive to other load than wall
+ * time).
  */
 export function ganStepMs(
   size: number,
   batch: number,
   steps: number,
   beforeTimed?: () => void,
-): { ms: number; mean: number; cpuMs: number; gParams: number; dParams: number } {
+): {
+  ms: number;
+  mean: number;
+  min: number;
+  max: number;
+  cpuMs: number;
+  gParams: number;
+  dParams: number;
+} {
   const { G, D } = referenceNets(size);
   const rng = new Rng(0);
   const g = new Params(rng.fork()), d = new Params(rng.fork());
@@ -65,7 +74,15 @@ export function ganStepMs(
   }
   const mean = times.reduce((a, b) => a + b, 0) / steps;
   const cpuMs = (cpu() - cpu0) / steps;
-  const out = { ms: median(times), mean, cpuMs, gParams: g.count(), dParams: d.count() };
+  const out = {
+    ms: median(times),
+    mean,
+    min: Math.min(...times),
+    max: Math.max(...times),
+    cpuMs,
+    gParams: g.count(),
+    dParams: d.count(),
+  };
   g.dispose();
   d.dispose();
   og.dispose();
@@ -101,7 +118,7 @@ function convGflops(): { fwd: number; bwd: number } {
   return { fwd: flop / fwd / 1e9, bwd: (2 * flop) / bwd / 1e9 };
 }
 
-/** The environment before our backend set OpenMP variables: torch runs with its own defaults. */
+/** The environment before our backend set OpenMP variables: torch's own (`--torch-defaults`). */
 const TORCH_ENV = Deno.env.toObject();
 
 interface TorchRun {
@@ -220,17 +237,19 @@ export async function benchBackend(args: string[]): Promise<void> {
   const steps = Number(args.find((a) => a.startsWith("--steps="))?.slice(8) ?? 5);
   const backends: BackendName[] = args.includes("--all") ? ["onednn", "cpu"] : ["onednn"];
   console.log(
-    `reference GAN step: ${size}x${size}, batch ${batch}, ${steps} timed steps (medians; ` +
-      `torch runs before and after ours, so load changes hit both alike)`,
+    `reference GAN step: ${size}x${size}, batch ${batch}, ${steps} timed steps on each side ` +
+      `(medians, min-max spread; torch's are split before and after ours, so load changes hit ` +
+      `both alike)`,
   );
-  // --torch-passive: idle OpenMP threads of torch wait as ours were told to (backend/onednn/ffi.ts:
-  // a short spin on an idle machine, sleeping at once on a busy one) instead of torch's default
-  // long spin-then-sleep, which degrades badly when other processes load the machine.
-  const passive = args.includes("--torch-passive");
+  // Torch's idle OpenMP threads wait as ours were told to (backend/onednn/ffi.ts: a short spin
+  // on an idle machine, sleeping at once on a busy one). --torch-defaults gives torch its own
+  // long spin-then-sleep instead, which degrades badly when other processes load the machine.
+  const sameWait = !args.includes("--torch-defaults");
   loadOneDnn(); // picks our OpenMP wait policy (an environment variable) before torch starts
   const ours = waitPolicy();
-  const torchEnv = passive ? { ...TORCH_ENV, ...ours } : TORCH_ENV;
-  const torchBefore = torchStep(size, batch, steps, torchEnv);
+  const torchEnv = sameWait ? { ...TORCH_ENV, ...ours } : TORCH_ENV;
+  const torchHalves = [Math.ceil(steps / 2), Math.floor(steps / 2)];
+  const torchBefore = torchStep(size, batch, torchHalves[0], torchEnv);
   let best = Infinity, bestCpu = NaN;
   for (const b of backends) {
     try {
@@ -241,9 +260,9 @@ export async function benchBackend(args: string[]): Promise<void> {
       console.log(
         `${info.name.padEnd(8)} ${r.ms.toFixed(0).padStart(6)} ms/step  ${
           (batch * 1000 / r.ms).toFixed(1).padStart(7)
-        } img/s  (mean ${r.mean.toFixed(0)} ms, CPU ${
-          r.cpuMs.toFixed(0)
-        } ms; G ${r.gParams} params, D ${r.dParams})  ${info.detail}`,
+        } img/s  (spread ${r.min.toFixed(0)}-${r.max.toFixed(0)} ms, mean ${
+          r.mean.toFixed(0)
+        } ms, CPU ${r.cpuMs.toFixed(0)} ms; G ${r.gParams} params, D ${r.dParams})  ${info.detail}`,
       );
       prof?.report(steps, r.mean);
       const c = convGflops();
@@ -256,19 +275,25 @@ export async function benchBackend(args: string[]): Promise<void> {
       console.log(`${b.padEnd(8)} unavailable: ${(e as Error).message}`);
     }
   }
-  const torchAfter = torchStep(size, batch, steps, torchEnv);
+  const torchAfter = torchHalves[1] > 0 ? torchStep(size, batch, torchHalves[1], torchEnv) : null;
   const runs = [torchBefore, torchAfter].filter((t): t is TorchRun => t !== null);
   if (runs.length) {
-    const ms = median(runs.flatMap((t) => t.steps_ms));
-    const cpuMs = runs.reduce((a, t) => a + t.cpu_ms_per_step, 0) / runs.length;
+    const times = runs.flatMap((t) => t.steps_ms);
+    const ms = median(times);
+    const cpuMs = runs.reduce((a, t) => a + t.cpu_ms_per_step * t.steps_ms.length, 0) /
+      times.length;
+    const wait = sameWait
+      ? Object.entries(ours).map(([k, v]) => `${k}=${v}`).join(" ") || "OpenMP defaults"
+      : "its own OpenMP defaults";
     console.log(
       `torch    ${ms.toFixed(0).padStart(6)} ms/step  ${
         (batch * 1000 / ms).toFixed(1).padStart(7)
-      } img/s  (PyTorch ${navigator.hardwareConcurrency} threads${
-        passive ? `, ${Object.entries(ours).map(([k, v]) => `${k}=${v}`).join(" ")}` : ""
-      }; medians before/after: ${runs.map((t) => t.median_ms.toFixed(0)).join("/")} ms; CPU ${
-        cpuMs.toFixed(0)
-      } ms)`,
+      } img/s  (spread ${Math.min(...times).toFixed(0)}-${
+        Math.max(...times).toFixed(0)
+      } ms over ${times.length} steps, PyTorch ${navigator.hardwareConcurrency} threads, ${wait}; ` +
+        `medians before/after: ${runs.map((t) => t.median_ms.toFixed(0)).join("/")} ms; CPU ${
+          cpuMs.toFixed(0)
+        } ms)`,
     );
     console.log(
       `ratio vs torch: ${

@@ -1,4 +1,6 @@
-"""PyTorch peer of bench/backend.ts: the same reference GAN step (D step + G step, Adam, BCE).
+"""PyTorch peer of bench/backend.ts: the same reference GAN step (D step + G step, Adam, BCE),
+doing the same work as ganflow's (train/gan_step.ts): D's step runs G forward only (no graph
+into G), and G's step takes gradients of G's weights only (D's are frozen for it).
 
 Run: /usr/bin/python3 bench/torch_ref/backend_step.py --steps 10 --threads 2 --size 64
 Prints one JSON line: {"ms_per_step": mean, "median_ms": ..., "steps_ms": [...],
@@ -53,11 +55,15 @@ ones, zeros = torch.ones(a.batch, 1), torch.zeros(a.batch, 1)
 def step():
     z = torch.randn(a.batch, Z)
     od.zero_grad()
-    ld = bce(d(real), ones) + bce(d(g(z).detach()), zeros)
+    with torch.no_grad():
+        fake = g(z)
+    ld = bce(d(real), ones) + bce(d(fake), zeros)
     ld.backward(); od.step()
     og.zero_grad()
+    d.requires_grad_(False)  # backward flows through D to G's weights, but not into D's
     lg = bce(d(g(torch.randn(a.batch, Z))), ones)
     lg.backward(); og.step()
+    d.requires_grad_(True)
 
 for _ in range(2):
     step()
