@@ -36,7 +36,7 @@ import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
 import { sampleLatents } from "../train/gan.ts";
 import { readModel, startBackend } from "./common.ts";
-import { readRealImages, readRealStats, swdLevels, unitRange } from "./real_stats.ts";
+import { readRealImages, readRealStats, setsDigest, swdLevels, unitRange } from "./real_stats.ts";
 
 const params = z.object({
   /** Images per point of the SWD-over-training curve; 0 turns the curve off. */
@@ -124,7 +124,13 @@ export const evaluateStage = defineStage({
     await startBackend(ctx);
     const p = ctx.params;
     const stats = await readRealStats(ctx.inputs.realStats);
-    const real = await readRealImages(ctx.inputs.dataset);
+    const real = await readRealImages(ctx.inputs.dataset, stats.seed);
+    if (setsDigest(real.sets, stats.count) !== stats.sets?.sha256) {
+      throw new Error(
+        "real-stats drew its real sets by another rule than this evaluate (stats from an older " +
+          "ganflow?): run real-stats again",
+      );
+    }
     const fake = await readFloatArray(ctx.inputs.samples, "images");
     const { h, w, c } = real;
     if (fake.shape[1] !== h || fake.shape[2] !== w || fake.shape[3] !== c) {
@@ -136,7 +142,7 @@ export const evaluateStage = defineStage({
     if (n < 2) throw new Error(`evaluate needs at least 2 samples, got ${fake.shape[0]}`);
     const notes = [...stats.notes];
     const seed = stats.seed;
-    const realA = real.set(0, n), realB = real.set(full, n);
+    const realA = real.set("a", n), realB = real.set("b", n);
     const steps = 3 + (p.curveCount > 0 ? 1 : 0);
     ctx.progress(0, steps, "SWD model vs real");
     const fakeBytes = quantise(fake.data.subarray(0, n * h * w * c));
@@ -205,7 +211,7 @@ export const evaluateStage = defineStage({
     } | null = null;
     if (p.curveCount > 0) {
       ctx.progress(3, steps, "SWD over training");
-      curve = await swdCurve(ctx, p, real.set, Math.floor(real.n / 2), real.resolution, seed);
+      curve = await swdCurve(ctx, p, real.set, real.half, real.resolution, seed);
     }
     ctx.progress(steps, steps);
     const metrics = {
@@ -247,19 +253,19 @@ export const evaluateStage = defineStage({
 });
 
 /**
- * SWD of `curveCount` images (at most half the real set) from every snapshot and the final model
- * vs as many real images; Reals2 at the same count from the other half.
+ * SWD of `curveCount` images (at most half the dataset) from every snapshot and the final model
+ * vs as many images of real set A; Reals2 at the same count between prefixes of A and B.
  */
 async function swdCurve(
   ctx: StageContext<z.infer<typeof params>>,
   p: z.infer<typeof params>,
-  realSet: (start: number, count: number) => ImageSet,
+  realSet: (which: "a" | "b", count: number) => ImageSet,
   realHalf: number,
   res: number,
   seed: number,
 ) {
   const count = Math.min(p.curveCount, realHalf);
-  const realA = realSet(0, count);
+  const realA = realSet("a", count);
   let ae: { params: Params; config: AutoencoderConfig } | null = null;
   if (ctx.inputs.autoencoder) {
     const model = await readModel(ctx.inputs.autoencoder);
@@ -300,7 +306,7 @@ async function swdCurve(
   }
   ae?.params.dispose();
   // The real-vs-real level at this image count, for scale.
-  const realB = realSet(realHalf, count);
+  const realB = realSet("b", count);
   const reals2 = slicedWassersteinDistance(realA, realB, { seed }).average;
   return { count, points, reals2 };
 }

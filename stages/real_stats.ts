@@ -1,10 +1,11 @@
 /**
  * Stage `real-stats`: everything `evaluate` needs from the real images alone, computed once per
  * dataset and shared by every generator evaluated against it (each cell of a matrix run, each
- * re-trained model). The real images are split into two disjoint sets of `count`: A (images
- * [0, count)) is what samples are compared with; B ([count, 2 count)) gives the real-vs-real
- * "Reals2" baseline at the same size. Writes a Zarr store `stats` whose attributes hold the
- * protocol (count, seed, KID subsets, the Inception weights' SHA-256) and the Reals2 values, and,
+ * re-trained model). The real images are drawn into two disjoint random sets of `count`
+ * (`realSetIndices`): A is what samples are compared with; B gives the real-vs-real "Reals2"
+ * baseline at the same size. Writes a Zarr store `stats` whose attributes hold the
+ * protocol (count, seed, the sets' index digest, KID subsets, the Inception weights' SHA-256) and
+ * the Reals2 values, and,
  * when FID's Inception weights are available, the pool3 features of A and B (`features/a`,
  * `features/b`, [count, 2048]): 2 of every 3 Inception passes of an evaluation.
  *
@@ -14,6 +15,7 @@
  * reachable (the next run re-keys on the downloaded file and computes once more), else notes
  * where to put the file; SWD and MS-SSIM need no weights.
  */
+import { createHash } from "node:crypto";
 import { z } from "zod";
 import { defineStage, type InputRef } from "../pipeline/stage.ts";
 import { readFloatArray } from "../data/zarr_batches.ts";
@@ -34,6 +36,7 @@ import {
 } from "../metrics/inception.ts";
 import { fidFromFeatures, kidFromFeatures } from "../metrics/fid.ts";
 import { startBackend } from "./common.ts";
+import { Rng } from "../nn/rng.ts";
 
 const params = z.object({
   /** Images in each real set (A, and B for Reals2); at most half the dataset is used. */
@@ -52,12 +55,18 @@ const params = z.object({
 
 export type RealStatsParams = z.infer<typeof params>;
 
+/** Recorded with the stats, so a reader knows which images were compared. */
+const SETS_RULE = "permutation of all images by nn/rng.ts Rng(seed ^ 0x5e75).shuffle; " +
+  "A = first count of its first half, B = first count of its second half";
+
 /** What `stats` records besides the feature arrays (the store's root attributes). */
 export interface RealStats {
   resolution: number;
   /** Images in A and in B. */
   count: number;
   seed: number;
+  /** How sets A and B were drawn (`realSetIndices`), and the digest of their indices. */
+  sets: { rule: string; sha256: string };
   fidBatch: number;
   kid: { subsets: number; subsetSize: number };
   /** The weights the features came from; null when FID/KID could not be computed. */
@@ -80,19 +89,50 @@ function weightsInput(p: RealStatsParams): string | null {
   return isFile(cached) ? cached : null;
 }
 
-/** The real images of a prepared dataset at its full resolution, values in [0, 255]. */
-export async function readRealImages(dataset: string) {
+/**
+ * The protocol's real sets: a permutation of the whole dataset drawn from `seed`, split into two
+ * halves; set A is a prefix of the first half, B of the second, so every size of either set
+ * (real-stats' `count`, evaluate's fewer samples, the training curve's) is a random draw from
+ * the whole dataset. Contiguous blocks would not be: a dataset stored in class order, or
+ * recorded over time, has unlike blocks, which inflates Reals2.
+ */
+export function realSetIndices(n: number, seed: number): { a: Uint32Array; b: Uint32Array } {
+  const perm = Uint32Array.from({ length: n }, (_, i) => i);
+  new Rng(seed ^ 0x5e75).shuffle(perm);
+  const half = Math.floor(n / 2);
+  return { a: perm.subarray(0, half), b: perm.subarray(half, 2 * half) };
+}
+
+/** SHA-256 of the first `count` indices of A then B (uint32 little-endian): the protocol's record. */
+export function setsDigest(sets: { a: Uint32Array; b: Uint32Array }, count: number): string {
+  const h = createHash("sha256");
+  // A copy of each prefix, so its buffer holds exactly those indices.
+  for (const s of [sets.a, sets.b]) h.update(new Uint8Array(s.slice(0, count).buffer));
+  return h.digest("hex");
+}
+
+/**
+ * The real images of a prepared dataset at its full resolution, values in [0, 255], and its two
+ * real sets for `seed`: `set("a", k)` gathers A's first k images (at most `half`).
+ */
+export async function readRealImages(dataset: string, seed: number) {
   const res = (await readAttributes(dataset, "")).resolution as number;
   const real = await readFloatArray(dataset, `images/${res}`);
   const [n, h, w, c] = real.shape;
-  const set = (start: number, count: number): ImageSet => ({
-    data: real.data.subarray(start * h * w * c, (start + count) * h * w * c),
-    n: count,
-    h,
-    w,
-    c,
-  });
-  return { resolution: res, n, h, w, c, set };
+  const per = h * w * c;
+  const sets = realSetIndices(n, seed);
+  const set = (which: "a" | "b", count: number): ImageSet => {
+    const idx = sets[which];
+    if (count > idx.length) {
+      throw new Error(`set ${which} holds ${idx.length} images, not ${count}`);
+    }
+    const data = new Float32Array(count * per);
+    for (let i = 0; i < count; i++) {
+      data.set(real.data.subarray(idx[i] * per, (idx[i] + 1) * per), i * per);
+    }
+    return { data, n: count, h, w, c };
+  };
+  return { resolution: res, n, h, w, c, half: sets.a.length, sets, set };
 }
 
 export const swdLevels = (r: ReturnType<typeof slicedWassersteinDistance>) =>
@@ -115,14 +155,14 @@ export const realStatsStage = defineStage({
   async run(ctx) {
     await startBackend(ctx);
     const p = ctx.params;
-    const real = await readRealImages(ctx.inputs.dataset);
-    const n = Math.min(p.count, Math.floor(real.n / 2));
+    const real = await readRealImages(ctx.inputs.dataset, p.seed);
+    const n = Math.min(p.count, real.half);
     if (n < 2) {
       throw new Error(`real-stats needs at least 4 real images, the dataset has ${real.n}`);
     }
     const notes: string[] = [];
     if (n < p.count) notes.push(`the dataset has ${real.n} images: ${n} per real set`);
-    const a = real.set(0, n), b = real.set(n, n);
+    const a = real.set("a", n), b = real.set("b", n);
     const steps = 3;
     ctx.progress(0, steps, "SWD real vs real");
     const swd = slicedWassersteinDistance(a, b, { seed: p.seed });
@@ -156,6 +196,7 @@ export const realStatsStage = defineStage({
       resolution: real.resolution,
       count: n,
       seed: p.seed,
+      sets: { rule: SETS_RULE, sha256: setsDigest(real.sets, n) },
       fidBatch: p.fidBatch,
       kid,
       inception,
