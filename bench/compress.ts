@@ -14,6 +14,7 @@
  * --res=64,256, --max-loss=DB (default 1), --weighting=flops|latency|uniform (the L1 penalty's),
  * --reps=N (timing rounds at batch 1, default 41; a quarter of that at batch 16).
  */
+import type { BenchRecorder } from "./results.ts";
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import { initBackend } from "../backend/mod.ts";
@@ -50,7 +51,7 @@ function crops(
   return out;
 }
 
-async function caseAt(res: number, ds: string, args: string[]) {
+async function caseAt(res: number, ds: string, args: string[], rec?: BenchRecorder) {
   const aeSteps = Number(flag(args, "ae-steps", "600"));
   const condense = Number(flag(args, "condense", "300"));
   const distill = Number(flag(args, "distill", "300"));
@@ -187,9 +188,35 @@ async function caseAt(res: number, ds: string, args: string[]) {
       `; chosen ${cfg.channels.reduce((a, b) => a + b) - r.keep.flat().length}, final ` +
       `${r.calibrationLossDb.toFixed(2)} dB`,
   );
+  rec?.figure(
+    `compress.${res}.psnr_loss_db`,
+    `${res}²: PSNR lost to compression`,
+    teacherPsnr - studentPsnr,
+    "dB",
+  );
+  rec?.figure(
+    `compress.${res}.flops_ratio`,
+    `${res}²: teacher / student multiply-adds`,
+    before.flops / after.flops,
+    "x",
+  );
   for (const engine of ["compiled", "ops"] as const) {
     for (const b of [1, 16]) {
       const [t, s] = latency[engine][b].map((x) => x.imagesPerSecond);
+      if (engine === "compiled") {
+        rec?.figure(
+          `compress.${res}.b${b}.student_images_per_s`,
+          `${res}², batch ${b}: student decodes`,
+          s,
+          "img/s",
+        );
+        rec?.figure(
+          `compress.${res}.b${b}.speedup`,
+          `${res}², batch ${b}: student / teacher speed`,
+          s / t,
+          "x",
+        );
+      }
       console.log(
         `  ${engine === "compiled" ? "compiled chain" : "tfjs ops      "} batch ${
           String(b).padStart(2)
@@ -205,7 +232,7 @@ async function caseAt(res: number, ds: string, args: string[]) {
   tf.disposeVariables();
 }
 
-export async function benchCompress(args: string[]): Promise<void> {
+export async function benchCompress(args: string[], rec?: BenchRecorder): Promise<void> {
   const info = await initBackend("auto");
   const sizes = flag(args, "res", "64,256").split(",").map(Number);
   console.log(`backend ${info.detail}`);
@@ -218,7 +245,7 @@ export async function benchCompress(args: string[]): Promise<void> {
       upscaleSmall: true,
       out: ds,
     });
-    for (const res of sizes) await caseAt(res, ds, args);
+    for (const res of sizes) await caseAt(res, ds, args, rec);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

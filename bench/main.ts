@@ -1,4 +1,8 @@
-/** `deno task bench [name...]`: runs the named benchmarks (default: all). */
+/**
+ * `deno task bench [name...]`: runs the named benchmarks (default: all). Each writes its figures
+ * to bench/results/ (results.ts); `deno task bench-render` turns them into docs/benchmarks.md.
+ */
+import { BenchRecorder } from "./results.ts";
 import { benchBackend } from "./backend.ts";
 import { benchEngine } from "./engine.ts";
 import { benchLatent } from "./latent.ts";
@@ -7,7 +11,7 @@ import { benchQuality } from "./quality.ts";
 import { benchMethods } from "./methods.ts";
 import { benchMetrics } from "./metrics.ts";
 
-const benches: Record<string, (args: string[]) => Promise<void>> = {
+const benches: Record<string, (args: string[], rec: BenchRecorder) => Promise<void>> = {
   engine: benchEngine,
   backend: benchBackend,
   latent: benchLatent,
@@ -15,7 +19,7 @@ const benches: Record<string, (args: string[]) => Promise<void>> = {
   quality: benchQuality,
   methods: benchMethods,
   metrics: benchMetrics,
-  compress: (a) => import("./compress.ts").then((m) => m.benchCompress(a)),
+  compress: (a, r) => import("./compress.ts").then((m) => m.benchCompress(a, r)),
 };
 
 const names = Deno.args.filter((a) => !a.startsWith("--"));
@@ -27,5 +31,7 @@ for (const name of names.length ? names : Object.keys(benches)) {
     Deno.exit(2);
   }
   console.log(`\n== ${name} ==`);
-  await run(flags);
+  const rec = new BenchRecorder(name, flags);
+  await run(flags, rec);
+  if (rec.figures.length) console.log(`figures written to ${await rec.finish()}`);
 }
