@@ -10,6 +10,7 @@ import { benchData } from "./data.ts";
 import { benchQuality } from "./quality.ts";
 import { benchMethods } from "./methods.ts";
 import { benchMetrics } from "./metrics.ts";
+import { benchPipeline } from "./pipeline.ts";
 
 const benches: Record<string, (args: string[], rec: BenchRecorder) => Promise<void>> = {
   engine: benchEngine,
@@ -19,6 +20,7 @@ const benches: Record<string, (args: string[], rec: BenchRecorder) => Promise<vo
   quality: benchQuality,
   methods: benchMethods,
   metrics: benchMetrics,
+  pipeline: benchPipeline,
   compress: (a, r) => import("./compress.ts").then((m) => m.benchCompress(a, r)),
 };
 
