@@ -45,6 +45,43 @@ export function provenance(r: BenchResult): string {
     `load ${load(r.load.before)} before, ${load(r.load.after)} after`;
 }
 
+/** A claim judged on the recorded figures (null `ours`: not measured yet). */
+export interface JudgedClaim {
+  claim: string;
+  paper: string;
+  ours: string | null;
+  met: boolean;
+  command: string;
+  /** Why it is not met here; empty when it is met or not measured. */
+  reason: string;
+}
+
+export function judgeClaims(results: BenchResult[]): JudgedClaim[] {
+  return CLAIMS.map((c) => {
+    const runs = results.filter((r) => r.bench === c.bench);
+    let source: BenchResult | undefined;
+    const fig = (id: string) => {
+      for (const r of runs) {
+        const f = r.figures.find((x) => x.id === id);
+        if (f) {
+          source ??= r;
+          return f;
+        }
+      }
+      return undefined;
+    };
+    const j = c.judge(fig);
+    return {
+      claim: c.claim,
+      paper: c.paper,
+      ours: j ? j.ours : null,
+      met: j?.met ?? false,
+      command: source?.command ?? `deno task bench ${c.bench}`,
+      reason: j && !j.met ? c.reason : "",
+    };
+  });
+}
+
 export function renderBenchmarks(results: BenchResult[]): string {
   const lines = [
     "# Benchmarks",
@@ -59,26 +96,12 @@ export function renderBenchmarks(results: BenchResult[]): string {
     "| --- | --- | --- | --- | --- |",
   ];
   const reasons: string[] = [];
-  for (const c of CLAIMS) {
-    const runs = results.filter((r) => r.bench === c.bench);
-    let source: BenchResult | undefined;
-    const fig = (id: string) => {
-      for (const r of runs) {
-        const f = r.figures.find((x) => x.id === id);
-        if (f) {
-          source ??= r;
-          return f;
-        }
-      }
-      return undefined;
-    };
-    const j = c.judge(fig);
-    const command = `\`${source?.command ?? `deno task bench ${c.bench}`}\``;
+  for (const j of judgeClaims(results)) {
     lines.push(
-      `| ${c.claim} | ${c.paper} | ${j ? j.ours : "not measured yet"} | ` +
-        `${j ? (j.met ? "yes" : "no") : "-"} | ${command} |`,
+      `| ${j.claim} | ${j.paper} | ${j.ours ?? "not measured yet"} | ` +
+        `${j.ours ? (j.met ? "yes" : "no") : "-"} | \`${j.command}\` |`,
     );
-    if (j && !j.met && c.reason) reasons.push(`- ${c.claim}: ${c.reason}`);
+    if (j.reason) reasons.push(`- ${j.claim}: ${j.reason}`);
   }
   if (reasons.length) lines.push("", "Where a claim is not met here:", "", ...reasons);
   for (const r of results) {
@@ -99,10 +122,153 @@ export function renderBenchmarks(results: BenchResult[]): string {
   return lines.join("\n") + "\n";
 }
 
+// ---- Blocks in hand-written pages (README.md, docs/*.md) filled from the same results ----
+//
+// `<!-- bench:claims -->...<!-- /bench:claims -->`      the claims, one list item each
+// `<!-- bench:pipeline -->...<!-- /bench:pipeline -->`  the default pipeline's time per stage
+// `<!-- bench:figure:ID -->...<!-- /bench:figure:ID -->` one figure's value, inline
+
+/** Rendered lines are wrapped here, so a page stays readable raw (code spans never break). */
+const WRAP = 100;
+
+/** Words of `text`, a code span counting as one word even when it holds spaces. */
+function words(text: string): string[] {
+  return text.match(/(?:`[^`]*`|[^\s`])+/g) ?? [];
+}
+
+/** `text` as lines of at most WRAP characters (longer words stand alone), later ones indented. */
+export function wrap(text: string, indent = ""): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const w of words(text)) {
+    const candidate = line ? `${line} ${w}` : w;
+    if (line && candidate.length > WRAP) {
+      lines.push(line);
+      line = indent + w;
+    } else line = candidate;
+  }
+  if (line) lines.push(line);
+  return lines;
+}
+
+/** A Markdown table padded as deno fmt pads it, so a rendered page passes `deno fmt --check`. */
+export function markdownTable(header: string[], rows: string[][]): string[] {
+  const width = header.map((h, i) => Math.max(3, h.length, ...rows.map((r) => r[i].length)));
+  const row = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(width[i])).join(" | ")} |`;
+  return [row(header), `| ${width.map((w) => "-".repeat(w)).join(" | ")} |`, ...rows.map(row)];
+}
+
+function claimsBlock(results: BenchResult[]): string[] {
+  return judgeClaims(results).flatMap((j) => {
+    const verdict = j.ours === null
+      ? "not measured yet"
+      : `ganflow: ${j.ours}, ${j.met ? "met" : `not met${j.reason ? ` (${j.reason})` : ""}`}`;
+    return wrap(`- **${j.claim}.** ${j.paper}. ${verdict}. \`${j.command}\``, "  ");
+  });
+}
+
+const STAGE_FIGURE = /^pipeline\.stage\.(.+)\.s$/;
+
+function pipelineBlock(results: BenchResult[]): string[] {
+  const run = results.find((r) => r.bench === "pipeline" && r.figures.length);
+  if (!run) {
+    return wrap(
+      "Not measured yet: `deno task bench pipeline`, then `deno task bench-render`, fill this in.",
+    );
+  }
+  const fig = (id: string) => run.figures.find((f) => f.id === id);
+  const rows = run.figures.flatMap((f) => {
+    const stage = f.id.match(STAGE_FIGURE)?.[1];
+    return stage ? [[`\`${stage}\``, formatFigure(f)]] : [];
+  });
+  const total = fig("pipeline.total.s");
+  if (total) rows.push(["total", formatFigure(total)]);
+  const lines = markdownTable(["stage", "wall time"], rows);
+  const swd = fig("pipeline.swd"), reals2 = fig("pipeline.reals2_swd");
+  if (swd && reals2) {
+    lines.push(
+      "",
+      ...wrap(
+        `The samples' SWD is ${formatFigure(swd)}; two sets of real images are ` +
+          `${formatFigure(reals2)} apart (Reals2), the floor a generator can reach.`,
+      ),
+    );
+  }
+  lines.push("", ...wrap(`Measured with \`${run.command}\` on ${provenance(run)}.`));
+  return lines;
+}
+
+function figureValue(results: BenchResult[], id: string): string {
+  for (const r of results) {
+    const f = r.figures.find((x) => x.id === id);
+    if (f) return formatFigure(f);
+  }
+  return "(not measured yet)";
+}
+
+const BLOCK = /<!-- bench:([\w.:-]+) -->([\s\S]*?)<!-- \/bench:([\w.:-]+) -->/g;
+
+/**
+ * `page` with every bench block filled from `results`; text outside the blocks is untouched.
+ * An unknown block, or a block not closed by its own end marker, is an error naming `where`.
+ */
+export function fillBlocks(page: string, results: BenchResult[], where = "page"): string {
+  const lineOf = (i: number) => page.slice(0, i).split("\n").length;
+  // Every opening marker must start a matched block; one left over has no end marker.
+  const matched = new Set([...page.matchAll(BLOCK)].map((m) => m.index));
+  for (const m of page.matchAll(/<!-- bench:([\w.:-]+) -->/g)) {
+    if (!matched.has(m.index)) {
+      throw new Error(`${where}:${lineOf(m.index)}: block "bench:${m[1]}" has no end marker`);
+    }
+  }
+  return page.replace(BLOCK, (_all, name: string, _old, end: string, at: number) => {
+    if (end !== name) {
+      throw new Error(`${where}:${lineOf(at)}: block "bench:${name}" is closed by "/bench:${end}"`);
+    }
+    const open = `<!-- bench:${name} -->`, close = `<!-- /bench:${name} -->`;
+    if (name.startsWith("figure:")) return `${open}${figureValue(results, name.slice(7))}${close}`;
+    const body = name === "claims"
+      ? claimsBlock(results)
+      : name === "pipeline"
+      ? pipelineBlock(results)
+      : null;
+    if (!body) throw new Error(`${where}:${lineOf(at)}: unknown block "bench:${name}"`);
+    return [open, "", ...body, "", close].join("\n");
+  });
+}
+
+/** The hand-written pages whose blocks are filled: README.md and docs/*.md but the generated one. */
+export function pagesWithBlocks(root: string): string[] {
+  const pages = [join(root, "README.md")];
+  try {
+    for (const e of Deno.readDirSync(join(root, "docs"))) {
+      if (e.isFile && e.name.endsWith(".md") && e.name !== "benchmarks.md") {
+        pages.push(join(root, "docs", e.name));
+      }
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  return pages.sort();
+}
+
 if (import.meta.main) {
-  const out = new URL("../docs/benchmarks.md", import.meta.url).pathname;
+  const root = new URL("..", import.meta.url).pathname;
+  const out = join(root, "docs", "benchmarks.md");
   const results = await readResults();
   await Deno.mkdir(join(out, ".."), { recursive: true });
   await Deno.writeTextFile(out, renderBenchmarks(results));
-  console.log(`wrote ${out} from ${results.length} results files`);
+  const written = [out];
+  for (const page of pagesWithBlocks(root)) {
+    const text = await Deno.readTextFile(page);
+    const filled = fillBlocks(text, results, page);
+    if (filled !== text) {
+      await Deno.writeTextFile(page, filled);
+      written.push(page);
+    }
+  }
+  // Tables as deno fmt pads them, so `deno task check` stays clean after a render.
+  const fmt = await new Deno.Command(Deno.execPath(), { args: ["fmt", "-q", ...written] }).output();
+  if (!fmt.success) throw new Error(`deno fmt failed: ${new TextDecoder().decode(fmt.stderr)}`);
+  console.log(`wrote ${written.join(", ")} from ${results.length} results files`);
 }

@@ -1,6 +1,13 @@
 import { assert, assertEquals } from "../tests/assert.ts";
 import { BenchRecorder, resultFileName } from "./results.ts";
-import { formatFigure, readResults, renderBenchmarks } from "./render.ts";
+import {
+  fillBlocks,
+  formatFigure,
+  markdownTable,
+  readResults,
+  renderBenchmarks,
+  wrap,
+} from "./render.ts";
 
 Deno.test("a recorded run renders with its command and provenance, and claims read its figures", async () => {
   const dir = await Deno.makeTempDir();
@@ -58,4 +65,111 @@ Deno.test("figures: refused when not finite or recorded twice; names of results 
     "methods--steps-9-skip-growth",
   );
   assertEquals(formatFigure({ id: "r", label: "r", value: 0.01234, unit: "" }), "0.012");
+});
+
+/** A results file of the pipeline bench as `deno task bench pipeline` would write it. */
+async function pipelineResult() {
+  const rec = new BenchRecorder("pipeline", []);
+  rec.figure("pipeline.stage.prepare.s", "prepare", 10.04, "s");
+  rec.figure("pipeline.stage.train-autoencoder.s", "train-autoencoder", 34.2, "s");
+  rec.figure("pipeline.total.s", "whole pipeline", 162.4, "s");
+  rec.figure("pipeline.swd", "SWD x1e3 of the samples", 20.56, "");
+  rec.figure("pipeline.reals2_swd", "SWD x1e3 real vs real", 15.37, "");
+  return await rec.result();
+}
+
+const PAGE = [
+  "# A page",
+  "",
+  "Text before, with a `<!-- comment -->` that is no block.",
+  "",
+  "<!-- bench:pipeline -->",
+  "old table",
+  "<!-- /bench:pipeline -->",
+  "",
+  "The step takes <!-- bench:figure:pipeline.total.s -->1 s<!-- /bench:figure:pipeline.total.s -->.",
+  "",
+  "<!-- bench:claims -->",
+  "<!-- /bench:claims -->",
+  "",
+  "Text after.",
+  "",
+].join("\n");
+
+Deno.test("README blocks: each block is replaced from the results, text outside is untouched", async () => {
+  const r = await pipelineResult();
+  const out = fillBlocks(PAGE, [r]);
+  const [before] = PAGE.split("<!-- bench:pipeline -->");
+  assert(out.startsWith(before + "<!-- bench:pipeline -->\n"), out);
+  assert(out.endsWith("<!-- /bench:claims -->\n\nText after.\n"), out);
+  assert(!out.includes("old table"), out);
+  // The stage table in recorded order, then the total; values as formatFigure writes them.
+  assert(
+    out.includes(
+      [
+        "| stage               | wall time |",
+        "| ------------------- | --------- |",
+        "| `prepare`           | 10.0 s    |",
+        "| `train-autoencoder` | 34.2 s    |",
+        "| total               | 162 s     |",
+      ].join("\n"),
+    ),
+    out,
+  );
+  assert(out.includes("The samples' SWD is 20.6; two sets of real images are 15.4 apart"), out);
+  assert(out.includes(`commit ${r.commit}`), out);
+  assert(out.includes("The step takes <!-- bench:figure:pipeline.total.s -->162 s<!--"), out);
+  // No claim's bench ran: every claim says so, none invents a figure.
+  const claims = out.split("<!-- bench:claims -->")[1].split("<!-- /bench:claims -->")[0];
+  assertEquals(claims.match(/not\s+measured\s+yet/g)?.length, 7);
+  // Filling again changes nothing, and the page stays as deno fmt would write it.
+  assertEquals(fillBlocks(out, [r]), out);
+  const fmt = new Deno.Command(Deno.execPath(), {
+    args: ["fmt", "--ext", "md", "-"],
+    stdin: "piped",
+    stdout: "piped",
+  }).spawn();
+  const w = fmt.stdin.getWriter();
+  await w.write(new TextEncoder().encode(out));
+  await w.close();
+  assertEquals(new TextDecoder().decode((await fmt.output()).stdout), out);
+  // Without a pipeline results file the block says how to make one.
+  assert(fillBlocks(PAGE, []).includes("Not measured yet: `deno task bench pipeline`"));
+});
+
+Deno.test("README blocks: an unknown or unclosed block is an error naming its line", () => {
+  const err = (page: string) => {
+    try {
+      fillBlocks(page, [], "README.md");
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return "";
+  };
+  assertEquals(
+    err("a\n<!-- bench:speed -->\n<!-- /bench:speed -->\n"),
+    'README.md:2: unknown block "bench:speed"',
+  );
+  assertEquals(
+    err("a\nb\n<!-- bench:claims -->\n"),
+    'README.md:3: block "bench:claims" has no end marker',
+  );
+  assertEquals(
+    err("<!-- bench:claims -->\n<!-- /bench:pipeline -->\n"),
+    'README.md:1: block "bench:claims" is closed by "/bench:pipeline"',
+  );
+});
+
+Deno.test("wrap keeps lines within 100 characters and code spans whole; tables padded", () => {
+  const text = "- **A claim.** " + "word ".repeat(30) + "`deno task bench methods --steps=9`";
+  const lines = wrap(text, "  ");
+  assert(lines.every((l) => l.length <= 100), lines.join("\n"));
+  assert(lines.some((l) => l.includes("`deno task bench methods --steps=9`")), lines.join("\n"));
+  assert(lines.slice(1).every((l) => l.startsWith("  ")));
+  assertEquals(lines.join(" ").replace(/\s+/g, " "), text.replace(/\s+/g, " ").trim());
+  assertEquals(markdownTable(["a", "bb"], [["xxxx", "y"]]), [
+    "| a    | bb  |",
+    "| ---- | --- |",
+    "| xxxx | y   |",
+  ]);
 });
