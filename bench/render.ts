@@ -160,10 +160,12 @@ export function markdownTable(header: string[], rows: string[][]): string[] {
 
 function claimsBlock(results: BenchResult[]): string[] {
   return judgeClaims(results).flatMap((j) => {
-    const verdict = j.ours === null
-      ? "not measured yet"
-      : `ganflow: ${j.ours}, ${j.met ? "met" : `not met${j.reason ? ` (${j.reason})` : ""}`}`;
-    return wrap(`- **${j.claim}.** ${j.paper}. ${verdict}. \`${j.command}\``, "  ");
+    const head = `- **${j.claim}** (${j.paper}):`;
+    const text = j.ours === null
+      ? `${head} not measured yet (\`${j.command}\`).`
+      : `${head} ${j.ours}, ${j.met ? "met" : "not met"}.${j.reason ? ` ${j.reason}` : ""} ` +
+        `\`${j.command}\``;
+    return wrap(text, "  ");
   });
 }
 
