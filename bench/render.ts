@@ -175,7 +175,7 @@ function pipelineBlock(results: BenchResult[]): string[] {
   const run = results.find((r) => r.bench === "pipeline" && r.figures.length);
   if (!run) {
     return wrap(
-      "Not measured yet: `deno task bench pipeline`, then `deno task bench-render`, fill this in.",
+      "Not measured yet: run `deno task bench pipeline`, then `deno task bench-render`.",
     );
   }
   const fig = (id: string) => run.figures.find((f) => f.id === id);

@@ -151,7 +151,7 @@ Deno.test("README blocks: each block is replaced from the results, text outside 
   await w.close();
   assertEquals(new TextDecoder().decode((await fmt.output()).stdout), out);
   // Without a pipeline results file the block says how to make one.
-  assert(fillBlocks(PAGE, []).includes("Not measured yet: `deno task bench pipeline`"));
+  assert(fillBlocks(PAGE, []).includes("Not measured yet: run `deno task bench pipeline`"));
 });
 
 Deno.test("README blocks: an unknown or unclosed block is an error naming its line", () => {

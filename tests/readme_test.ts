@@ -32,7 +32,8 @@ Deno.test("README: no references to notes outside the repository or to how work 
 });
 
 Deno.test("README: the pictures it shows are in the repository and small", async () => {
-  const images = [...readme.matchAll(/!\[[^\]]*\]\(([^)]+)\)/g)].map((m) => m[1]);
+  const images = [...readme.matchAll(/!\[[^\]]*\]\(([^)]+)\)|<img src="([^"]+)"/g)]
+    .map((m) => m[1] ?? m[2]);
   assert(images.length >= 2, `${images}`);
   for (const path of images) {
     const { size } = await Deno.stat(`${ROOT}${path}`);
