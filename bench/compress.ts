@@ -19,7 +19,7 @@ import { join } from "node:path";
 import { initBackend } from "../backend/mod.ts";
 import { simdFloats } from "../backend/simd.ts";
 import { prepareDataset } from "../data/prepare.ts";
-import { readFloatArray } from "../data/zarr_batches.ts";
+import { readFloatArray } from "../data/zarr_arrays.ts";
 import type { BatchSource } from "../data/batch_source.ts";
 import { encode } from "../models/autoencoder.ts";
 import { decoderArrays, decoderCost, slimConfigOf } from "../models/slim_decoder.ts";

@@ -21,7 +21,8 @@ import { median } from "../nn/stats.ts";
 import { backendMemory, resetPeakMemory } from "../backend/onednn/pool.ts";
 import { prepareDataset } from "../data/prepare.ts";
 import { mnistFiles } from "../data/idx.ts";
-import { openImageBatches, readFloatArray } from "../data/zarr_batches.ts";
+import { openImageBatches } from "../data/image_batches.ts";
+import { readFloatArray } from "../data/zarr_arrays.ts";
 import { createGan, sampleLatents, trainGan } from "../train/gan.ts";
 import { discriminate, type GanConfig, generate } from "../models/gan.ts";
 import {

@@ -11,12 +11,8 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend/mod.ts";
 import { prepareDataset } from "../data/prepare.ts";
 import { mnistFiles } from "../data/idx.ts";
-import {
-  openArrayBatches,
-  openImageBatches,
-  readFloatArray,
-  writeFloatArray,
-} from "../data/zarr_batches.ts";
+import { openImageBatches } from "../data/image_batches.ts";
+import { openArrayBatches, readFloatArray, writeFloatArray } from "../data/zarr_arrays.ts";
 import { mapBatches, trainAutoencoder } from "../train/autoencoder.ts";
 import { decode, encode } from "../models/autoencoder.ts";
 import { createGan, sampleLatents } from "../train/gan.ts";

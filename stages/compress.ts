@@ -11,7 +11,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
 import { defineStage } from "../pipeline/stage.ts";
-import { readFloatArray } from "../data/zarr_batches.ts";
+import { readFloatArray } from "../data/zarr_arrays.ts";
 import { sobelEdges } from "../data/edges.ts";
 import { type AutoencoderConfig, encode } from "../models/autoencoder.ts";
 import {

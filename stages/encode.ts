@@ -2,7 +2,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
 import { defineStage } from "../pipeline/stage.ts";
-import { readFloatArray, writeFloatArray } from "../data/zarr_batches.ts";
+import { readFloatArray, writeFloatArray } from "../data/zarr_arrays.ts";
 import { readAttributes } from "../data/zarr_io.ts";
 import { mapBatches } from "../train/autoencoder.ts";
 import { encode } from "../models/autoencoder.ts";

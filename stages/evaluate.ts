@@ -17,7 +17,7 @@ import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
 import { join } from "node:path";
 import { defineStage, type InputRef, type StageContext } from "../pipeline/stage.ts";
-import { readFloatArray } from "../data/zarr_batches.ts";
+import { readFloatArray } from "../data/zarr_arrays.ts";
 import { type ImageSet, slicedWassersteinDistance } from "../metrics/swd.ts";
 import { msSsimConsecutivePairs } from "../metrics/ms_ssim.ts";
 import {

@@ -16,8 +16,7 @@
  */
 import { z } from "zod";
 import { defineStage, type InputRef } from "../pipeline/stage.ts";
-import { readFloatArray } from "../data/zarr_batches.ts";
-import { writeFloatArray } from "../data/zarr_arrays.ts";
+import { readFloatArray, writeFloatArray } from "../data/zarr_arrays.ts";
 import { createGroup, readAttributes } from "../data/zarr_io.ts";
 import { type ImageSet, slicedWassersteinDistance } from "../metrics/swd.ts";
 import { msSsimConsecutivePairs } from "../metrics/ms_ssim.ts";

@@ -9,7 +9,7 @@ import type { ChainRunner } from "../backend/chain_runner.ts";
 import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
 import { sampleLatents } from "../train/gan.ts";
-import { writeFloatArray } from "../data/zarr_batches.ts";
+import { writeFloatArray } from "../data/zarr_arrays.ts";
 import { gridPng, readModel, startBackend } from "./common.ts";
 
 export const sampleStage = defineStage({

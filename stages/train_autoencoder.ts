@@ -2,7 +2,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
 import { defineStage } from "../pipeline/stage.ts";
-import { openImageBatches, readFloatArray } from "../data/zarr_batches.ts";
+import { openImageBatches } from "../data/image_batches.ts";
+import { readFloatArray } from "../data/zarr_arrays.ts";
 import { mapBatches, psnr, trainAutoencoder } from "../train/autoencoder.ts";
 import { decode, encode } from "../models/autoencoder.ts";
 import { readAttributes } from "../data/zarr_io.ts";

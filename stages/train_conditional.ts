@@ -7,7 +7,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
 import { defineStage } from "../pipeline/stage.ts";
-import { openImageBatches, readFloatArray } from "../data/zarr_batches.ts";
+import { openImageBatches } from "../data/image_batches.ts";
+import { readFloatArray } from "../data/zarr_arrays.ts";
 import { readAttributes } from "../data/zarr_io.ts";
 import { sobelEdges } from "../data/edges.ts";
 import { generateFrom, trainConditional } from "../train/conditional.ts";

@@ -7,7 +7,7 @@
 import { assert, assertEquals } from "../assert.ts";
 import type { RunRecord } from "../../pipeline/stage.ts";
 import { decodeTensorFile } from "../../nn/tensor_file.ts";
-import { readFloatArray } from "../../data/zarr_batches.ts";
+import { readFloatArray } from "../../data/zarr_arrays.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const TINY = Object.entries({

@@ -1,11 +1,11 @@
 import sharp from "sharp";
 import { join } from "node:path";
-import { assert, assertEquals } from "../assert.ts";
-import { prepareDataset } from "../../data/prepare.ts";
-import { readWholeArray } from "../../data/zarr_io.ts";
-import { mnistFiles } from "../../data/idx.ts";
+import { assert, assertEquals } from "../tests/assert.ts";
+import { prepareDataset } from "./prepare.ts";
+import { readWholeArray } from "./zarr_io.ts";
+import { mnistFiles } from "./idx.ts";
 
-const fixtures = new URL("../fixtures/data/", import.meta.url).pathname;
+const fixtures = new URL("../tests/fixtures/data/", import.meta.url).pathname;
 
 /** Decompresses with the web platform's gzip, independently of data/idx.ts. */
 async function gunzip(path: string): Promise<Uint8Array> {

@@ -1,10 +1,10 @@
 import sharp from "sharp";
 import { join } from "node:path";
-import { assert, assertAllClose, assertEquals, assertRejects } from "../assert.ts";
-import { levelsFor, prepareDataset, pyramid } from "../../data/prepare.ts";
-import { mnistFiles } from "../../data/idx.ts";
-import { readWholeArray } from "../../data/zarr_io.ts";
-import { openImageBatches } from "../../data/zarr_batches.ts";
+import { assert, assertAllClose, assertEquals, assertRejects } from "../tests/assert.ts";
+import { levelsFor, prepareDataset, pyramid } from "./prepare.ts";
+import { mnistFiles } from "./idx.ts";
+import { readWholeArray } from "./zarr_io.ts";
+import { openImageBatches } from "./image_batches.ts";
 import { decompress } from "fzstd";
 
 Deno.test("pyramid: constant image stays constant, a 1px checkerboard averages to 127.5 -> 128", () => {

@@ -5,14 +5,6 @@
 import type { BatchSource } from "./batch_source.ts";
 import { openArrayBatches } from "./zarr_arrays.ts";
 
-// Older callers import the generic array helpers from here.
-export {
-  type ArrayBatchOptions,
-  openArrayBatches,
-  readFloatArray,
-  writeFloatArray,
-} from "./zarr_arrays.ts";
-
 /** Random image batches at one level of a prepared dataset, floats in [-1, 1]. */
 export function openImageBatches(o: {
   store: string;

@@ -1,6 +1,6 @@
 import { join } from "node:path";
-import { assertEquals, assertRejects, assertThrows } from "../assert.ts";
-import { floatToUint8, imageGrid, writePng } from "../../data/image_io.ts";
+import { assertEquals, assertRejects, assertThrows } from "../tests/assert.ts";
+import { floatToUint8, imageGrid, writePng } from "./image_io.ts";
 
 Deno.test("floatToUint8: [-1, 1] maps to 0..255 by (x + 1) * 127.5, rounded and clamped", () => {
   const x = Float32Array.from([-1, 1, 0, -2, 3, 0.5, -0.999]);

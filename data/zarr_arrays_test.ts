@@ -1,5 +1,5 @@
-import { assert, assertAllClose, assertEquals, assertRejects } from "../assert.ts";
-import { openArrayBatches, readFloatArray, writeFloatArray } from "../../data/zarr_arrays.ts";
+import { assert, assertAllClose, assertEquals, assertRejects } from "../tests/assert.ts";
+import { openArrayBatches, readFloatArray, writeFloatArray } from "./zarr_arrays.ts";
 
 /** Row i, element k holds i * 100 + k: every value says where it came from. */
 function rows(n: number, per: number): Float32Array {
