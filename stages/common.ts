@@ -1,9 +1,7 @@
-/** Glue shared by the GAN stages: backend start-up, checkpoint files, model files, grids. */
-import * as tf from "@tensorflow/tfjs";
+/** Glue shared by the GAN stages: checkpoint hooks, model files. */
 import { basename, join } from "node:path";
 import { cp } from "node:fs/promises";
 import { exists } from "../pipeline/fs_util.ts";
-import { type BackendName, initBackend } from "../backend/mod.ts";
 import type { StageContext } from "../pipeline/stage.ts";
 import {
   type CheckpointHooks,
@@ -12,13 +10,6 @@ import {
   type TrainState,
 } from "../train/checkpoint_state.ts";
 import { decodeTensorFile, encodeTensorFile, type NamedArray } from "../nn/tensor_file.ts";
-import { encodePng, imageGrid } from "../data/image_io.ts";
-
-export async function startBackend(ctx: StageContext<unknown>): Promise<string> {
-  const info = await initBackend((ctx.globals.backend ?? "auto") as BackendName);
-  ctx.log(`backend: ${info.detail}`);
-  return info.name;
-}
 
 /**
  * Checkpoint hooks backed by the engine's atomic, key-bound checkpoint directory. `carry` lists
@@ -61,16 +52,4 @@ export async function writeModel(
 
 export async function readModel(path: string) {
   return decodeTensorFile(await Deno.readFile(path));
-}
-
-/** A PNG grid of NHWC [-1,1] images, upscaled so small samples are visible. */
-export async function gridPng(
-  images: tf.Tensor4D | Float32Array,
-  shape?: [number, number, number, number],
-  cols = 8,
-): Promise<Uint8Array> {
-  const [n, h, w, c] = images instanceof Float32Array ? shape! : images.shape;
-  const data = images instanceof Float32Array ? images : (images.dataSync() as Float32Array);
-  const g = imageGrid(data, n, h, w, c, Math.min(cols, n));
-  return await encodePng(g.pixels, g.width, g.height, 3, h <= 64 ? 3 : 1);
 }

@@ -10,7 +10,6 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
-import { defineStage } from "../pipeline/stage.ts";
 import { readFloatArray } from "../data/zarr_arrays.ts";
 import { sobelEdges } from "../data/edges.ts";
 import { type AutoencoderConfig, encode } from "../models/autoencoder.ts";
@@ -29,7 +28,9 @@ import {
   paramsFrom,
 } from "../train/compress.ts";
 import type { NamedArray } from "../nn/tensor_file.ts";
-import { checkpointHooks, gridPng, readModel, startBackend, writeModel } from "./common.ts";
+import { gridPng } from "./grid_png.ts";
+import { checkpointHooks, readModel, writeModel } from "./common.ts";
+import { tensorStage } from "./tensor_stage.ts";
 
 const params = z.object({
   /** Whose decoder: the autoencoder's, or the conditional (edges -> image) network's. */
@@ -83,7 +84,7 @@ const params = z.object({
 
 const UPSTREAM = { autoencoder: "train-autoencoder", conditional: "train-conditional" } as const;
 
-export const compressStage = defineStage({
+export const compressStage = tensorStage({
   name: "compress",
   module: import.meta.url,
   params,
@@ -97,9 +98,8 @@ export const compressStage = defineStage({
   },
   nondeterministic: ["latency"],
   resource: "accelerator",
-  uses: ["backend"],
   async run(ctx) {
-    const backend = await startBackend(ctx);
+    const backend = ctx.backend;
     const p = ctx.params;
     const model = await readModel(ctx.inputs.model);
     const aeConfig = model.meta.config as AutoencoderConfig;

@@ -1,26 +1,24 @@
 /** Stage `encode`: every image -> its latent code, z-scored per channel, as a float32 Zarr array. */
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
-import { defineStage } from "../pipeline/stage.ts";
 import { readFloatArray, writeFloatArray } from "../data/zarr_arrays.ts";
 import { readAttributes } from "../data/zarr_io.ts";
 import { mapBatches } from "../train/autoencoder.ts";
 import { encode } from "../models/autoencoder.ts";
 import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
-import { readModel, startBackend } from "./common.ts";
+import { readModel } from "./common.ts";
+import { tensorStage } from "./tensor_stage.ts";
 import type { AutoencoderConfig } from "../models/autoencoder.ts";
 
-export const encodeStage = defineStage({
+export const encodeStage = tensorStage({
   name: "encode",
   module: import.meta.url,
   params: z.object({ batch: z.number().int().min(1).default(128) }),
   inputs: { dataset: "prepare.dataset", autoencoder: "train-autoencoder.model" },
   outputs: { codes: "codes.zarr" },
   resource: "accelerator",
-  uses: ["backend"],
   async run(ctx) {
-    await startBackend(ctx);
     const model = await readModel(ctx.inputs.autoencoder);
     const config = model.meta.config as AutoencoderConfig;
     const ae = new Params(new Rng(0), false);

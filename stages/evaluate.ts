@@ -16,7 +16,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
 import { join } from "node:path";
-import { defineStage, type InputRef, type StageContext } from "../pipeline/stage.ts";
+import { type InputRef, type StageContext } from "../pipeline/stage.ts";
 import { readFloatArray } from "../data/zarr_arrays.ts";
 import { type ImageSet, slicedWassersteinDistance } from "../metrics/swd.ts";
 import { msSsimConsecutivePairs } from "../metrics/ms_ssim.ts";
@@ -35,7 +35,8 @@ import type { ChainRunner } from "../backend/chain_runner.ts";
 import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
 import { sampleLatents } from "../train/gan.ts";
-import { readModel, startBackend } from "./common.ts";
+import { readModel } from "./common.ts";
+import { tensorStage } from "./tensor_stage.ts";
 import { readRealImages, readRealStats, swdLevels, unitRange } from "./real_stats.ts";
 
 const params = z.object({
@@ -99,7 +100,7 @@ async function generateImages(
   return { data: out!, shape };
 }
 
-export const evaluateStage = defineStage({
+export const evaluateStage = tensorStage({
   name: "evaluate",
   module: import.meta.url,
   params,
@@ -119,9 +120,7 @@ export const evaluateStage = defineStage({
     };
   },
   outputs: { metrics: "metrics.json" },
-  uses: ["backend"],
   async run(ctx) {
-    await startBackend(ctx);
     const p = ctx.params;
     const stats = await readRealStats(ctx.inputs.realStats);
     const real = await readRealImages(ctx.inputs.dataset);

@@ -15,7 +15,7 @@
  * where to put the file; SWD and MS-SSIM need no weights.
  */
 import { z } from "zod";
-import { defineStage, type InputRef } from "../pipeline/stage.ts";
+import type { InputRef } from "../pipeline/stage.ts";
 import { readFloatArray, writeFloatArray } from "../data/zarr_arrays.ts";
 import { createGroup, readAttributes } from "../data/zarr_io.ts";
 import { type ImageSet, slicedWassersteinDistance } from "../metrics/swd.ts";
@@ -32,7 +32,7 @@ import {
   missingWeightsMessage,
 } from "../metrics/inception.ts";
 import { fidFromFeatures, kidFromFeatures } from "../metrics/fid.ts";
-import { startBackend } from "./common.ts";
+import { tensorStage } from "./tensor_stage.ts";
 
 const params = z.object({
   /** Images in each real set (A, and B for Reals2); at most half the dataset is used. */
@@ -101,7 +101,7 @@ export const swdLevels = (r: ReturnType<typeof slicedWassersteinDistance>) =>
 export const unitRange = (bytes: Float32Array | Uint8Array) =>
   Float32Array.from(bytes, (v) => v / 127.5 - 1);
 
-export const realStatsStage = defineStage({
+export const realStatsStage = tensorStage({
   name: "real-stats",
   module: import.meta.url,
   params,
@@ -110,9 +110,7 @@ export const realStatsStage = defineStage({
     return { dataset: "prepare.dataset", ...(weights ? { inception: { path: weights } } : {}) };
   },
   outputs: { stats: "stats.zarr" },
-  uses: ["backend"],
   async run(ctx) {
-    await startBackend(ctx);
     const p = ctx.params;
     const real = await readRealImages(ctx.inputs.dataset);
     const n = Math.min(p.count, Math.floor(real.n / 2));

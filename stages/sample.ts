@@ -1,7 +1,7 @@
 /** Stage `sample`: N images from the trained generator's EMA weights (+ decoder in latent mode). */
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
-import { defineStage, type InputRef } from "../pipeline/stage.ts";
+import type { InputRef } from "../pipeline/stage.ts";
 import { type GanConfig, generate } from "../models/gan.ts";
 import type { AutoencoderConfig } from "../models/autoencoder.ts";
 import { slimChain, slimConfigOf, type SlimDecoderConfig } from "../models/slim_decoder.ts";
@@ -10,9 +10,11 @@ import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
 import { sampleLatents } from "../train/gan.ts";
 import { writeFloatArray } from "../data/zarr_arrays.ts";
-import { gridPng, readModel, startBackend } from "./common.ts";
+import { gridPng } from "./grid_png.ts";
+import { readModel } from "./common.ts";
+import { tensorStage } from "./tensor_stage.ts";
 
-export const sampleStage = defineStage({
+export const sampleStage = tensorStage({
   name: "sample",
   module: import.meta.url,
   params: z.object({
@@ -38,9 +40,7 @@ export const sampleStage = defineStage({
   },
   outputs: { samples: "samples.zarr", grid: "grid.png" },
   resource: "accelerator",
-  uses: ["backend"],
   async run(ctx) {
-    await startBackend(ctx);
     const p = ctx.params;
     const gen = await readModel(ctx.inputs.generator);
     const config = gen.meta.config as GanConfig;

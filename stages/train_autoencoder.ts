@@ -1,13 +1,14 @@
 /** Stage `train-autoencoder`: images -> small latent codes and back (Liu et al. 2019, stage 1). */
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
-import { defineStage } from "../pipeline/stage.ts";
 import { openImageBatches } from "../data/image_batches.ts";
 import { readFloatArray } from "../data/zarr_arrays.ts";
 import { mapBatches, psnr, trainAutoencoder } from "../train/autoencoder.ts";
 import { decode, encode } from "../models/autoencoder.ts";
 import { readAttributes } from "../data/zarr_io.ts";
-import { checkpointHooks, gridPng, startBackend, writeModel } from "./common.ts";
+import { gridPng } from "./grid_png.ts";
+import { checkpointHooks, writeModel } from "./common.ts";
+import { tensorStage } from "./tensor_stage.ts";
 
 const params = z.object({
   factor: z.number().int().refine((f) => Number.isInteger(Math.log2(f)), "a power of two").default(
@@ -24,7 +25,7 @@ const params = z.object({
   seed: z.number().int().default(1),
 });
 
-export const trainAutoencoderStage = defineStage({
+export const trainAutoencoderStage = tensorStage({
   name: "train-autoencoder",
   module: import.meta.url,
   params,
@@ -35,9 +36,8 @@ export const trainAutoencoderStage = defineStage({
     history: "history.json",
   },
   resource: "accelerator",
-  uses: ["backend"],
   async run(ctx) {
-    const backend = await startBackend(ctx);
+    const backend = ctx.backend;
     const p = ctx.params;
     const attrs = await readAttributes(ctx.inputs.dataset, "");
     const res = attrs.resolution as number;

@@ -6,14 +6,15 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
-import { defineStage } from "../pipeline/stage.ts";
 import { openImageBatches } from "../data/image_batches.ts";
 import { readFloatArray } from "../data/zarr_arrays.ts";
 import { readAttributes } from "../data/zarr_io.ts";
 import { sobelEdges } from "../data/edges.ts";
 import { generateFrom, trainConditional } from "../train/conditional.ts";
 import { mapBatches, psnr } from "../train/autoencoder.ts";
-import { checkpointHooks, gridPng, startBackend, writeModel } from "./common.ts";
+import { gridPng } from "./grid_png.ts";
+import { checkpointHooks, writeModel } from "./common.ts";
+import { tensorStage } from "./tensor_stage.ts";
 
 const params = z.object({
   factor: z.number().int().refine((f) => Number.isInteger(Math.log2(f)), "a power of two").default(
@@ -31,16 +32,15 @@ const params = z.object({
   seed: z.number().int().default(1),
 });
 
-export const trainConditionalStage = defineStage({
+export const trainConditionalStage = tensorStage({
   name: "train-conditional",
   module: import.meta.url,
   params,
   inputs: { dataset: "prepare.dataset" },
   outputs: { model: "conditional.gft", samples: "samples.png", history: "history.json" },
   resource: "accelerator",
-  uses: ["backend"],
   async run(ctx) {
-    const backend = await startBackend(ctx);
+    const backend = ctx.backend;
     const p = ctx.params;
     const attrs = await readAttributes(ctx.inputs.dataset, "");
     const res = attrs.resolution as number;

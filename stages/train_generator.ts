@@ -9,7 +9,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
 import { join } from "node:path";
-import { defineStage, type InputRef } from "../pipeline/stage.ts";
+import type { InputRef } from "../pipeline/stage.ts";
 import { openImageBatches } from "../data/image_batches.ts";
 import { openArrayBatches } from "../data/zarr_arrays.ts";
 import { readAttributes } from "../data/zarr_io.ts";
@@ -24,7 +24,9 @@ import { Rng } from "../nn/rng.ts";
 import { median } from "../nn/stats.ts";
 import { backendMemory, resetPeakMemory } from "../backend/onednn/pool.ts";
 import type { GanLossName } from "../train/losses.ts";
-import { checkpointHooks, gridPng, readModel, startBackend, writeModel } from "./common.ts";
+import { gridPng } from "./grid_png.ts";
+import { checkpointHooks, readModel, writeModel } from "./common.ts";
+import { tensorStage } from "./tensor_stage.ts";
 
 const params = z.object({
   space: z.enum(["latent", "pixel"]).default("latent"),
@@ -70,7 +72,7 @@ function needsAutoencoder(p: TrainGeneratorParams): boolean {
     (p.discriminator === "projected" && p.featureNet === "autoencoder");
 }
 
-export const trainGeneratorStage = defineStage({
+export const trainGeneratorStage = tensorStage({
   name: "train-generator",
   module: import.meta.url,
   params,
@@ -88,9 +90,8 @@ export const trainGeneratorStage = defineStage({
     snapshots: "snapshots",
   },
   resource: "accelerator",
-  uses: ["backend"],
   async run(ctx) {
-    const backend = await startBackend(ctx);
+    const backend = ctx.backend;
     const p = ctx.params;
     const latent = p.space === "latent";
     if (p.discriminator === "projected" && latent) {
