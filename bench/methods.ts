@@ -23,8 +23,8 @@ import { prepareDataset } from "../data/prepare.ts";
 import { mnistFiles } from "../data/idx.ts";
 import { openImageBatches } from "../data/image_batches.ts";
 import { readFloatArray } from "../data/zarr_arrays.ts";
-import { createGan, sampleLatents, trainGan } from "../train/gan.ts";
-import { discriminate, type GanConfig, generate } from "../models/gan.ts";
+import { createGan, trainGan } from "../train/gan.ts";
+import { type GanConfig, generate, sampleLatents } from "../models/gan.ts";
 import {
   discriminatorGrads,
   ganStep,
@@ -34,6 +34,7 @@ import {
 } from "../train/gan_step.ts";
 import { GAN_LOSSES } from "../train/losses.ts";
 import { Adam } from "../train/adam.ts";
+import { adamFor, ganRecipe, stepNets } from "../train/recipe.ts";
 import { Rng } from "../nn/rng.ts";
 import { Params } from "../nn/params.ts";
 import { encoderFeatures } from "../models/autoencoder.ts";
@@ -97,15 +98,8 @@ interface Variant {
  */
 function variant(cfg: GanConfig, schedule: BenchSchedule, features?: FeatureNet): Variant {
   const m = createGan(cfg, 1, features);
-  const nets: StepNets = {
-    g: m.g,
-    d: m.d,
-    G: (z) => generate(m.g, cfg, z),
-    D: (x) => discriminate(m.d, cfg, x, { features }),
-    DLean: (x) => discriminate(m.d, cfg, x, { features, lean: true }),
-  };
-  const opt = { lr: 2e-4, beta1: 0.5, beta2: 0.99, eps: 1e-8 };
-  const optG = new Adam(opt), optD = new Adam(opt);
+  const nets = stepNets(m, cfg, { features });
+  const optG = new Adam(adamFor(cfg.arch)), optD = new Adam(adamFor(cfg.arch));
   const rng = new Rng(1);
   const [h, w, c] = cfg.shape;
   const real = tf.tensor4d(rng.normalArray(BATCH * h * w * c, 0.5), [BATCH, h, w, c]);
@@ -247,13 +241,8 @@ async function growthComparison(args: string[]): Promise<void> {
     let growSteps = 0;
     while (!grownAt(growSteps)) growSteps++;
     let progImages = 0;
-    const common = {
-      seed: 3,
-      loss: "wgan" as const,
-      reg: { gpLambda: 10, drift: 1e-3 },
-      lr: 1e-3,
-      beta1: 0,
-    };
+    // ProGAN's recipe: WGAN-GP, Adam (1e-3, 0, 0.99).
+    const common = { seed: 3, ...ganRecipe({ arch: "progan" }).options };
     const data = (batchSize: number) =>
       openImageBatches({ store: dir, resolution: 64, batchSize, seed: 1 });
     const evalZ = sampleLatents(new Rng(9), n, cfg.zDim);

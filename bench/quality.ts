@@ -15,9 +15,10 @@ import { openImageBatches } from "../data/image_batches.ts";
 import { openArrayBatches, readFloatArray, writeFloatArray } from "../data/zarr_arrays.ts";
 import { mapBatches, trainAutoencoder } from "../train/autoencoder.ts";
 import { decode, encode } from "../models/autoencoder.ts";
-import { createGan, sampleLatents } from "../train/gan.ts";
-import { discriminate, type GanConfig, generate } from "../models/gan.ts";
-import { type StepNets, twoStageStep } from "../train/gan_step.ts";
+import { createGan } from "../train/gan.ts";
+import { type GanConfig, generate, sampleLatents } from "../models/gan.ts";
+import { twoStageStep } from "../train/gan_step.ts";
+import { adamFor, stepNets } from "../train/recipe.ts";
 import { Adam, emaUpdate } from "../train/adam.ts";
 import { Rng } from "../nn/rng.ts";
 import type { BatchSource } from "../data/batch_source.ts";
@@ -40,20 +41,14 @@ async function trainTimed(
   toImages: (x: tf.Tensor4D) => tf.Tensor4D,
 ): Promise<Curve> {
   const m = createGan(cfg, 1);
-  const og = new Adam({ lr: 2e-4, beta1: 0.5, beta2: 0.99, eps: 1e-8 });
-  const od = new Adam({ lr: 2e-4, beta1: 0.5, beta2: 0.99, eps: 1e-8 });
+  const og = new Adam(adamFor(cfg.arch));
+  const od = new Adam(adamFor(cfg.arch));
   const rng = new Rng(1);
   const evalZ = sampleLatents(new Rng(99), 256, cfg.zDim);
   const [h, w, c] = data.sampleShape;
   const n = data.batchSize;
   const curve: Curve = { points: [] };
-  const nets: StepNets = {
-    g: m.g,
-    d: m.d,
-    G: (z) => generate(m.g, cfg, z),
-    D: (x) => discriminate(m.d, cfg, x),
-    DLean: (x) => discriminate(m.d, cfg, x, { lean: true }),
-  };
+  const nets = stepNets(m, cfg);
   let clock = startSeconds;
   let nextEval = startSeconds + evalEvery;
   for (let step = 0; clock < budget; step++) {

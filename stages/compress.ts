@@ -12,7 +12,9 @@ import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
 import { readFloatArray } from "../data/zarr_arrays.ts";
 import { sobelEdges } from "../data/edges.ts";
-import { type AutoencoderConfig, encode } from "../models/autoencoder.ts";
+import { encode } from "../models/autoencoder.ts";
+import { readAutoencoderFile } from "../models/autoencoder_file.ts";
+import { writeDecoderFile } from "../models/decoder_file.ts";
 import {
   decoderArrays,
   decoderCost,
@@ -29,7 +31,7 @@ import {
 } from "../train/compress.ts";
 import type { NamedArray } from "../nn/tensor_file.ts";
 import { gridPng } from "./grid_png.ts";
-import { checkpointHooks, readModel, writeModel } from "./common.ts";
+import { checkpointHooks } from "./checkpoint_hooks.ts";
 import { tensorStage } from "./tensor_stage.ts";
 
 const params = z.object({
@@ -101,11 +103,8 @@ export const compressStage = tensorStage({
   async run(ctx) {
     const backend = ctx.backend;
     const p = ctx.params;
-    const model = await readModel(ctx.inputs.model);
-    const aeConfig = model.meta.config as AutoencoderConfig;
-    const res = model.meta.imageSize as number;
-    const codeShape = model.meta.codeShape as [number, number, number];
-    const cond = model.meta.condition as { threshold: number } | undefined;
+    const model = await readAutoencoderFile(ctx.inputs.model);
+    const { config: aeConfig, imageSize: res, codeShape, condition: cond } = model;
     if ((p.source === "conditional") !== Boolean(cond)) {
       throw new Error(`compress: source ${p.source} but the model has condition ${cond}`);
     }
@@ -249,7 +248,8 @@ export const compressStage = tensorStage({
       speedupBatch1: t1.msPerBatch / s1.msPerBatch,
       speedupBatch16: t16.msPerBatch / s16.msPerBatch,
     };
-    await writeModel(ctx.outputs.model, result.student.arrays, {
+    await writeDecoderFile(ctx.outputs.model, {
+      arrays: result.student.arrays,
       config: result.student.config,
       teacherConfig: config,
       autoencoderConfig: aeConfig,

@@ -5,11 +5,10 @@ import { readFloatArray, writeFloatArray } from "../data/zarr_arrays.ts";
 import { readAttributes } from "../data/zarr_io.ts";
 import { mapBatches } from "../train/autoencoder.ts";
 import { encode } from "../models/autoencoder.ts";
+import { readAutoencoderFile } from "../models/autoencoder_file.ts";
 import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
-import { readModel } from "./common.ts";
 import { tensorStage } from "./tensor_stage.ts";
-import type { AutoencoderConfig } from "../models/autoencoder.ts";
 
 export const encodeStage = tensorStage({
   name: "encode",
@@ -19,8 +18,8 @@ export const encodeStage = tensorStage({
   outputs: { codes: "codes.zarr" },
   resource: "accelerator",
   async run(ctx) {
-    const model = await readModel(ctx.inputs.autoencoder);
-    const config = model.meta.config as AutoencoderConfig;
+    const model = await readAutoencoderFile(ctx.inputs.autoencoder);
+    const config = model.config;
     const ae = new Params(new Rng(0), false);
     ae.loadArrays(model.arrays);
     const res = (await readAttributes(ctx.inputs.dataset, "")).resolution as number;

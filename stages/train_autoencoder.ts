@@ -5,9 +5,10 @@ import { openImageBatches } from "../data/image_batches.ts";
 import { readFloatArray } from "../data/zarr_arrays.ts";
 import { mapBatches, psnr, trainAutoencoder } from "../train/autoencoder.ts";
 import { decode, encode } from "../models/autoencoder.ts";
+import { writeAutoencoderFile } from "../models/autoencoder_file.ts";
 import { readAttributes } from "../data/zarr_io.ts";
 import { gridPng } from "./grid_png.ts";
-import { checkpointHooks, writeModel } from "./common.ts";
+import { checkpointHooks } from "./checkpoint_hooks.ts";
 import { tensorStage } from "./tensor_stage.ts";
 
 const params = z.object({
@@ -87,8 +88,9 @@ export const trainAutoencoderStage = tensorStage({
       ctx.outputs.reconstructions,
       await gridPng(pair, [2 * show, res, res, 3], 8),
     );
-    const codeShape = [res / p.factor, res / p.factor, p.latentChannels];
-    await writeModel(ctx.outputs.model, result.params.toArrays(), {
+    const codeShape: [number, number, number] = [res / p.factor, res / p.factor, p.latentChannels];
+    await writeAutoencoderFile(ctx.outputs.model, {
+      arrays: result.params.toArrays(),
       config,
       imageSize: res,
       codeShape,

@@ -12,8 +12,9 @@ import { readAttributes } from "../data/zarr_io.ts";
 import { sobelEdges } from "../data/edges.ts";
 import { generateFrom, trainConditional } from "../train/conditional.ts";
 import { mapBatches, psnr } from "../train/autoencoder.ts";
+import { writeAutoencoderFile } from "../models/autoencoder_file.ts";
 import { gridPng } from "./grid_png.ts";
-import { checkpointHooks, writeModel } from "./common.ts";
+import { checkpointHooks } from "./checkpoint_hooks.ts";
 import { tensorStage } from "./tensor_stage.ts";
 
 const params = z.object({
@@ -83,8 +84,9 @@ export const trainConditionalStage = tensorStage({
     grid.set(gen.data.subarray(0, show * per), show * per);
     grid.set(held.subarray(0, show * per), 2 * show * per);
     await Deno.writeFile(ctx.outputs.samples, await gridPng(grid, [3 * show, res, res, 3], show));
-    const codeShape = [res / p.factor, res / p.factor, p.latentChannels];
-    await writeModel(ctx.outputs.model, result.params.toArrays(), {
+    const codeShape: [number, number, number] = [res / p.factor, res / p.factor, p.latentChannels];
+    await writeAutoencoderFile(ctx.outputs.model, {
+      arrays: result.params.toArrays(),
       config,
       imageSize: res,
       codeShape,

@@ -1,4 +1,4 @@
-/** Glue shared by the GAN stages: checkpoint hooks, model files. */
+/** Training checkpoints of the GAN stages in the engine's atomic, key-bound checkpoint directory. */
 import { basename, join } from "node:path";
 import { cp } from "node:fs/promises";
 import { exists } from "../pipeline/fs_util.ts";
@@ -9,7 +9,6 @@ import {
   encodeState,
   type TrainState,
 } from "../train/checkpoint_state.ts";
-import { decodeTensorFile, encodeTensorFile, type NamedArray } from "../nn/tensor_file.ts";
 
 /**
  * Checkpoint hooks backed by the engine's atomic, key-bound checkpoint directory. `carry` lists
@@ -40,16 +39,4 @@ export async function checkpointHooks(
         for (const d of carry) await cp(d, join(dir, "outputs", basename(d)), { recursive: true });
       }),
   };
-}
-
-export async function writeModel(
-  path: string,
-  arrays: Record<string, NamedArray>,
-  meta: Record<string, unknown>,
-): Promise<void> {
-  await Deno.writeFile(path, encodeTensorFile({ arrays, meta }));
-}
-
-export async function readModel(path: string) {
-  return decodeTensorFile(await Deno.readFile(path));
 }
