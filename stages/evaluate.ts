@@ -26,7 +26,8 @@ import {
   FEATURE_DIM,
   loadInception,
 } from "../metrics/inception.ts";
-import { fidFromFeatures, kidFromFeatures } from "../metrics/fid.ts";
+import { fidFromFeatures } from "../metrics/fid.ts";
+import { kidFromFeatures } from "../metrics/kid.ts";
 import { readAutoencoderFile } from "../models/autoencoder_file.ts";
 import { slimConfigOf } from "../models/slim_decoder.ts";
 import { type DecoderWeights, TrainedGenerator } from "../models/trained_generator.ts";

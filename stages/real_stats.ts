@@ -31,7 +31,8 @@ import {
   loadInception,
   missingWeightsMessage,
 } from "../metrics/inception.ts";
-import { fidFromFeatures, kidFromFeatures } from "../metrics/fid.ts";
+import { fidFromFeatures } from "../metrics/fid.ts";
+import { kidFromFeatures } from "../metrics/kid.ts";
 import { tensorStage } from "./tensor_stage.ts";
 
 const params = z.object({

@@ -4,6 +4,8 @@
  * with tr((S1 S2)^1/2) = tr((S1^1/2 S2 S1^1/2)^1/2): both square roots are of symmetric PSD
  * matrices, so a symmetric eigendecomposition (cyclic Jacobi) replaces scipy's general sqrtm.
  * As pytorch-fid, a non-finite result retries with 1e-6 added to both diagonals.
+ *
+ * The reference the fast path (fid.ts) is tested against; only tests use it.
  */
 
 /** Eigenvalues and eigenvectors (columns of `vectors`, row-major n x n) of a symmetric matrix. */
@@ -109,21 +111,4 @@ export function frechetDistance(
     covmean = traceSqrtProduct(a, b, n);
   }
   return diff + tr - 2 * covmean;
-}
-
-/** Mean and covariance (np.cov, rowvar=False: unbiased) of n feature rows of length d. */
-export function meanCov(x: Float64Array | Float32Array, n: number, d: number) {
-  const mu = new Float64Array(d);
-  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mu[j] += x[i * d + j] / n;
-  const cov = new Float64Array(d * d);
-  for (let i = 0; i < n; i++) {
-    for (let a = 0; a < d; a++) {
-      const da = x[i * d + a] - mu[a];
-      for (let b = a; b < d; b++) cov[a * d + b] += da * (x[i * d + b] - mu[b]);
-    }
-  }
-  for (let a = 0; a < d; a++) {
-    for (let b = a; b < d; b++) cov[b * d + a] = cov[a * d + b] = cov[a * d + b] / (n - 1);
-  }
-  return { mu, cov };
 }

@@ -1,5 +1,6 @@
 import { assertAllClose } from "../tests/assert.ts";
-import { frechetDistance, meanCov, sqrtPsd } from "./frechet.ts";
+import { frechetDistance, sqrtPsd } from "./fid_reference.ts";
+import { meanCov } from "./feature_rows.ts";
 
 const c = JSON.parse(
   await Deno.readTextFile(new URL("../tests/fixtures/metrics/frechet_case.json", import.meta.url)),
