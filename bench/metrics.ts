@@ -10,12 +10,8 @@
 import { initBackend } from "../backend/mod.ts";
 import { Rng } from "../nn/rng.ts";
 import { type ImageSet, slicedWassersteinDistance } from "../metrics/swd.ts";
-import {
-  defaultInceptionPath,
-  disposeInception,
-  extractFeatures,
-  loadInception,
-} from "../metrics/inception.ts";
+import { disposeInception, extractFeatures, loadInception } from "../metrics/inception.ts";
+import { defaultInceptionPath } from "../metrics/inception_weights.ts";
 
 const PEER = new URL("./torch_ref/metrics_peer.py", import.meta.url).pathname;
 const PATTERN = new URL("../tests/fixtures/inception/inception_pattern.pt.gz", import.meta.url)

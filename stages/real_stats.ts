@@ -21,16 +21,18 @@ import { createGroup, readAttributes } from "../data/zarr_io.ts";
 import { type ImageSet, slicedWassersteinDistance } from "../metrics/swd.ts";
 import { msSsimConsecutivePairs } from "../metrics/ms_ssim.ts";
 import {
-  defaultInceptionPath,
   disposeInception,
-  downloadInceptionWeights,
   extractFeatures,
   FEATURE_DIM,
+  loadInception,
+} from "../metrics/inception.ts";
+import {
+  defaultInceptionPath,
+  downloadInceptionWeights,
   INCEPTION_SHA256_PREFIX,
   isFile,
-  loadInception,
   missingWeightsMessage,
-} from "../metrics/inception.ts";
+} from "../metrics/inception_weights.ts";
 import { fidFromFeatures } from "../metrics/fid.ts";
 import { kidFromFeatures } from "../metrics/kid.ts";
 import { tensorStage } from "./tensor_stage.ts";
