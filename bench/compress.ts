@@ -25,7 +25,9 @@ import { encode } from "../models/autoencoder.ts";
 import { decoderArrays, decoderCost, slimConfigOf } from "../models/slim_decoder.ts";
 import { Rng } from "../nn/rng.ts";
 import { mapBatches, psnr, trainAutoencoder } from "../train/autoencoder.ts";
-import { compressDecoder, decodeAll, decoderLatencies, paramsFrom } from "../train/compress.ts";
+import { compressDecoder } from "../train/compress.ts";
+import { decodeAll, paramsFrom } from "../train/compress_pruning.ts";
+import { decoderLatencies } from "../train/decoder_latency.ts";
 
 const flag = (args: string[], name: string, dflt: string) =>
   args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt;

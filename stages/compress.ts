@@ -22,13 +22,10 @@ import {
   type SlimDecoderConfig,
 } from "../models/slim_decoder.ts";
 import { mapBatches, psnr } from "../train/autoencoder.ts";
-import {
-  compressDecoder,
-  type CompressTarget,
-  decodeAll,
-  decoderLatencies,
-  paramsFrom,
-} from "../train/compress.ts";
+import { compressDecoder } from "../train/compress.ts";
+import type { CompressTarget } from "../train/compress_options.ts";
+import { decodeAll, paramsFrom } from "../train/compress_pruning.ts";
+import { decoderLatencies } from "../train/decoder_latency.ts";
 import type { NamedArray } from "../nn/tensor_file.ts";
 import { gridPng } from "./grid_png.ts";
 import { checkpointHooks } from "./checkpoint_hooks.ts";
