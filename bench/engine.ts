@@ -6,6 +6,7 @@
  * When Snakemake is installed, the same DAG shape runs under it too.
  */
 import { join } from "node:path";
+import { numberFlag } from "./flags.ts";
 
 const STAGES = 50;
 
@@ -39,7 +40,7 @@ async function timeCmd(cmd: string, args: string[], cwd?: string): Promise<numbe
 }
 
 export async function benchEngine(args: string[]): Promise<void> {
-  const mb = Number(args.find((a) => a.startsWith("--mb="))?.slice(5) ?? 1024);
+  const mb = numberFlag(args, "mb", 1024);
   const dir = await Deno.makeTempDir({ prefix: "ganflow-bench-" });
   try {
     await Deno.mkdir(join(dir, "inputs"));

@@ -11,6 +11,7 @@ import { adamFor, stepNets } from "../train/recipe.ts";
 import { type GanConfig, sampleLatents } from "../models/gan.ts";
 import { Adam } from "../train/adam.ts";
 import { Rng } from "../nn/rng.ts";
+import { numberFlag } from "./flags.ts";
 
 function secondsPerKimg(cfg: GanConfig, batch: number, steps: number): number {
   const m = createGan(cfg, 1);
@@ -39,7 +40,7 @@ function secondsPerKimg(cfg: GanConfig, batch: number, steps: number): number {
 }
 
 export async function benchLatent(args: string[]): Promise<void> {
-  const steps = Number(args.find((a) => a.startsWith("--steps="))?.slice(8) ?? 3);
+  const steps = numberFlag(args, "steps", 3);
   const batch = 32;
   const info = await initBackend("auto");
   console.log(`backend ${info.detail}; batch ${batch}; ${steps} timed steps per case`);

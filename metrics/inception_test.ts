@@ -15,8 +15,7 @@ import {
   assertRejects,
   assertThrows,
 } from "../tests/assert.ts";
-import { initBackend } from "../backend/mod.ts";
-import { loadOneDnn } from "../backend/onednn/ffi.ts";
+import { initBackend, oneDnnAvailable } from "../backend/mod.ts";
 import { gunzipSync } from "node:zlib";
 import { readTorchFile } from "./torch_file.ts";
 import {
@@ -33,7 +32,7 @@ import { biasReluJs, pool3Js } from "./inception_kernels.ts";
 import { defaultInceptionPath, locateInceptionWeights } from "./inception_weights.ts";
 
 const DIR = new URL("../tests/fixtures/inception/", import.meta.url);
-const hasOneDnn = loadOneDnn() !== null;
+const hasOneDnn = oneDnnAvailable();
 if (!hasOneDnn) console.log("note: libdnnl not installed; Inception test runs on the cpu backend");
 await initBackend(hasOneDnn ? "onednn" : "cpu");
 

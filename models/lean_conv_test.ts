@@ -1,7 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertAllClose, assertEquals, assertThrows } from "../tests/assert.ts";
-import { initBackend } from "../backend/mod.ts";
-import { loadOneDnn } from "../backend/onednn/ffi.ts";
+import { initBackend, oneDnnAvailable } from "../backend/mod.ts";
 import { Rng } from "../nn/rng.ts";
 import { leanConv } from "./lean_conv.ts";
 
@@ -26,7 +25,7 @@ for (const backend of ["cpu", "onednn"] as const) {
   Deno.test({
     name:
       `${backend}: leanConv matches (upsample +) conv + bias + leaky ReLU, values and gradients`,
-    ignore: backend === "onednn" && loadOneDnn() === null,
+    ignore: backend === "onednn" && !oneDnnAvailable(),
     fn: async () => {
       await initBackend(backend);
       const cases: [number, boolean, number | undefined, boolean][] = [

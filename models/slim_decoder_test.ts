@@ -1,7 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertAllClose, assertEquals, assertThrows } from "../tests/assert.ts";
-import { initBackend } from "../backend/mod.ts";
-import { loadOneDnn } from "../backend/onednn/ffi.ts";
+import { initBackend, oneDnnAvailable } from "../backend/mod.ts";
 import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
 import type { NamedArray } from "../nn/tensor_file.ts";
@@ -201,7 +200,7 @@ Deno.test("slimChain (compiled for inference) decodes as slimDecode on the cpu b
   }
   p.loadArrays(arrays);
   const want = tf.tidy(() => slimDecode(p, cfg, z).dataSync() as Float32Array);
-  const usable = loadOneDnn() ? ["onednn", "cpu"] as const : ["cpu"] as const;
+  const usable = oneDnnAvailable() ? ["onednn", "cpu"] as const : ["cpu"] as const;
   for (const b of usable) {
     await initBackend(b);
     const runner = slimChain(arrays, cfg);

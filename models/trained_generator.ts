@@ -10,7 +10,7 @@ import { readTensorFile, writeTensorFile } from "../nn/tensor_file.ts";
 import { MetaFields } from "../nn/meta_fields.ts";
 import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
-import type { ChainRunner } from "../backend/chain_runner.ts";
+import type { ChainRunner } from "../backend/inference/chain_runner.ts";
 import { type GanConfig, generate, type Phase, sampleLatents } from "./gan.ts";
 import { upsampleTo } from "./layers.ts";
 import { slimChain, type SlimDecoderConfig } from "./slim_decoder.ts";

@@ -29,7 +29,7 @@ import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
 import { MetaFields } from "../nn/meta_fields.ts";
 import { median } from "../nn/stats.ts";
-import { backendMemory, resetPeakMemory } from "../backend/onednn/pool.ts";
+import { backendMemory, resetPeakMemory, tracksMemory } from "../backend/memory.ts";
 import { ganRecipe } from "../train/recipe.ts";
 import { gridPng } from "./grid_png.ts";
 import { checkpointHooks } from "./checkpoint_hooks.ts";
@@ -178,7 +178,7 @@ export const trainGeneratorStage = tensorStage({
     ]);
     // Tensor memory held at the peak of training (weights, optimizer state, EMA, the step's
     // working set), where the backend tracks it (onednn).
-    const tracked = tf.getBackend() === "onednn";
+    const tracked = tracksMemory();
     const liveBefore = tracked ? backendMemory().live : 0;
     if (tracked) resetPeakMemory();
     const result = await trainGan({

@@ -1,7 +1,8 @@
 /**
- * The module graph has no cycles: every relative import of every TypeScript file in the repository
- * (static `import`/`export ... from` and `import("...")` with a literal path) is followed, and a
- * cycle fails with the chain of files that forms it.
+ * The module graph has no cycles, and follows CONTRIBUTING's layout table: every relative import
+ * of every TypeScript file in the repository (static `import`/`export ... from` and `import("...")`
+ * with a literal path) is followed; a cycle fails with the chain of files that forms it, an
+ * import the table does not allow with the importing and imported files.
  */
 import { dirname, join, normalize, relative } from "node:path";
 import { assertEquals } from "./assert.ts";
@@ -72,4 +73,61 @@ Deno.test("the repository's module graph has no import cycles", () => {
     graph.set(file, relativeImports(file, Deno.readTextFileSync(join(ROOT, file))));
   }
   assertEquals(findCycles(graph).map((c) => c.join(" -> ")), []);
+});
+
+/**
+ * What each folder's modules (tests aside) may import besides their own folder and npm packages:
+ * CONTRIBUTING's "may import" column. `backend/` below means its public part: the root modules,
+ * `ops/` and `inference/`; `stages/`, `bench/` and the entry files may import anything.
+ */
+const MAY_IMPORT: Record<string, string[]> = {
+  "pipeline/": [],
+  "nn/": [],
+  "report/": [],
+  "data/": ["nn/"],
+  "metrics/": ["nn/"],
+  "models/": ["nn/", "backend/"],
+  "train/": ["models/", "nn/", "data/batch_source.ts", "backend/"],
+  "backend/": [],
+};
+
+/** A backend module other folders may use (its internals: onednn/, patches/). */
+const publicBackend = (path: string) =>
+  /^backend\/[a-z_]+\.ts$/.test(path) || /^backend\/(ops|inference)\//.test(path);
+
+export function layoutViolations(graph: Map<string, string[]>): string[] {
+  const out: string[] = [];
+  for (const [file, deps] of graph) {
+    if (file.endsWith("_test.ts")) continue;
+    const folder = Object.keys(MAY_IMPORT).find((f) => file.startsWith(f));
+    if (!folder) continue;
+    for (const dep of deps) {
+      if (dep.startsWith(folder)) continue;
+      const ok = MAY_IMPORT[folder].some((allowed) =>
+        allowed === "backend/" ? publicBackend(dep) : dep.startsWith(allowed)
+      );
+      if (!ok) out.push(`${file} imports ${dep}`);
+    }
+  }
+  return out;
+}
+
+Deno.test("layoutViolations names a file importing beyond its folder's row", () => {
+  const graph = new Map([
+    ["data/prepare.ts", ["pipeline/hash.ts", "nn/rng.ts", "data/sources.ts"]],
+    ["models/lean_conv.ts", ["backend/onednn/leaky_relu_kernels.ts", "backend/ops/pixel_norm.ts"]],
+    ["data/prepare_test.ts", ["pipeline/hash.ts"]],
+  ]);
+  assertEquals(layoutViolations(graph), [
+    "data/prepare.ts imports pipeline/hash.ts",
+    "models/lean_conv.ts imports backend/onednn/leaky_relu_kernels.ts",
+  ]);
+});
+
+Deno.test("every module imports only what CONTRIBUTING's layout table allows", () => {
+  const graph = new Map<string, string[]>();
+  for (const file of tsFiles(ROOT)) {
+    graph.set(file, relativeImports(file, Deno.readTextFileSync(join(ROOT, file))));
+  }
+  assertEquals(layoutViolations(graph), []);
 });

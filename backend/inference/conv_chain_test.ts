@@ -5,12 +5,12 @@
  * hand-computed case.
  */
 import * as tf from "@tensorflow/tfjs";
-import { assertAllClose, assertEquals, assertThrows } from "../tests/assert.ts";
-import { initBackend } from "./mod.ts";
-import { loadOneDnn } from "./onednn/ffi.ts";
+import { assertAllClose, assertEquals, assertThrows } from "../../tests/assert.ts";
+import { initBackend } from "../mod.ts";
+import { loadOneDnn } from "../onednn/ffi.ts";
 import { type ChainConv, upsampledPhases } from "./conv_chain.ts";
 import { ChainRunner, compileConvChain } from "./chain_runner.ts";
-import { Rng } from "../nn/rng.ts";
+import { Rng } from "../../nn/rng.ts";
 
 const hasOneDnn = loadOneDnn() !== null;
 

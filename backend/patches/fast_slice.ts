@@ -6,7 +6,7 @@
  * contiguous run is one copy. Dtypes other than float32 and int32 keep tfjs's kernels.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { CpuBackend } from "./cpu_backend.ts";
+import type { CpuBackend } from "../js_array_backend.ts";
 
 type Values = Float32Array | Int32Array;
 /**

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
-import { assert, assertAlmostEquals, assertEquals } from "../tests/assert.ts";
-import { engine, installEagerBackprop, uninstallEagerBackprop } from "./eager_backprop.ts";
+import { assert, assertAlmostEquals, assertEquals } from "../../tests/assert.ts";
+import { engine, installEagerBackprop, uninstallEagerBackprop } from "../patches/eager_backprop.ts";
 import { offTape } from "./off_tape.ts";
 
 await tf.setBackend("cpu");

@@ -7,7 +7,7 @@ import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals } from "../../tests/assert.ts";
 import { initBackend } from "../mod.ts";
 import { loadOneDnn } from "./ffi.ts";
-import { MIN_ELEMENTS } from "./ops.ts";
+import { MIN_ELEMENTS } from "./eltwise_primitives.ts";
 import { Rng } from "../../nn/rng.ts";
 
 const hasOneDnn = loadOneDnn() !== null;

@@ -3,10 +3,10 @@
  * output element's source index computed from its coordinates), on both JS-array backends.
  */
 import * as tf from "@tensorflow/tfjs";
-import { assertEquals } from "../tests/assert.ts";
-import { initBackend } from "./mod.ts";
-import { loadOneDnn } from "./onednn/ffi.ts";
-import { Rng } from "../nn/rng.ts";
+import { assertEquals } from "../../tests/assert.ts";
+import { initBackend } from "../mod.ts";
+import { loadOneDnn } from "../onednn/ffi.ts";
+import { Rng } from "../../nn/rng.ts";
 
 function naiveSlice(x: ArrayLike<number>, shape: number[], begin: number[], size: number[]) {
   const out: number[] = [];

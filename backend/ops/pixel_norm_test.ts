@@ -1,8 +1,8 @@
 /** The fused pixel-norm kernels against a hand-computed case and the op-by-op formula. */
 import * as tf from "@tensorflow/tfjs";
-import { assertAllClose, assertThrows } from "../tests/assert.ts";
-import { initBackend } from "./mod.ts";
-import { loadOneDnn } from "./onednn/ffi.ts";
+import { assertAllClose, assertThrows } from "../../tests/assert.ts";
+import { initBackend } from "../mod.ts";
+import { loadOneDnn } from "../onednn/ffi.ts";
 import { pixelNorm } from "./pixel_norm.ts";
 
 const backends = loadOneDnn() ? ["onednn", "cpu"] : ["cpu"];

@@ -3,7 +3,7 @@
  * leaky ReLU, ..., conv + bias), compiled once for one input shape and run many times.
  *
  * On the onednn backend the chain becomes a fixed list of oneDNN primitives with their weights
- * reordered and their activation buffers bound at compile time (onednn/conv_chain.ts; compiled
+ * reordered and their activation buffers bound at compile time (onednn_chain.ts; compiled
  * and run by chain_runner.ts):
  * a run is one library call per layer, with none of tfjs's per-op bookkeeping, and a nearest 2x
  * upsampling followed by a k x k conv runs as two convs at the low resolution that write the

@@ -5,25 +5,13 @@
  * linear in dy (its gradient with respect to dy is itself, with respect to x zero: the mask is
  * piecewise constant), so second-order gradients (WGAN-GP, R1) still work. On the onednn
  * backend large tensors go through oneDNN's eltwise ReLU (alpha = slope), forward and backward.
- * Also nearest-neighbour resize and its gradient: oneDNN strided reorders for integer upscaling
- * (ops.ts), else direct JS loops (the cpu kernel is generic and slow, its gradient wrong for
- * batch > 1).
  */
 import * as tf from "@tensorflow/tfjs";
-import type { CpuBackend } from "../cpu_backend.ts";
-import { nearestSource, resizeNearestGradKernel } from "../fixes.ts";
+import type { CpuBackend } from "../js_array_backend.ts";
+import { LEAKY_GRAD } from "../ops/leaky_relu_grad.ts";
 import type { OneDnn } from "./ffi.ts";
-import { alloc } from "./pool.ts";
-import {
-  ALG,
-  eltwiseBackward,
-  eltwiseForward,
-  MIN_ELEMENTS,
-  upsampleNearest,
-  upsampleNearestGrad,
-} from "./ops.ts";
-
-export const LEAKY_GRAD = "GanflowLeakyReluGrad";
+import { alloc } from "./buffer_pool.ts";
+import { ALG, eltwiseBackward, eltwiseForward, MIN_ELEMENTS } from "./eltwise_primitives.ts";
 
 function leakyJs(x: Float32Array, alpha: number, out: Float32Array) {
   for (let i = 0; i < x.length; i++) {
@@ -34,53 +22,6 @@ function leakyJs(x: Float32Array, alpha: number, out: Float32Array) {
 
 function leakyGradJs(dy: Float32Array, x: Float32Array, alpha: number, out: Float32Array) {
   for (let i = 0; i < x.length; i++) out[i] = x[i] > 0 ? dy[i] : dy[i] * alpha;
-}
-
-interface ResizeAttrs {
-  size: [number, number];
-  alignCorners: boolean;
-  halfPixelCenters: boolean;
-}
-
-/**
- * (fy, fx) when the resize repeats each pixel fy x fx times: integer upscaling, corners not
- * aligned, and tfjs's own source index (nearestSource, in floating point) equal to floor(r / f)
- * for every output row and column. Null otherwise.
- */
-function integerFactors(
-  a: ResizeAttrs,
-  h: number,
-  w: number,
-  oh: number,
-  ow: number,
-): [number, number] | null {
-  if (a.alignCorners || oh < h || ow < w || oh % h !== 0 || ow % w !== 0) return null;
-  const fy = oh / h, fx = ow / w;
-  for (let r = 0; r < oh; r++) if (nearestSource(r, h, oh, a) !== Math.floor(r / fy)) return null;
-  for (let q = 0; q < ow; q++) if (nearestSource(q, w, ow, a) !== Math.floor(q / fx)) return null;
-  return [fy, fx];
-}
-
-function resizeJs(v: Float32Array, [n, h, w, c]: number[], a: ResizeAttrs, out: Float32Array) {
-  const [oh, ow] = a.size;
-  const rows = Array.from({ length: oh }, (_, r) => nearestSource(r, h, oh, a));
-  const cols = Array.from({ length: ow }, (_, q) => nearestSource(q, w, ow, a));
-  const rowLen = ow * c;
-  for (let i = 0; i < n; i++) {
-    for (let y = 0; y < oh; y++) {
-      const o = (i * oh + y) * rowLen;
-      if (y > 0 && rows[y] === rows[y - 1]) {
-        // Same source row as the previous output row: one block copy.
-        out.copyWithin(o, o - rowLen, o);
-        continue;
-      }
-      const row = (i * h + rows[y]) * w;
-      for (let x = 0; x < ow; x++) {
-        const src = (row + cols[x]) * c, dst = o + x * c;
-        for (let k = 0; k < c; k++) out[dst + k] = v[src + k];
-      }
-    }
-  }
 }
 
 function values(b: CpuBackend, t: tf.TensorInfo): Float32Array {
@@ -108,7 +49,6 @@ function leakyGradKernel(backendName: string, dnn: OneDnn | null): tf.KernelConf
 }
 
 function leakyKernels(backendName: string, dnn: OneDnn | null): tf.KernelConfig[] {
-  const gradFallback = resizeNearestGradKernel(backendName, (n) => alloc(n, true));
   return [
     {
       kernelName: "LeakyRelu",
@@ -127,49 +67,6 @@ function leakyKernels(backendName: string, dnn: OneDnn | null): tf.KernelConfig[
       },
     },
     leakyGradKernel(backendName, dnn),
-    {
-      kernelName: "ResizeNearestNeighbor",
-      backendName,
-      kernelFunc: (args) => {
-        const { images } = args.inputs as { images: tf.TensorInfo };
-        const b = args.backend as CpuBackend;
-        const a = args.attrs as unknown as ResizeAttrs;
-        const [n, h, w, c] = images.shape;
-        const [oh, ow] = a.size;
-        const v = values(b, images);
-        const out = alloc(n * oh * ow * c);
-        const f = images.dtype === "float32" && out.length >= MIN_ELEMENTS
-          ? integerFactors(a, h, w, oh, ow)
-          : null;
-        if (!(dnn && f && upsampleNearest(dnn, v, images.shape, f[0], f[1], out))) {
-          resizeJs(v, [n, h, w, c], a, out);
-        }
-        return b.makeTensorInfo([n, oh, ow, c], "float32", out);
-      },
-    },
-    {
-      kernelName: "ResizeNearestNeighborGrad",
-      backendName,
-      kernelFunc: (args) => {
-        const { images, dy } = args.inputs as { images: tf.TensorInfo; dy: tf.TensorInfo };
-        const b = args.backend as CpuBackend;
-        const a = args.attrs as unknown as ResizeAttrs;
-        const [, h, w] = images.shape;
-        const [, oh, ow] = dy.shape;
-        const f = dy.dtype === "float32" &&
-            dy.shape.reduce((p, q) => p * q, 1) >= MIN_ELEMENTS
-          ? integerFactors({ ...a, size: [oh, ow] }, h, w, oh, ow)
-          : null;
-        if (dnn && f) {
-          const dx = alloc(images.shape.reduce((p, q) => p * q, 1));
-          if (upsampleNearestGrad(dnn, values(b, dy), images.shape, f[0], f[1], dx)) {
-            return b.makeTensorInfo([...images.shape], "float32", dx);
-          }
-        }
-        // The batch-safe gradient of fixes.ts, on a recycled (zeroed) buffer.
-        return gradFallback.kernelFunc(args) as tf.TensorInfo;
-      },
-    },
   ];
 }
 

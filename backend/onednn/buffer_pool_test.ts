@@ -7,7 +7,7 @@ import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals } from "../../tests/assert.ts";
 import { initBackend } from "../mod.ts";
 import { loadOneDnn } from "./ffi.ts";
-import { backendMemory, poolStats, resetPeakMemory, setPoolLimit } from "./pool.ts";
+import { backendMemory, poolStats, resetPeakMemory, setPoolLimit } from "./buffer_pool.ts";
 
 const hasOneDnn = loadOneDnn() !== null;
 const N = 1 << 16;

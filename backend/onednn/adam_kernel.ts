@@ -7,8 +7,8 @@
  * bit-identical results.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { CpuBackend } from "../cpu_backend.ts";
-import { alloc } from "./pool.ts";
+import type { CpuBackend } from "../js_array_backend.ts";
+import { alloc } from "./buffer_pool.ts";
 
 export const ADAM_KERNEL = "GanflowAdam";
 

@@ -1,7 +1,7 @@
 /**
- * backend/conv_chain.ts's compiled conv chain on oneDNN: one forward-inference conv primitive per layer
- * with bias and leaky ReLU fused into it as a post-op, weights reordered once into the layout
- * each primitive picked. An "upsample, then conv" layer is two convs at the low resolution (one
+ * backend/inference/conv_chain.ts's compiled conv chain on oneDNN: one forward-inference conv
+ * primitive per layer with bias and leaky ReLU fused into it as a post-op, weights reordered
+ * once into the layout each primitive picked. An "upsample, then conv" layer is two convs at the low resolution (one
  * per output row parity, `upsampledPhases`) into a scratch buffer plus one strided copy that
  * interleaves them. Activations after plain convs stay in whatever layout oneDNN prefers; the
  * chain's input, output and upsampled activations are NHWC. Every buffer is bound to its memory
@@ -13,7 +13,7 @@ import {
   chainShapes,
   type ConvChain,
   upsampledPhases,
-} from "../conv_chain.ts";
+} from "./conv_chain.ts";
 import {
   check,
   createPrimitive,
@@ -31,7 +31,7 @@ import {
   reluPostOp,
   reorderPrimitive,
   u8,
-} from "./ffi.ts";
+} from "../onednn/ffi.ts";
 
 /** A compiled layer: primitives in order, and which of their arguments are its input and output. */
 interface Layer {

@@ -7,7 +7,7 @@
  * each pixel. Other backends get the op-by-op formula.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { CpuBackend } from "./cpu_backend.ts";
+import type { CpuBackend } from "../js_array_backend.ts";
 
 export const PIXEL_NORM = "GanflowPixelNorm";
 export const PIXEL_NORM_GRAD = "GanflowPixelNormGrad";

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { assertAllClose, assertEquals } from "../../tests/assert.ts";
-import { binary, reduceContiguous } from "./elementwise.ts";
+import { binary, reduceContiguous } from "./elementwise_kernels.ts";
 import { Rng } from "../../nn/rng.ts";
 
 /** Reference: plain multi-index broadcasting, written independently of the stride walk. */

@@ -1,10 +1,10 @@
 import * as tf from "@tensorflow/tfjs";
-import { assert, assertEquals } from "../tests/assert.ts";
+import { assert, assertEquals } from "../../tests/assert.ts";
 import { installEagerBackprop, uninstallEagerBackprop } from "./eager_backprop.ts";
-import { Rng } from "../nn/rng.ts";
-import { initBackend } from "./mod.ts";
-import { loadOneDnn } from "./onednn/ffi.ts";
-import { backendMemory, resetPeakMemory } from "./onednn/pool.ts";
+import { Rng } from "../../nn/rng.ts";
+import { initBackend } from "../mod.ts";
+import { loadOneDnn } from "../onednn/ffi.ts";
+import { backendMemory, resetPeakMemory } from "../onednn/buffer_pool.ts";
 
 await tf.setBackend("cpu");
 

@@ -5,7 +5,7 @@
  * ProGAN's box downsampling and Inception's pools. Gradients stay tfjs's.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { CpuBackend } from "../cpu_backend.ts";
+import type { CpuBackend } from "../js_array_backend.ts";
 import {
   check,
   createPrimitive,
@@ -16,7 +16,7 @@ import {
   type OneDnn,
   type Primitive,
 } from "./ffi.ts";
-import { alloc } from "./pool.ts";
+import { alloc } from "./buffer_pool.ts";
 
 /** dnnl_alg_kind_t values (dnnl_types.h). */
 const POOLING_MAX = 0x1ff;

@@ -8,7 +8,7 @@
  * one costs far more than running it.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { CpuBackend } from "../cpu_backend.ts";
+import type { CpuBackend } from "../js_array_backend.ts";
 import {
   check,
   createPrimitive,
@@ -26,7 +26,7 @@ import {
   reorderPrimitive,
   sameDesc,
 } from "./ffi.ts";
-import { alloc } from "./pool.ts";
+import { alloc } from "./buffer_pool.ts";
 
 type ConvInfo = tf.backend_util.Conv2DInfo;
 type ConvKind = "fwd" | "bwd-data" | "bwd-weights";

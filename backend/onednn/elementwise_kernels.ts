@@ -2,16 +2,16 @@
  * Kernels for the element-wise ops that dominate a GAN step once convolutions are in oneDNN:
  * broadcasting binary ops, comparisons, select, unary math and reductions over contiguous axes.
  * Large float32 tensors go to oneDNN's multi-threaded eltwise/binary/reduction primitives
- * (`ops.ts`); the rest to JS loops here: tfjs-backend-cpu computes a multi-index per element for
+ * (`eltwise_primitives.ts`); the rest to JS loops here: tfjs-backend-cpu computes a multi-index per element for
  * any broadcast (and transposes before every reduction), while here broadcasting walks
  * precomputed strides with a tight innermost loop. Shapes we do not cover fall back to the cpu
  * kernels.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { CpuBackend } from "../cpu_backend.ts";
+import type { CpuBackend } from "../js_array_backend.ts";
 import type { OneDnn } from "./ffi.ts";
-import * as dnnOps from "./ops.ts";
-import { alloc } from "./pool.ts";
+import * as dnnOps from "./eltwise_primitives.ts";
+import { alloc } from "./buffer_pool.ts";
 
 type Arr = Float32Array | Int32Array | Uint8Array;
 const enum Op {

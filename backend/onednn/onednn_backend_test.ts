@@ -9,8 +9,8 @@ import * as tf from "@tensorflow/tfjs";
 import { assert, assertAllClose, assertThrows } from "../../tests/assert.ts";
 import { initBackend } from "../mod.ts";
 import { loadOneDnn } from "./ffi.ts";
-import { MIN_ELEMENTS, opPrimitiveCount } from "./ops.ts";
-import { primitiveCount } from "./kernels.ts";
+import { MIN_ELEMENTS, opPrimitiveCount } from "./eltwise_primitives.ts";
+import { primitiveCount } from "./conv_kernels.ts";
 import { Rng } from "../../nn/rng.ts";
 
 const hasOneDnn = loadOneDnn() !== null;
@@ -249,7 +249,7 @@ Deno.test({
     for (const [shape, sz, align, half] of cases) {
       const x = uniform(rng, size(shape), -1, 1);
       const dy = uniform(rng, shape[0] * sz[0] * sz[1] * shape[3], -1, 1);
-      // Forward, and the gradient (the cpu backend runs the batch-safe JS kernel of fixes.ts).
+      // Forward, and the gradient (the cpu backend runs the batch-safe JS kernel of patches/tfjs_bug_fixes.ts).
       const run = () =>
         tf.tidy(() => {
           const xt = tf.tensor4d(x, shape as never);

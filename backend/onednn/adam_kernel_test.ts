@@ -7,7 +7,7 @@ import * as tf from "@tensorflow/tfjs";
 import { assert, assertAllClose, assertEquals } from "../../tests/assert.ts";
 import { initBackend } from "../mod.ts";
 import { loadOneDnn } from "./ffi.ts";
-import { ADAM_KERNEL } from "./adam.ts";
+import { ADAM_KERNEL } from "./adam_kernel.ts";
 import { Adam } from "../../train/adam.ts";
 import { Params } from "../../nn/params.ts";
 import { Rng } from "../../nn/rng.ts";

@@ -10,8 +10,8 @@ import {
   type ConvChain,
   tfjsChain,
 } from "./conv_chain.ts";
-import { loadOneDnn } from "./onednn/ffi.ts";
-import { compileOneDnnChain } from "./onednn/conv_chain.ts";
+import { loadOneDnn } from "../onednn/ffi.ts";
+import { compileOneDnnChain } from "./onednn_chain.ts";
 
 /** Compiles the chain for the current backend: oneDNN primitives on onednn, else tfjs ops. */
 export function compileConvChain(

@@ -4,7 +4,7 @@
  * activations (Inception's branch outputs) that is one small copy per pixel and branch.
  */
 import * as tf from "@tensorflow/tfjs";
-import type { CpuBackend } from "../cpu_backend.ts";
+import type { CpuBackend } from "../js_array_backend.ts";
 import {
   check,
   createPrimitive,
@@ -15,8 +15,8 @@ import {
   type Primitive,
   u8,
 } from "./ffi.ts";
-import { MIN_ELEMENTS } from "./ops.ts";
-import { alloc } from "./pool.ts";
+import { MIN_ELEMENTS } from "./eltwise_primitives.ts";
+import { alloc } from "./buffer_pool.ts";
 
 /** DNNL_ARG_MULTIPLE_SRC: the first of the concat's source arguments. */
 const ARG_MULTIPLE_SRC = 1024;

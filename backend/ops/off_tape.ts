@@ -8,7 +8,7 @@
  * which step it runs in.
  */
 import type * as tf from "@tensorflow/tfjs";
-import { engine, mayNeedGradient } from "./eager_backprop.ts";
+import { engine, mayNeedGradient } from "../patches/eager_backprop.ts";
 
 /** `f()` (a function of `x` and of constants only), recorded for backprop only if `x` may need it. */
 export function offTape<T>(x: tf.Tensor, f: () => T): T {
