@@ -30,6 +30,7 @@ import type { NamedArray } from "../nn/tensor_file.ts";
 import { gridPng } from "./grid_png.ts";
 import { checkpointHooks } from "./checkpoint_hooks.ts";
 import { tensorStage } from "./tensor_stage.ts";
+import { holdoutCount, toUnitRange } from "./prepared_dataset.ts";
 
 const params = z.object({
   /** Whose decoder: the autoencoder's, or the conditional (edges -> image) network's. */
@@ -109,11 +110,11 @@ export const compressStage = tensorStage({
     const count = all.shape[0];
     const per = res * res * 3;
     const upstream = ctx.records[UPSTREAM[p.source]]?.metrics as { holdout?: number } | undefined;
-    const holdout = upstream?.holdout ?? Math.min(256, Math.floor(count / 4));
+    const holdout = upstream?.holdout ?? holdoutCount(256, count);
     const calN = Math.min(p.calibration, Math.floor((count - holdout) / 4));
     const trainN = Math.min(p.images, count - holdout - calN);
     const slice = (from: number, n: number) =>
-      Float32Array.from(all.data.subarray(from * per, (from + n) * per), (v) => v / 127.5 - 1);
+      toUnitRange(all.data.subarray(from * per, (from + n) * per));
     const sets = {
       train: slice(0, trainN),
       calibration: slice(count - holdout - calN, calN),

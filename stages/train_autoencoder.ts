@@ -1,15 +1,13 @@
 /** Stage `train-autoencoder`: images -> small latent codes and back (Liu et al. 2019, stage 1). */
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
-import { openImageBatches } from "../data/image_batches.ts";
-import { readFloatArray } from "../data/zarr_arrays.ts";
 import { mapBatches, psnr, trainAutoencoder } from "../train/autoencoder.ts";
 import { decode, encode } from "../models/autoencoder.ts";
 import { writeAutoencoderFile } from "../models/autoencoder_file.ts";
-import { readAttributes } from "../data/zarr_io.ts";
 import { gridPng } from "./grid_png.ts";
 import { checkpointHooks } from "./checkpoint_hooks.ts";
 import { tensorStage } from "./tensor_stage.ts";
+import { trainingSplit } from "./prepared_dataset.ts";
 
 const params = z.object({
   factor: z.number().int().refine((f) => Number.isInteger(Math.log2(f)), "a power of two").default(
@@ -40,17 +38,8 @@ export const trainAutoencoderStage = tensorStage({
   async run(ctx) {
     const backend = ctx.backend;
     const p = ctx.params;
-    const attrs = await readAttributes(ctx.inputs.dataset, "");
-    const res = attrs.resolution as number;
-    const count = attrs.count as number;
-    const holdout = Math.min(p.holdout, Math.floor(count / 4));
-    const data = await openImageBatches({
-      store: ctx.inputs.dataset,
-      resolution: res,
-      batchSize: p.batch,
-      seed: p.seed,
-      limit: count - holdout,
-    });
+    const split = await trainingSplit(ctx.inputs.dataset, p);
+    const { resolution: res, holdout, batches: data } = split;
     const config = { factor: p.factor, latentChannels: p.latentChannels, width: p.width };
     const result = await trainAutoencoder({
       config,
@@ -65,12 +54,8 @@ export const trainAutoencoderStage = tensorStage({
     });
     await data.close();
     // Held-out PSNR and the originals-vs-reconstructions picture.
-    const all = await readFloatArray(ctx.inputs.dataset, `images/${res}`);
+    const held = await split.heldOut();
     const per = res * res * 3;
-    const held = new Float32Array(holdout * per);
-    for (let i = 0; i < held.length; i++) {
-      held[i] = all.data[(count - holdout) * per + i] / 127.5 - 1;
-    }
     const rec = mapBatches(
       held,
       [res, res, 3],

@@ -6,9 +6,6 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
-import { openImageBatches } from "../data/image_batches.ts";
-import { readFloatArray } from "../data/zarr_arrays.ts";
-import { readAttributes } from "../data/zarr_io.ts";
 import { sobelEdges } from "../data/edges.ts";
 import { generateFrom, trainConditional } from "../train/conditional.ts";
 import { mapBatches, psnr } from "../train/autoencoder.ts";
@@ -16,6 +13,7 @@ import { writeAutoencoderFile } from "../models/autoencoder_file.ts";
 import { gridPng } from "./grid_png.ts";
 import { checkpointHooks } from "./checkpoint_hooks.ts";
 import { tensorStage } from "./tensor_stage.ts";
+import { trainingSplit } from "./prepared_dataset.ts";
 
 const params = z.object({
   factor: z.number().int().refine((f) => Number.isInteger(Math.log2(f)), "a power of two").default(
@@ -43,17 +41,8 @@ export const trainConditionalStage = tensorStage({
   async run(ctx) {
     const backend = ctx.backend;
     const p = ctx.params;
-    const attrs = await readAttributes(ctx.inputs.dataset, "");
-    const res = attrs.resolution as number;
-    const count = attrs.count as number;
-    const holdout = Math.min(p.holdout, Math.floor(count / 4));
-    const data = await openImageBatches({
-      store: ctx.inputs.dataset,
-      resolution: res,
-      batchSize: p.batch,
-      seed: p.seed,
-      limit: count - holdout,
-    });
+    const split = await trainingSplit(ctx.inputs.dataset, p);
+    const { resolution: res, holdout, batches: data } = split;
     const config = { factor: p.factor, latentChannels: p.latentChannels, width: p.width };
     const condition = (x: Float32Array) => sobelEdges(x, [res, res, 3], p.edgeThreshold);
     const result = await trainConditional({
@@ -68,12 +57,8 @@ export const trainConditionalStage = tensorStage({
       onProgress: (s, t, l) => ctx.progress(s, t, `L1 ${l.l1.toFixed(4)}`),
     });
     await data.close();
-    const all = await readFloatArray(ctx.inputs.dataset, `images/${res}`);
     const per = res * res * 3;
-    const held = Float32Array.from(
-      all.data.subarray((count - holdout) * per, count * per),
-      (v) => v / 127.5 - 1,
-    );
+    const held = await split.heldOut();
     const edges = condition(held);
     const gen = mapBatches(edges, [res, res, 1], 64, (x) => generateFrom(result.params, config, x));
     const heldPsnr = psnr(gen.data, held);

@@ -34,6 +34,7 @@ import { ganRecipe } from "../train/recipe.ts";
 import { gridPng } from "./grid_png.ts";
 import { checkpointHooks } from "./checkpoint_hooks.ts";
 import { tensorStage } from "./tensor_stage.ts";
+import { datasetResolution } from "./prepared_dataset.ts";
 
 const params = z.object({
   space: z.enum(["latent", "pixel"]).default("latent"),
@@ -115,7 +116,7 @@ export const trainGeneratorStage = tensorStage({
       ? await openArrayBatches({ store: ctx.inputs.codes, array: "codes", batchSize, seed: p.seed })
       : await openImageBatches({
         store: ctx.inputs.dataset,
-        resolution: (await readAttributes(ctx.inputs.dataset, "")).resolution as number,
+        resolution: await datasetResolution(ctx.inputs.dataset),
         batchSize,
         seed: p.seed,
       });
