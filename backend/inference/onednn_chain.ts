@@ -14,24 +14,17 @@ import {
   type ConvChain,
   upsampledPhases,
 } from "./conv_chain.ts";
+import { check, DNNL, type OneDnn, u8 } from "../onednn/ffi.ts";
+import { descBytes, dims, memoryDesc, memoryDescByTag, nhwcDesc } from "../onednn/memory_desc.ts";
 import {
-  check,
   createPrimitive,
-  descBytes,
   destroyPrimitive,
-  dims,
-  DNNL,
   execute,
   implName,
-  memoryDesc,
-  memoryDescByTag,
-  nhwcDesc,
-  type OneDnn,
   type Primitive,
   reluPostOp,
   reorderPrimitive,
-  u8,
-} from "../onednn/ffi.ts";
+} from "../onednn/primitive.ts";
 
 /** A compiled layer: primitives in order, and which of their arguments are its input and output. */
 interface Layer {

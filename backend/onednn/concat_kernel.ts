@@ -5,16 +5,9 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { CpuBackend } from "../js_array_backend.ts";
-import {
-  check,
-  createPrimitive,
-  DNNL,
-  execute,
-  memoryDesc,
-  type OneDnn,
-  type Primitive,
-  u8,
-} from "./ffi.ts";
+import { check, DNNL, type OneDnn, u8 } from "./ffi.ts";
+import { memoryDesc } from "./memory_desc.ts";
+import { createPrimitive, execute, type Primitive } from "./primitive.ts";
 import { MIN_ELEMENTS } from "./eltwise_primitives.ts";
 import { alloc } from "./buffer_pool.ts";
 

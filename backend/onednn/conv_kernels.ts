@@ -9,23 +9,16 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { CpuBackend } from "../js_array_backend.ts";
+import { check, DNNL, type OneDnn } from "./ffi.ts";
+import { descBytes, dims, memoryDesc, memoryDescByTag, nhwcDesc, sameDesc } from "./memory_desc.ts";
 import {
-  check,
   createPrimitive,
-  descBytes,
-  dims,
-  DNNL,
   execute,
   implName,
-  memoryDesc,
-  memoryDescByTag,
-  nhwcDesc,
-  type OneDnn,
   type Primitive,
   reluPostOp,
   reorderPrimitive,
-  sameDesc,
-} from "./ffi.ts";
+} from "./primitive.ts";
 import { alloc } from "./buffer_pool.ts";
 
 type ConvInfo = tf.backend_util.Conv2DInfo;

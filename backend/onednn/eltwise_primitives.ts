@@ -6,18 +6,15 @@
  * which oneDNN offers only its scalar reference implementation is refused (null), so the caller
  * keeps its JS loop.
  */
+import { check, DNNL, type OneDnn } from "./ffi.ts";
+import { memoryDesc, memoryDescByTag } from "./memory_desc.ts";
 import {
-  check,
   createPrimitive,
-  DNNL,
   execute,
   implName,
-  memoryDesc,
-  memoryDescByTag,
-  type OneDnn,
   type Primitive,
   reorderPrimitive,
-} from "./ffi.ts";
+} from "./primitive.ts";
 
 export const ALG = {
   relu: 31,

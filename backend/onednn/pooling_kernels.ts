@@ -6,16 +6,9 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { CpuBackend } from "../js_array_backend.ts";
-import {
-  check,
-  createPrimitive,
-  dims,
-  DNNL,
-  execute,
-  nhwcDesc,
-  type OneDnn,
-  type Primitive,
-} from "./ffi.ts";
+import { check, DNNL, type OneDnn } from "./ffi.ts";
+import { dims, nhwcDesc } from "./memory_desc.ts";
+import { createPrimitive, execute, type Primitive } from "./primitive.ts";
 import { alloc } from "./buffer_pool.ts";
 
 /** dnnl_alg_kind_t values (dnnl_types.h). */
