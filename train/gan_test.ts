@@ -1,46 +1,15 @@
 import * as tf from "@tensorflow/tfjs";
-import { assert, assertAllClose, assertEquals, assertNotEquals, assertRejects } from "../assert.ts";
-import { initBackend } from "../../backend/mod.ts";
-import { createGan, trainGan } from "../../train/gan.ts";
-import { createAutoencoder, trainAutoencoder } from "../../train/autoencoder.ts";
-import { encoderFeatures } from "../../models/autoencoder.ts";
-import { projectFeatures } from "../../models/projected_d.ts";
-import { Adam, emaUpdate } from "../../train/adam.ts";
-import { Params } from "../../nn/params.ts";
-import { Rng } from "../../nn/rng.ts";
-import type { BatchSource } from "../../data/batch_source.ts";
-import type { TrainState } from "../../train/checkpoint_state.ts";
-import { decodeState, encodeState } from "../../train/checkpoint_state.ts";
+import { assert, assertEquals, assertNotEquals, assertRejects } from "../tests/assert.ts";
+import { initBackend } from "../backend/mod.ts";
+import { createGan, trainGan } from "./gan.ts";
+import { createAutoencoder } from "./autoencoder.ts";
+import { encoderFeatures } from "../models/autoencoder.ts";
+import { projectFeatures } from "../models/projected_d.ts";
+import type { BatchSource } from "../data/batch_source.ts";
+import { blobs } from "../tests/blob_batches.ts";
+import { decodeState, encodeState, type TrainState } from "./checkpoint_state.ts";
 
 await initBackend("cpu"); // the reference backend: bit-identical resume is asserted here
-
-/** Tiny in-memory data: smooth random blobs, deterministic in (seed, step). */
-function blobs(shape: [number, number, number], batchSize: number, seed: number): BatchSource {
-  const [h, w, c] = shape;
-  return {
-    sampleShape: shape,
-    size: 1000,
-    batchSize,
-    batch(step: number) {
-      const r = new Rng(seed * 7919 + step);
-      const out = new Float32Array(batchSize * h * w * c);
-      for (let i = 0; i < batchSize; i++) {
-        const cx = r.uniform() * w, cy = r.uniform() * h, v = r.uniform() * 2 - 1;
-        for (let y = 0; y < h; y++) {
-          for (let x = 0; x < w; x++) {
-            for (let k = 0; k < c; k++) {
-              out[((i * h + y) * w + x) * c + k] = Math.tanh(
-                v * 2 * Math.exp(-((x - cx) ** 2 + (y - cy) ** 2) / 8),
-              );
-            }
-          }
-        }
-      }
-      return Promise.resolve(out);
-    },
-    close: () => Promise.resolve(),
-  };
-}
 
 const tinyGan = (shape: [number, number, number], tanh: boolean) => ({
   shape,
@@ -48,34 +17,6 @@ const tinyGan = (shape: [number, number, number], tanh: boolean) => ({
   baseChannels: 16,
   minChannels: 8,
   tanh,
-});
-
-Deno.test("Adam: one step matches the hand-computed update", () => {
-  const p = new Params(new Rng(0));
-  const v = p.get("w", [2], { kind: "const", value: 1 });
-  v.assign(tf.tensor1d([1, -2]));
-  const opt = new Adam({ lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
-  const g = tf.tensor1d([0.5, -3]);
-  opt.apply(p, { [v.name]: g });
-  // t=1: m = 0.1 g, s = 0.001 g^2; mhat = g, shat = g^2 -> step = lr * g / (|g| + eps) = lr * sign(g)
-  assertAllClose(v.dataSync(), [1 - 0.1, -2 + 0.1], { rtol: 1e-6 });
-  opt.apply(p, { [v.name]: tf.tensor1d([0.5, 1]) });
-  // t=2 for w0: m = 0.9*0.05 + 0.05 = 0.095, mhat = 0.095/0.19 = 0.5; s = 0.999*0.00025 + 0.00025,
-  // shat = s / (1 - 0.999^2) = 0.25 -> step 0.1 * 0.5 / 0.5 = 0.1
-  assertAllClose([v.dataSync()[0]], [0.8], { rtol: 1e-6 });
-  p.dispose();
-  opt.dispose();
-});
-
-Deno.test("EMA: closed form after k updates with a constant parameter", () => {
-  const p = new Params(new Rng(0));
-  const e = new Params(new Rng(0), false);
-  const x = p.get("x", [1], { kind: "const", value: 3 });
-  const y = e.get("x", [1], { kind: "const", value: 0 });
-  for (let i = 0; i < 5; i++) emaUpdate([y], [x], 0.9);
-  assertAllClose(y.dataSync(), [3 * (1 - 0.9 ** 5)], { rtol: 1e-6 });
-  p.dispose();
-  e.dispose();
 });
 
 for (
@@ -182,21 +123,6 @@ Deno.test("GAN: a NaN loss stops training with the step and the last good checkp
       }),
     /training diverged at step 3 \(d=NaN, g=.*\); last good checkpoint: step 2/,
   );
-  tf.disposeVariables();
-});
-
-Deno.test("autoencoder: training reduces the reconstruction error", async () => {
-  const r = await trainAutoencoder({
-    config: { factor: 2, latentChannels: 4, width: 8 },
-    data: blobs([8, 8, 3], 8, 4),
-    steps: 40,
-    seed: 1,
-    lr: 3e-3,
-    advWeight: 0,
-  });
-  const first = r.history.l1.slice(0, 5).reduce((a, b) => a + b) / 5;
-  const last = r.history.l1.slice(-5).reduce((a, b) => a + b) / 5;
-  assert(last < 0.6 * first, `L1 ${first.toFixed(4)} -> ${last.toFixed(4)}`);
   tf.disposeVariables();
 });
 
