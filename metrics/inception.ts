@@ -12,7 +12,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { gunzipSync } from "node:zlib";
-import { readTorchFile, toFloat32, type TorchTensor } from "./torch_file.ts";
+import { readTorchFile } from "./torch_file.ts";
+import { toFloat32, type TorchTensor } from "./torch_tensor.ts";
 import { biasReluInPlace, jsFastPath, pool3 } from "./inception_kernels.ts";
 import { sha256Hex } from "./inception_weights.ts";
 
