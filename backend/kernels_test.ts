@@ -7,7 +7,7 @@ import * as tf from "@tensorflow/tfjs";
 import { assert, assertAllClose } from "../tests/assert.ts";
 import { initBackend } from "./mod.ts";
 import { hasOneDnn } from "./onednn/test_gate.ts";
-import { primitiveCount } from "./onednn/kernels.ts";
+import { primitiveCount } from "./onednn/conv_kernels.ts";
 
 const fixture = JSON.parse(
   await Deno.readTextFile(new URL("../tests/fixtures/backend/kernels.json", import.meta.url)),
@@ -182,7 +182,7 @@ Deno.test("depthwise conv has second-order gradients (DepthwiseConv2dNativeBackp
 
 Deno.test("batchNorm wrapper has gradients without scale/offset (tf.batchNorm throws there)", async () => {
   await on(backends[0]);
-  const { batchNorm } = await import("./fixes.ts");
+  const { batchNorm } = await import("./patches/tfjs_bug_fixes.ts");
   const x = tf.tensor([1, 2, 3, 4]);
   // y = (x - 2) / sqrt(4 + 0) -> dy/dx = 1/2 each (mean and variance held constant).
   const g = tf.grad((a: tf.Tensor) =>

@@ -4,12 +4,13 @@
  * tfjs cpu + oneDNN kernels ("onednn"), falling back to plain "cpu" without libdnnl.
  */
 import * as tf from "@tensorflow/tfjs";
-import { registerPixelNorm } from "./pixel_norm.ts";
-import { registerFastSlice } from "./slice.ts";
-import { installEagerBackprop } from "./eager_backprop.ts";
-import { applyTfjsFixes } from "./fixes.ts";
-import { registerOneDnnBackend } from "./onednn/register.ts";
-import { registerLeakyRelu } from "./onednn/activation.ts";
+import { registerPixelNorm } from "./ops/pixel_norm.ts";
+import { registerFastSlice } from "./patches/fast_slice.ts";
+import { installEagerBackprop } from "./patches/eager_backprop.ts";
+import { applyTfjsFixes } from "./patches/tfjs_bug_fixes.ts";
+import { registerOneDnnBackend } from "./onednn/register_backend.ts";
+import { registerLeakyRelu } from "./onednn/leaky_relu_kernels.ts";
+import { registerResizeKernels } from "./onednn/resize_kernels.ts";
 import { loadOneDnn, waitPolicy } from "./onednn/ffi.ts";
 import { ensureOneDnn } from "./onednn/setup.ts";
 
@@ -35,6 +36,11 @@ const INSTALL_TF = "the native TensorFlow backend is not installed. Install it w
 
 let current: BackendInfo | null = null;
 
+/** Whether oneDNN (Debian's libdnnl2) can be loaded here, i.e. whether "onednn" can run. */
+export function oneDnnAvailable(): boolean {
+  return loadOneDnn() !== null;
+}
+
 export async function initBackend(name: BackendName = "auto"): Promise<BackendInfo> {
   if (current && (name === "auto" || name === current.name)) return current;
   // Production mode: no per-op debug checks, and no "install tfjs-node" banner on every run.
@@ -47,7 +53,11 @@ export async function initBackend(name: BackendName = "auto"): Promise<BackendIn
   registerFastSlice(["cpu", "onednn"]);
   // The one-pass leaky-ReLU gradient needs its kernel on whichever backend runs: only installed
   // with onednn (the cpu backend gets the gradient kernel so tests can switch to it).
-  if (info.name === "onednn") registerLeakyRelu(["onednn"], ["cpu"], loadOneDnn());
+  if (info.name === "onednn") {
+    const dnn = loadOneDnn();
+    registerLeakyRelu(["onednn"], ["cpu"], dnn);
+    registerResizeKernels(["onednn"], dnn);
+  }
   current = info;
   return info;
 }

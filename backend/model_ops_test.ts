@@ -9,7 +9,7 @@ import * as tf from "@tensorflow/tfjs";
 import { assert, assertAllClose } from "../tests/assert.ts";
 import { initBackend } from "./mod.ts";
 import { hasOneDnn } from "./onednn/test_gate.ts";
-import { batchNorm } from "./fixes.ts";
+import { batchNorm } from "./patches/tfjs_bug_fixes.ts";
 import { glu } from "../models/fastgan.ts";
 import { batchNormGlu } from "../models/lean_bn_glu.ts";
 

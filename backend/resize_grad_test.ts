@@ -12,7 +12,7 @@ import * as tf from "@tensorflow/tfjs";
 import { assert, assertAllClose } from "../tests/assert.ts";
 import { initBackend } from "./mod.ts";
 import { hasOneDnn } from "./onednn/test_gate.ts";
-import { MIN_ELEMENTS, opPrimitiveCount } from "./onednn/ops.ts";
+import { MIN_ELEMENTS, opPrimitiveCount } from "./onednn/eltwise_primitives.ts";
 import { Rng } from "../nn/rng.ts";
 
 const backends = hasOneDnn ? ["onednn", "cpu"] : ["cpu"];

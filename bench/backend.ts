@@ -9,9 +9,11 @@ import { loadOneDnn, waitPolicy } from "../backend/onednn/ffi.ts";
 import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
 import { median } from "../nn/stats.ts";
-import { conv2d, dense, lrelu, upsample2x } from "../models/layers.ts";
+import { conv2d, dense, lrelu } from "../models/layers.ts";
+import { upsample2x } from "../models/upsample.ts";
 import { Adam } from "../train/adam.ts";
 import { type StepNets, twoStageStep } from "../train/gan_step.ts";
+import { numberFlag } from "./flags.ts";
 
 const Z = 128;
 
@@ -234,7 +236,7 @@ function profileKernels(backendName: string) {
 export async function benchBackend(args: string[]): Promise<void> {
   const size = args.includes("--32") ? 32 : 64;
   const batch = 32;
-  const steps = Number(args.find((a) => a.startsWith("--steps="))?.slice(8) ?? 5);
+  const steps = numberFlag(args, "steps", 5);
   const backends: BackendName[] = args.includes("--all") ? ["onednn", "cpu"] : ["onednn"];
   console.log(
     `reference GAN step: ${size}x${size}, batch ${batch}, ${steps} timed steps on each side ` +

@@ -20,16 +20,16 @@ import { join } from "node:path";
 import { initBackend } from "../backend/mod.ts";
 import { simdFloats } from "../backend/simd.ts";
 import { prepareDataset } from "../data/prepare.ts";
-import { readFloatArray } from "../data/zarr_batches.ts";
+import { readFloatArray } from "../data/zarr_arrays.ts";
 import type { BatchSource } from "../data/batch_source.ts";
 import { encode } from "../models/autoencoder.ts";
 import { decoderArrays, decoderCost, slimConfigOf } from "../models/slim_decoder.ts";
 import { Rng } from "../nn/rng.ts";
 import { mapBatches, psnr, trainAutoencoder } from "../train/autoencoder.ts";
-import { compressDecoder, decodeAll, decoderLatencies, paramsFrom } from "../train/compress.ts";
-
-const flag = (args: string[], name: string, dflt: string) =>
-  args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt;
+import { compressDecoder } from "../train/compress.ts";
+import { decodeAll, paramsFrom } from "../train/compress_pruning.ts";
+import { decoderLatencies } from "../train/decoder_latency.ts";
+import { stringFlag } from "./flags.ts";
 
 /** Random `crop`² windows of uint8 images [n, res, res, 3] as floats in [-1, 1]. */
 function crops(
@@ -52,14 +52,14 @@ function crops(
 }
 
 async function caseAt(res: number, ds: string, args: string[], rec?: BenchRecorder) {
-  const aeSteps = Number(flag(args, "ae-steps", "600"));
-  const condense = Number(flag(args, "condense", "300"));
-  const distill = Number(flag(args, "distill", "300"));
-  const probe = Number(flag(args, "probe", String(distill)));
-  const maxLoss = Number(flag(args, "max-loss", "1"));
-  const weighting = flag(args, "weighting", "latency") as "flops" | "latency" | "uniform";
+  const aeSteps = Number(stringFlag(args, "ae-steps", "600"));
+  const condense = Number(stringFlag(args, "condense", "300"));
+  const distill = Number(stringFlag(args, "distill", "300"));
+  const probe = Number(stringFlag(args, "probe", String(distill)));
+  const maxLoss = Number(stringFlag(args, "max-loss", "1"));
+  const weighting = stringFlag(args, "weighting", "latency") as "flops" | "latency" | "uniform";
   const vectorWidth = simdFloats();
-  const reps = Number(flag(args, "reps", "41"));
+  const reps = Number(stringFlag(args, "reps", "41"));
   const crop = 64, factor = 8;
   const all = await readFloatArray(ds, `images/${res}`);
   const images = all.data as unknown as Uint8Array;
@@ -234,7 +234,7 @@ async function caseAt(res: number, ds: string, args: string[], rec?: BenchRecord
 
 export async function benchCompress(args: string[], rec?: BenchRecorder): Promise<void> {
   const info = await initBackend("auto");
-  const sizes = flag(args, "res", "64,256").split(",").map(Number);
+  const sizes = stringFlag(args, "res", "64,256").split(",").map(Number);
   console.log(`backend ${info.detail}`);
   const dir = await Deno.makeTempDir({ prefix: "ganflow-bench-compress-" });
   try {

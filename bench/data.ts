@@ -7,6 +7,7 @@
 import sharp from "sharp";
 import { join } from "node:path";
 import { prepareDataset } from "../data/prepare.ts";
+import { flag, numberFlag } from "./flags.ts";
 
 interface DataBenchOptions {
   count: number;
@@ -16,10 +17,9 @@ interface DataBenchOptions {
 }
 
 function parseArgs(args: string[]): DataBenchOptions {
-  const value = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1];
-  const count = Number(value("n") ?? 1000);
+  const count = numberFlag(args, "n", 1000);
   if (!Number.isInteger(count) || count < 1) {
-    throw new Error(`--n must be a positive integer, got ${value("n")}`);
+    throw new Error(`--n must be a positive integer, got ${flag(args, "n")}`);
   }
   return { count, size: 1024, resolution: 128, keep: args.includes("--keep") };
 }

@@ -8,6 +8,7 @@
  * the min-max spread, each tool timed the same number of times.
  */
 import { join } from "node:path";
+import { numberFlag } from "./flags.ts";
 
 const STAGES = 50;
 
@@ -54,8 +55,8 @@ const spread = (r: { min: number; max: number }, runs: number) =>
   `${r.min.toFixed(2)} s  (min of ${runs}, spread ${r.min.toFixed(2)}-${r.max.toFixed(2)} s)`;
 
 export async function benchEngine(args: string[]): Promise<void> {
-  const mb = Number(args.find((a) => a.startsWith("--mb="))?.slice(5) ?? 1024);
-  const runs = Number(args.find((a) => a.startsWith("--runs="))?.slice(7) ?? 3);
+  const mb = numberFlag(args, "mb", 1024);
+  const runs = numberFlag(args, "runs", 3);
   if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a whole number >= 1`);
   const dir = await Deno.makeTempDir({ prefix: "ganflow-bench-" });
   try {

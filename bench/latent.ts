@@ -5,28 +5,24 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend/mod.ts";
-import { createGan, sampleLatents } from "../train/gan.ts";
-import { type StepNets, twoStageStep } from "../train/gan_step.ts";
-import { discriminate, type GanConfig, generate } from "../models/gan.ts";
+import { createGan } from "../train/gan.ts";
+import { twoStageStep } from "../train/gan_step.ts";
+import { adamFor, stepNets } from "../train/recipe.ts";
+import { type GanConfig, sampleLatents } from "../models/gan.ts";
 import { Adam } from "../train/adam.ts";
 import { Rng } from "../nn/rng.ts";
+import { numberFlag } from "./flags.ts";
 
 function secondsPerKimg(cfg: GanConfig, batch: number, steps: number): number {
   const m = createGan(cfg, 1);
-  const og = new Adam({ lr: 2e-4, beta1: 0.5, beta2: 0.99, eps: 1e-8 });
-  const od = new Adam({ lr: 2e-4, beta1: 0.5, beta2: 0.99, eps: 1e-8 });
+  const og = new Adam(adamFor(cfg.arch));
+  const od = new Adam(adamFor(cfg.arch));
   const rng = new Rng(1);
   const real = tf.tensor4d(rng.normalArray(batch * cfg.shape[0] * cfg.shape[1] * cfg.shape[2]), [
     batch,
     ...cfg.shape,
   ]);
-  const nets: StepNets = {
-    g: m.g,
-    d: m.d,
-    G: (z) => generate(m.g, cfg, z),
-    D: (x) => discriminate(m.d, cfg, x),
-    DLean: (x) => discriminate(m.d, cfg, x, { lean: true }),
-  };
+  const nets = stepNets(m, cfg);
   const step = () => {
     const z = sampleLatents(rng, batch, cfg.zDim);
     twoStageStep(nets, real, z, z, od, og);
@@ -44,7 +40,7 @@ function secondsPerKimg(cfg: GanConfig, batch: number, steps: number): number {
 }
 
 export async function benchLatent(args: string[]): Promise<void> {
-  const steps = Number(args.find((a) => a.startsWith("--steps="))?.slice(8) ?? 3);
+  const steps = numberFlag(args, "steps", 3);
   const batch = 32;
   const info = await initBackend("auto");
   console.log(`backend ${info.detail}; batch ${batch}; ${steps} timed steps per case`);

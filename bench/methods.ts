@@ -18,12 +18,10 @@
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend/mod.ts";
 import { median } from "../nn/stats.ts";
-import { backendMemory, resetPeakMemory } from "../backend/onednn/pool.ts";
-import { prepareDataset } from "../data/prepare.ts";
-import { mnistFiles } from "../data/idx.ts";
-import { openImageBatches, readFloatArray } from "../data/zarr_batches.ts";
-import { createGan, sampleLatents, trainGan } from "../train/gan.ts";
-import { discriminate, type GanConfig, generate } from "../models/gan.ts";
+import { backendMemory, resetPeakMemory, tracksMemory } from "../backend/memory.ts";
+import { openImageBatches } from "../data/image_batches.ts";
+import { createGan, trainGan } from "../train/gan.ts";
+import { type GanConfig, generate, sampleLatents } from "../models/gan.ts";
 import {
   discriminatorGrads,
   ganStep,
@@ -33,13 +31,15 @@ import {
 } from "../train/gan_step.ts";
 import { GAN_LOSSES } from "../train/losses.ts";
 import { Adam } from "../train/adam.ts";
+import { adamFor, ganRecipe, stepNets } from "../train/recipe.ts";
 import { Rng } from "../nn/rng.ts";
 import { Params } from "../nn/params.ts";
 import { encoderFeatures } from "../models/autoencoder.ts";
 import { type FeatureNet, projectFeatures } from "../models/projected_d.ts";
-import { slicedWassersteinDistance } from "../metrics/swd.ts";
 import { cpuSeconds } from "./cpu_clock.ts";
 import { growthPhase } from "../train/growth.ts";
+import { flag, numberFlag, stringFlag } from "./flags.ts";
+import { prepareMnist64, swdAgainst } from "./mnist64.ts";
 
 const BATCH = 32;
 
@@ -96,15 +96,8 @@ interface Variant {
  */
 function variant(cfg: GanConfig, schedule: BenchSchedule, features?: FeatureNet): Variant {
   const m = createGan(cfg, 1, features);
-  const nets: StepNets = {
-    g: m.g,
-    d: m.d,
-    G: (z) => generate(m.g, cfg, z),
-    D: (x) => discriminate(m.d, cfg, x, { features }),
-    DLean: (x) => discriminate(m.d, cfg, x, { features, lean: true }),
-  };
-  const opt = { lr: 2e-4, beta1: 0.5, beta2: 0.99, eps: 1e-8 };
-  const optG = new Adam(opt), optD = new Adam(opt);
+  const nets = stepNets(m, cfg, { features });
+  const optG = new Adam(adamFor(cfg.arch)), optD = new Adam(adamFor(cfg.arch));
   const rng = new Rng(1);
   const [h, w, c] = cfg.shape;
   const real = tf.tensor4d(rng.normalArray(BATCH * h * w * c, 0.5), [BATCH, h, w, c]);
@@ -171,7 +164,7 @@ async function measure(
     }
   }
   const out: Record<string, StepStats & { rounds: number }> = {};
-  const onednn = tf.getBackend() === "onednn";
+  const onednn = tracksMemory();
   for (const [k, v] of Object.entries(vs)) {
     // On onednn, distinct buffers (backendMemory); tfjs's own count adds a tensor's size again
     // for every reshape or clone sharing a buffer.
@@ -194,34 +187,13 @@ async function measure(
   return out;
 }
 
-function flag(args: string[], name: string, fallback: number): number {
-  const a = args.find((x) => x.startsWith(`--${name}=`));
-  return a ? Number(a.slice(name.length + 3)) : fallback;
-}
-
 async function growthComparison(args: string[]): Promise<void> {
-  const kimg = flag(args, "growth-kimg", 1);
+  const kimg = numberFlag(args, "growth-kimg", 1);
   const dir = await Deno.makeTempDir({ prefix: "ganflow-methods-" });
   try {
-    await prepareDataset({
-      source: { kind: "idx", ...mnistFiles("train"), limit: 2000 },
-      resolution: 64,
-      pad: 2,
-      upscaleSmall: true,
-      out: dir,
-    });
-    const real = await readFloatArray(dir, "images/64");
+    const real = await prepareMnist64(dir, 2000);
     const n = 256;
-    const realSet = { data: real.data.subarray(0, n * 64 * 64 * 3), n, h: 64, w: 64, c: 3 };
-    const swdOf = (g: tf.Tensor4D) => {
-      const f = (g.dataSync() as Float32Array).map((v) =>
-        (Math.max(-1, Math.min(1, v)) + 1) * 127.5
-      );
-      return slicedWassersteinDistance(realSet, { data: f, n, h: 64, w: 64, c: 3 }, {
-        seed: 5,
-        patchesPerImage: 64,
-      }).average;
-    };
+    const swdOf = swdAgainst(real.data);
     // ProGAN's width rule min(fmap_base / 2^stage, fmap_max) at 1/16 of its widths (512 up to
     // 32², 256 at 64²): 32 channels up to 32², 16 at 64². Constant widths at low resolution
     // make low-resolution images cheap, which is what growing spends its early time on.
@@ -246,13 +218,8 @@ async function growthComparison(args: string[]): Promise<void> {
     let growSteps = 0;
     while (!grownAt(growSteps)) growSteps++;
     let progImages = 0;
-    const common = {
-      seed: 3,
-      loss: "wgan" as const,
-      reg: { gpLambda: 10, drift: 1e-3 },
-      lr: 1e-3,
-      beta1: 0,
-    };
+    // ProGAN's recipe: WGAN-GP, Adam (1e-3, 0, 0.99).
+    const common = { seed: 3, ...ganRecipe({ arch: "progan" }).options };
     const data = (batchSize: number) =>
       openImageBatches({ store: dir, resolution: 64, batchSize, seed: 1 });
     const evalZ = sampleLatents(new Rng(9), n, cfg.zDim);
@@ -316,15 +283,15 @@ async function growthComparison(args: string[]): Promise<void> {
 
 export async function benchMethods(args: string[]): Promise<void> {
   const info = await initBackend("auto");
-  const steps = flag(args, "steps", 5);
-  const minMs = flag(args, "min-seconds", 10) * 1000;
+  const steps = numberFlag(args, "steps", 5);
+  const minMs = numberFlag(args, "min-seconds", 10) * 1000;
   console.log(
     `backend ${info.detail}; batch ${BATCH}; medians of at least ${steps} steps, and of ` +
       `${minMs / 1000} s of steps per setting, after 2 warm-up`,
   );
   // Widths: the stage's default (128 channels at 4x4, 16 at 64²), and one nearer the papers'
   // generators (FastGAN at ngf 64 has 1024 at 4x4 and 128 at 64²; 512 keeps the run short).
-  const widths = (args.find((a) => a.startsWith("--widths="))?.slice(9) ?? "128,512")
+  const widths = stringFlag(args, "widths", "128,512")
     .split(",").map(Number);
   // Faster Projected GAN's own setting: a FastGAN-style G and a projected D on a frozen
   // feature network (here the pipeline's autoencoder encoder, factor 8, width 16; its weights do
@@ -345,7 +312,7 @@ export async function benchMethods(args: string[]): Promise<void> {
     ];
   };
   // --only=pixel (a substring of the space's name) times one space.
-  const only = args.find((a) => a.startsWith("--only="))?.slice(7);
+  const only = flag(args, "only");
   for (const base of widths) {
     for (const [name, cfg, feats] of spaces(base)) {
       if (only && !name.includes(only)) continue;

@@ -10,20 +10,13 @@
 import { initBackend } from "../backend/mod.ts";
 import { Rng } from "../nn/rng.ts";
 import { type ImageSet, slicedWassersteinDistance } from "../metrics/swd.ts";
-import {
-  defaultInceptionPath,
-  disposeInception,
-  extractFeatures,
-  loadInception,
-} from "../metrics/inception.ts";
+import { disposeInception, extractFeatures, loadInception } from "../metrics/inception.ts";
+import { defaultInceptionPath } from "../metrics/inception_weights.ts";
+import { stringFlag } from "./flags.ts";
 
 const PEER = new URL("./torch_ref/metrics_peer.py", import.meta.url).pathname;
 const PATTERN = new URL("../tests/fixtures/inception/inception_pattern.pt.gz", import.meta.url)
   .pathname;
-
-function flag(args: string[], name: string, fallback: string): string {
-  return args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
-}
 
 function peer(args: string[]): { images_per_s: number; swd_average?: number } | null {
   try {
@@ -57,12 +50,12 @@ function line(label: string, ours: number, peerName: string, theirs: number | nu
 export async function benchMetrics(args: string[]): Promise<void> {
   const info = await initBackend("auto");
   const threads = navigator.hardwareConcurrency;
-  const sizes = flag(args, "sizes", "64,256").split(",").map(Number);
+  const sizes = stringFlag(args, "sizes", "64,256").split(",").map(Number);
   console.log(`backend: ${info.detail}; ratio = our throughput / the peer's (higher is better)`);
 
   const rng = new Rng(11);
   for (const size of sizes) {
-    const n = Number(flag(args, "swd-count", size >= 256 ? "16" : "64"));
+    const n = Number(stringFlag(args, "swd-count", size >= 256 ? "16" : "64"));
     const a = randomImages(rng, n, size), b = randomImages(rng, n, size);
     slicedWassersteinDistance(randomImages(rng, 4, size), randomImages(rng, 4, size)); // warm-up
     const t0 = performance.now();
@@ -93,9 +86,9 @@ export async function benchMetrics(args: string[]): Promise<void> {
     );
   }
   const { net } = await loadInception(weights);
-  const batch = Number(flag(args, "fid-batch", "16"));
+  const batch = Number(stringFlag(args, "fid-batch", "16"));
   for (const size of sizes) {
-    const n = Number(flag(args, "fid-count", "32"));
+    const n = Number(stringFlag(args, "fid-count", "32"));
     const data = new Float32Array(n * size * size * 3);
     for (let i = 0; i < data.length; i++) data[i] = rng.uniform() * 2 - 1;
     // Warm-up with a whole batch: oneDNN compiles a primitive per geometry on first use.

@@ -9,26 +9,20 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend/mod.ts";
-import { prepareDataset } from "../data/prepare.ts";
-import { mnistFiles } from "../data/idx.ts";
-import {
-  openArrayBatches,
-  openImageBatches,
-  readFloatArray,
-  writeFloatArray,
-} from "../data/zarr_batches.ts";
+import { openImageBatches } from "../data/image_batches.ts";
+import { openArrayBatches, writeFloatArray } from "../data/zarr_arrays.ts";
 import { mapBatches, trainAutoencoder } from "../train/autoencoder.ts";
 import { decode, encode } from "../models/autoencoder.ts";
-import { createGan, sampleLatents } from "../train/gan.ts";
-import { discriminate, type GanConfig, generate } from "../models/gan.ts";
-import { type StepNets, twoStageStep } from "../train/gan_step.ts";
+import { createGan } from "../train/gan.ts";
+import { type GanConfig, generate, sampleLatents } from "../models/gan.ts";
+import { twoStageStep } from "../train/gan_step.ts";
+import { adamFor, stepNets } from "../train/recipe.ts";
 import { Adam, emaUpdate } from "../train/adam.ts";
 import { Rng } from "../nn/rng.ts";
 import type { BatchSource } from "../data/batch_source.ts";
-import { slicedWassersteinDistance } from "../metrics/swd.ts";
 import { cpuSeconds } from "./cpu_clock.ts";
-
-const RES = 64;
+import { numberFlag } from "./flags.ts";
+import { prepareMnist64, RES, swdAgainst } from "./mnist64.ts";
 
 interface Curve {
   points: { seconds: number; swd: number }[];
@@ -44,20 +38,14 @@ async function trainTimed(
   toImages: (x: tf.Tensor4D) => tf.Tensor4D,
 ): Promise<Curve> {
   const m = createGan(cfg, 1);
-  const og = new Adam({ lr: 2e-4, beta1: 0.5, beta2: 0.99, eps: 1e-8 });
-  const od = new Adam({ lr: 2e-4, beta1: 0.5, beta2: 0.99, eps: 1e-8 });
+  const og = new Adam(adamFor(cfg.arch));
+  const od = new Adam(adamFor(cfg.arch));
   const rng = new Rng(1);
   const evalZ = sampleLatents(new Rng(99), 256, cfg.zDim);
   const [h, w, c] = data.sampleShape;
   const n = data.batchSize;
   const curve: Curve = { points: [] };
-  const nets: StepNets = {
-    g: m.g,
-    d: m.d,
-    G: (z) => generate(m.g, cfg, z),
-    D: (x) => discriminate(m.d, cfg, x),
-    DLean: (x) => discriminate(m.d, cfg, x, { lean: true }),
-  };
+  const nets = stepNets(m, cfg);
   let clock = startSeconds;
   let nextEval = startSeconds + evalEvery;
   for (let step = 0; clock < budget; step++) {
@@ -89,37 +77,14 @@ function firstReach(c: Curve, threshold: number): number | null {
 
 export async function benchQuality(args: string[]): Promise<void> {
   // CPU seconds per mode: 2400 is about 20 minutes of training on 2 idle cores.
-  const budget = Number(args.find((a) => a.startsWith("--seconds="))?.slice(10) ?? 2400);
-  const evalEvery = Number(args.find((a) => a.startsWith("--eval-every="))?.slice(13) ?? 120);
-  const aeSteps = Number(args.find((a) => a.startsWith("--ae-steps="))?.slice(11) ?? 600);
+  const budget = numberFlag(args, "seconds", 2400);
+  const evalEvery = numberFlag(args, "eval-every", 120);
+  const aeSteps = numberFlag(args, "ae-steps", 600);
   const info = await initBackend("auto");
   const dir = await Deno.makeTempDir({ prefix: "ganflow-quality-" });
   try {
-    await prepareDataset({
-      source: { kind: "idx", ...mnistFiles("train"), limit: 4000 },
-      resolution: RES,
-      pad: 2,
-      upscaleSmall: true,
-      out: dir,
-    });
-    const real = await readFloatArray(dir, `images/${RES}`);
-    const realSet = {
-      data: real.data.subarray(0, 256 * RES * RES * 3),
-      n: 256,
-      h: RES,
-      w: RES,
-      c: 3,
-    };
-    const evalSwd = (g: tf.Tensor4D) => {
-      const f = (g.dataSync() as Float32Array).map((v) =>
-        (Math.max(-1, Math.min(1, v)) + 1) * 127.5
-      );
-      return slicedWassersteinDistance(realSet, { data: f, n: 256, h: RES, w: RES, c: 3 }, {
-        seed: 5,
-        patchesPerImage: 64,
-      })
-        .average;
-    };
+    const real = await prepareMnist64(dir, 4000);
+    const evalSwd = swdAgainst(real.data);
     console.log(
       `backend ${info.detail}; budget ${budget} CPU-s of training per mode; SWD every ${evalEvery} CPU-s`,
     );

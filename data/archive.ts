@@ -5,7 +5,7 @@
  */
 import { unzipSync } from "fflate";
 import { gunzipSync } from "node:zlib";
-import { IMAGE_EXTENSIONS, type SourceItem } from "./sources.ts";
+import { IMAGE_EXTENSIONS, type SourceItem } from "./source_item.ts";
 
 function unsafeName(name: string): string | null {
   if (name.startsWith("/") || /^[A-Za-z]:[\\/]/.test(name)) return "absolute path in archive";

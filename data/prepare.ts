@@ -7,9 +7,10 @@
  */
 import sharp, { type Sharp } from "sharp";
 import { join } from "node:path";
-import { hashBytes } from "../pipeline/hash.ts";
+import { contentDigest } from "./content_digest.ts";
 import { ArrayWriter, createGroup, type ZarrFormat } from "./zarr_io.ts";
-import { readSource, type SourceItem, type SourceSpec } from "./sources.ts";
+import { readSource, type SourceSpec } from "./sources.ts";
+import type { SourceItem } from "./source_item.ts";
 
 export interface PrepareOptions {
   source: SourceSpec;
@@ -204,9 +205,9 @@ export function padPixels(
 
 async function itemDigest(item: SourceItem): Promise<string | null> {
   try {
-    if (item.kind === "pixels") return await hashBytes(item.pixels);
-    if (item.kind === "file") return await hashBytes(await Deno.readFile(item.path));
-    if (item.kind === "bytes") return await hashBytes(item.bytes);
+    if (item.kind === "pixels") return await contentDigest(item.pixels);
+    if (item.kind === "file") return await contentDigest(await Deno.readFile(item.path));
+    if (item.kind === "bytes") return await contentDigest(item.bytes);
   } catch { /* unreadable: decode reports it */ }
   return null;
 }

@@ -6,22 +6,8 @@
 import { join, relative } from "node:path";
 import { fashionMnistFiles, mnistFiles, parseIdx } from "./idx.ts";
 import { tarItems, zipItems } from "./archive.ts";
+import { IMAGE_EXTENSIONS, type SourceItem } from "./source_item.ts";
 import { Rng } from "../nn/rng.ts";
-
-/** Raw pixels (already decoded) or encoded file bytes to decode with sharp. */
-export type SourceItem =
-  | {
-    name: string;
-    kind: "pixels";
-    width: number;
-    height: number;
-    channels: number;
-    pixels: Uint8Array;
-    label?: number;
-  }
-  | { name: string; kind: "file"; path: string; label?: number }
-  | { name: string; kind: "bytes"; bytes: Uint8Array; label?: number }
-  | { name: string; kind: "error"; reason: string };
 
 export type SourceSpec =
   | { kind: "idx"; images: string; labels?: string; limit?: number }
@@ -32,8 +18,6 @@ export type SourceSpec =
   | { kind: "mnist"; split?: "train" | "test"; limit?: number }
   /** Debian's dataset-fashion-mnist under /usr/share/datasets/fashion-mnist, with labels. */
   | { kind: "fashion-mnist"; split?: "train" | "test"; limit?: number };
-
-export const IMAGE_EXTENSIONS = [".jpg", ".jpeg", ".png", ".webp"];
 
 export async function* readSource(spec: SourceSpec): AsyncGenerator<SourceItem> {
   if (spec.kind === "idx") yield* idxItems(spec);

@@ -7,21 +7,16 @@
  * 3x3 max pool in Mixed_7c. Input: NHWC images in [-1, 1] of any size, resized to 299x299
  * bilinearly as torch's F.interpolate(align_corners=False); output: the 2048-d pool3 features.
  *
- * Weights: the published file (95 MB) is looked for at an explicit path, else in the cache dir
- * (`$GANFLOW_CACHE`, else `$XDG_CACHE_HOME/ganflow`, else `~/.cache/ganflow`); it is downloaded
- * there only where the URL is reachable. `deno run -A metrics/inception.ts [path]` fetches it
- * and checks its SHA-256 prefix (6726825d, as torch.hub does).
+ * Where the weights file comes from: metrics/inception_weights.ts; the cpu backend's fast
+ * kernels: metrics/inception_kernels.ts.
  */
 import * as tf from "@tensorflow/tfjs";
 import { gunzipSync } from "node:zlib";
-import { dirname, join } from "node:path";
-import { readTorchFile, toFloat32, type TorchTensor } from "./torch_file.ts";
+import { readTorchFile } from "./torch_file.ts";
+import { toFloat32, type TorchTensor } from "./torch_tensor.ts";
+import { biasReluInPlace, jsFastPath, pool3 } from "./inception_kernels.ts";
+import { sha256Hex } from "./inception_weights.ts";
 
-export const INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth";
-export const INCEPTION_URL =
-  "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + INCEPTION_FILE;
-/** torch.hub's check: the file's SHA-256 starts with the hex digits after the last '-'. */
-export const INCEPTION_SHA256_PREFIX = "6726825d";
 export const FEATURE_DIM = 2048;
 const BN_EPS = 1e-3;
 
@@ -176,162 +171,6 @@ export function disposeInception(net: InceptionNet): void {
   net.convs.clear();
 }
 
-// ---------------------------------------------------------------------------------------------
-// Two small kernels for tfjs's cpu backend: its separate Add + Relu and its generic pooling
-// loops took half the forward time; one pass each here. The onednn backend runs conv + bias +
-// ReLU as one fused primitive and pools with oneDNN; other backends use the plain tfjs ops.
-
-type CpuBackend = tf.KernelBackend & {
-  data: { get(id: object): { values: unknown } };
-  makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo;
-};
-const BIAS_RELU = "GanflowInceptionBiasRelu";
-const POOL3 = "GanflowInceptionPool3";
-const JS_BACKENDS = ["cpu"];
-
-/** out = max(x + b, 0), b broadcast over the last axis. */
-export function biasReluJs(x: Float32Array, b: Float32Array, out: Float32Array): void {
-  const c = b.length;
-  for (let i = 0; i < x.length; i += c) {
-    for (let k = 0; k < c; k++) {
-      const v = x[i + k] + b[k];
-      out[i + k] = v > 0 ? v : 0;
-    }
-  }
-}
-
-/** TF pooling geometry along one axis: output size and padding before (SAME or VALID). */
-function poolAxis(size: number, stride: number, pad: "same" | "valid") {
-  if (pad === "valid") return { out: Math.floor((size - 3) / stride) + 1, before: 0 };
-  const out = Math.ceil(size / stride);
-  return { out, before: Math.floor(Math.max((out - 1) * stride + 3 - size, 0) / 2) };
-}
-
-/**
- * dst[d + k] = max or scaled sum of src[p0 + k], src[p1 + k], src[p2 + k] (the first `count`
- * runs) for k < len: one window position of a separable 3-wide pool, kept monomorphic and
- * unrolled so V8 compiles it to a tight loop.
- */
-function window3(
-  src: Float32Array,
-  dst: Float32Array,
-  d: number,
-  p0: number,
-  count: number,
-  step: number,
-  len: number,
-  max: boolean,
-): void {
-  const p1 = p0 + step, p2 = p0 + 2 * step;
-  if (max) {
-    if (count === 3) {
-      for (let k = 0; k < len; k++) {
-        let a = src[p0 + k];
-        const b = src[p1 + k], c = src[p2 + k];
-        if (b > a) a = b;
-        if (c > a) a = c;
-        dst[d + k] = a;
-      }
-    } else if (count === 2) {
-      for (let k = 0; k < len; k++) {
-        const a = src[p0 + k], b = src[p1 + k];
-        dst[d + k] = b > a ? b : a;
-      }
-    } else for (let k = 0; k < len; k++) dst[d + k] = src[p0 + k];
-  } else {
-    if (count === 3) {
-      for (let k = 0; k < len; k++) dst[d + k] = (src[p0 + k] + src[p1 + k] + src[p2 + k]) / 3;
-    } else if (count === 2) {
-      for (let k = 0; k < len; k++) dst[d + k] = (src[p0 + k] + src[p1 + k]) / 2;
-    } else for (let k = 0; k < len; k++) dst[d + k] = src[p0 + k];
-  }
-}
-
-/** The row-pass buffer of pool3Js, kept between calls (fresh memory is slow to touch). */
-let scratch = new Float32Array(0);
-
-/**
- * 3x3 max or average pool of NHWC data, separably (rows, then columns); the average counts only
- * the pixels inside the image, as TF (and pytorch-fid's count_include_pad=False) do.
- */
-export function pool3Js(
-  x: Float32Array,
-  [n, h, w, c]: readonly number[],
-  kind: "max" | "avg",
-  stride: number,
-  pad: "same" | "valid",
-): { out: Float32Array; shape: [number, number, number, number] } {
-  const ax = poolAxis(w, stride, pad), ay = poolAxis(h, stride, pad);
-  const max = kind === "max";
-  const need = n * h * ax.out * c;
-  if (scratch.length < need) scratch = new Float32Array(need);
-  const tmp = scratch;
-  for (let r = 0; r < n * h; r++) {
-    for (let o = 0; o < ax.out; o++) {
-      const s = o * stride - ax.before;
-      const lo = Math.max(s, 0), hi = Math.min(s + 2, w - 1);
-      window3(x, tmp, (r * ax.out + o) * c, (r * w + lo) * c, hi - lo + 1, c, c, max);
-    }
-  }
-  const out = new Float32Array(n * ay.out * ax.out * c);
-  const rowLen = ax.out * c;
-  for (let b = 0; b < n; b++) {
-    for (let o = 0; o < ay.out; o++) {
-      const s = o * stride - ay.before;
-      const lo = Math.max(s, 0), hi = Math.min(s + 2, h - 1);
-      const d = (b * ay.out + o) * rowLen;
-      window3(tmp, out, d, (b * h + lo) * rowLen, hi - lo + 1, rowLen, rowLen, max);
-    }
-  }
-  return { out, shape: [n, ay.out, ax.out, c] };
-}
-
-function registerJsKernels(): void {
-  for (const backendName of JS_BACKENDS) {
-    if (!tf.findBackend(backendName) || tf.getKernel(BIAS_RELU, backendName)) continue;
-    tf.registerKernel({
-      kernelName: BIAS_RELU,
-      backendName,
-      kernelFunc: ({ inputs, backend }) => {
-        const { x, b } = inputs as { x: tf.TensorInfo; b: tf.TensorInfo };
-        const be = backend as CpuBackend;
-        const xv = be.data.get(x.dataId).values as Float32Array;
-        // In place: x is the conv output that conv() below drops right after this call.
-        // Writing into it spares a fresh array (first-touch page faults cost more than the
-        // arithmetic on this kind of VM).
-        biasReluJs(xv, be.data.get(b.dataId).values as Float32Array, xv);
-        return be.makeTensorInfo([...x.shape], "float32", xv);
-      },
-    });
-    tf.registerKernel({
-      kernelName: POOL3,
-      backendName,
-      kernelFunc: ({ inputs, backend, attrs }) => {
-        const { x } = inputs as { x: tf.TensorInfo };
-        const a = attrs as unknown as {
-          kind: "max" | "avg";
-          stride: number;
-          pad: "same" | "valid";
-        };
-        const be = backend as CpuBackend;
-        const xv = be.data.get(x.dataId).values as Float32Array;
-        const { out, shape } = pool3Js(xv, x.shape, a.kind, a.stride, a.pad);
-        return be.makeTensorInfo(shape, "float32", out);
-      },
-    });
-  }
-}
-
-const fastPath = () => JS_BACKENDS.includes(tf.getBackend());
-
-function pool3(x: tf.Tensor4D, kind: "max" | "avg", stride: number, pad: "same" | "valid") {
-  if (fastPath()) {
-    registerJsKernels();
-    return tf.engine().runKernel(POOL3, { x }, { kind, stride, pad }) as tf.Tensor4D;
-  }
-  return kind === "max" ? tf.maxPool(x, 3, stride, pad) : tf.avgPool(x, 3, stride, pad);
-}
-
 function conv(net: InceptionNet, name: string, x: tf.Tensor4D): tf.Tensor4D {
   const c = net.convs.get(name)!;
   // oneDNN adds the bias and applies the ReLU in the conv's own pass.
@@ -347,10 +186,9 @@ function conv(net: InceptionNet, name: string, x: tf.Tensor4D): tf.Tensor4D {
   }
   // Elsewhere a plain conv2d, then bias + ReLU in one JS pass on the cpu backend.
   const y = tf.conv2d(x, c.w, c.stride, c.pad);
-  if (fastPath()) {
-    registerJsKernels();
+  if (jsFastPath()) {
     // Overwrites y's buffer (see the kernel); y is not used again.
-    const out = tf.engine().runKernel(BIAS_RELU, { x: y, b: c.b }, {}) as tf.Tensor4D;
+    const out = biasReluInPlace(y, c.b);
     y.dispose();
     return out;
   }
@@ -469,122 +307,10 @@ export function extractFeatures(
   return out;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Locating, downloading and loading the weights
-
-/** `$GANFLOW_CACHE`, else `$XDG_CACHE_HOME/ganflow`, else `~/.cache/ganflow`. */
-export function ganflowCacheDir(): string {
-  const env = (k: string) => {
-    try {
-      return Deno.env.get(k) || undefined;
-    } catch {
-      return undefined; // no --allow-env
-    }
-  };
-  const explicit = env("GANFLOW_CACHE");
-  if (explicit) return explicit;
-  const xdg = env("XDG_CACHE_HOME");
-  if (xdg) return join(xdg, "ganflow");
-  return join(env("HOME") ?? ".", ".cache", "ganflow");
-}
-
-/** Where the weights are looked for (and downloaded to) when no path is given. */
-export function defaultInceptionPath(): string {
-  return join(ganflowCacheDir(), INCEPTION_FILE);
-}
-
-export function missingWeightsMessage(looked: string[]): string {
-  return `FID Inception weights not found (looked at ${looked.join(", ")}). Download ` +
-    `${INCEPTION_URL} (95 MB, SHA-256 starting ${INCEPTION_SHA256_PREFIX}) on a machine that ` +
-    `can reach it and put it at ${defaultInceptionPath()} (the cache dir is $GANFLOW_CACHE, ` +
-    `else $XDG_CACHE_HOME/ganflow, else ~/.cache/ganflow), or pass its path ` +
-    "(--set real-stats.inceptionWeights=/path/to/file).";
-}
-
-/** Whether `path` is an existing file (no throw). */
-export function isFile(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
-}
-
-export async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const d = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
-  return [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-/**
- * Downloads the published weights to `dest` (atomically, after checking the SHA-256 prefix).
- * Returns false, without throwing, when the URL cannot be reached.
- */
-export async function downloadInceptionWeights(
-  dest = defaultInceptionPath(),
-  opts: { url?: string; timeoutMs?: number; log?: (m: string) => void } = {},
-): Promise<boolean> {
-  let res: Response;
-  try {
-    res = await fetch(opts.url ?? INCEPTION_URL, {
-      signal: AbortSignal.timeout(opts.timeoutMs ?? 600_000),
-    });
-  } catch (e) {
-    opts.log?.(
-      `Inception weights: ${opts.url ?? INCEPTION_URL} unreachable (${(e as Error).message})`,
-    );
-    return false;
-  }
-  if (!res.ok) {
-    await res.body?.cancel();
-    opts.log?.(`Inception weights: download failed with HTTP ${res.status}`);
-    return false;
-  }
-  const bytes = new Uint8Array(await res.arrayBuffer());
-  const digest = await sha256Hex(bytes);
-  if (!digest.startsWith(INCEPTION_SHA256_PREFIX)) {
-    throw new Error(
-      `downloaded Inception weights have SHA-256 ${digest}, expected ${INCEPTION_SHA256_PREFIX}...`,
-    );
-  }
-  await Deno.mkdir(dirname(dest), { recursive: true });
-  const tmp = `${dest}.part-${crypto.randomUUID()}`;
-  await Deno.writeFile(tmp, bytes);
-  await Deno.rename(tmp, dest);
-  opts.log?.(`Inception weights downloaded to ${dest}`);
-  return true;
-}
-
-/**
- * The weights file to use: `path` when given (must exist), else the cache-dir file, else (when
- * `download`) a fresh download into the cache dir. Throws `missingWeightsMessage` otherwise.
- */
-export async function locateInceptionWeights(
-  opts: { path?: string; download?: boolean; log?: (m: string) => void } = {},
-): Promise<string> {
-  if (opts.path) {
-    if (!isFile(opts.path)) throw new Error(missingWeightsMessage([opts.path]));
-    return opts.path;
-  }
-  const cached = defaultInceptionPath();
-  if (isFile(cached)) return cached;
-  if (opts.download && await downloadInceptionWeights(cached, { log: opts.log })) return cached;
-  throw new Error(missingWeightsMessage([cached]));
-}
-
 /** Weights from a torch.save file (optionally gzip-compressed), plus the file's SHA-256. */
 export async function loadInception(path: string): Promise<{ net: InceptionNet; sha256: string }> {
   let bytes: Uint8Array = await Deno.readFile(path);
   const sha256 = await sha256Hex(bytes);
   if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = new Uint8Array(gunzipSync(bytes));
   return { net: inceptionFromStateDict(readTorchFile(bytes)), sha256 };
-}
-
-if (import.meta.main) {
-  const dest = Deno.args[0] ?? defaultInceptionPath();
-  if (isFile(dest)) {
-    console.log(`already present: ${dest}`);
-  } else if (!(await downloadInceptionWeights(dest, { log: console.log }))) {
-    console.error(missingWeightsMessage([dest]));
-    Deno.exit(1);
-  }
 }

@@ -20,8 +20,6 @@ import { hasOneDnn } from "../backend/onednn/test_gate.ts";
 import { gunzipSync } from "node:zlib";
 import { readTorchFile } from "./torch_file.ts";
 import {
-  biasReluJs,
-  defaultInceptionPath,
   disposeInception,
   extractFeatures,
   FEATURE_DIM,
@@ -29,10 +27,10 @@ import {
   inceptionFromStateDict,
   type InceptionNet,
   loadInception,
-  locateInceptionWeights,
-  pool3Js,
   resizeLikeTorch,
 } from "./inception.ts";
+import { biasReluJs, pool3Js } from "./inception_kernels.ts";
+import { defaultInceptionPath, locateInceptionWeights } from "./inception_weights.ts";
 
 const DIR = new URL("../tests/fixtures/inception/", import.meta.url);
 await initBackend(hasOneDnn ? "onednn" : "cpu");

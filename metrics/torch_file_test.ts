@@ -4,7 +4,9 @@
  * strides, zip and legacy formats give the values torch itself printed.
  */
 import { assert, assertEquals, assertThrows } from "../tests/assert.ts";
-import { readTorchFile, toFloat32, TorchFileError, unpickle } from "./torch_file.ts";
+import { readTorchFile } from "./torch_file.ts";
+import { unpickle } from "./torch_pickle.ts";
+import { toFloat32, TorchFileError } from "./torch_tensor.ts";
 
 const DIR = new URL("../tests/fixtures/inception/", import.meta.url);
 const expected = JSON.parse(await Deno.readTextFile(new URL("tensors.json", DIR))) as Record<

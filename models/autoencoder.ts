@@ -5,7 +5,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Params } from "../nn/params.ts";
-import { conv2d, upsample2x } from "./layers.ts";
+import { conv2d } from "./layers.ts";
+import { upsample2x } from "./upsample.ts";
 
 export interface AutoencoderConfig {
   /** Spatial downsampling factor (a power of two). */

@@ -4,8 +4,9 @@
  * rules (4x4 base, one block per resolution doubling, channels halved per block), so one
  * config describes a GAN on 8x8 codes or on 64x64 pixels alike.
  */
-import type * as tf from "@tensorflow/tfjs";
+import * as tf from "@tensorflow/tfjs";
 import type { Params } from "../nn/params.ts";
+import type { Rng } from "../nn/rng.ts";
 import { dcganD, dcganG } from "./dcgan.ts";
 import { proganD, proganG } from "./progan.ts";
 import { fastganG } from "./fastgan.ts";
@@ -28,6 +29,11 @@ export interface GanCallOptions {
    * ProGAN's D always takes the standard layers.
    */
   lean?: boolean;
+}
+
+/** `n` latents from G's prior, the standard normal: [n, zDim]. */
+export function sampleLatents(rng: Rng, n: number, zDim: number): tf.Tensor2D {
+  return tf.tensor2d(rng.normalArray(n * zDim), [n, zDim]);
 }
 
 /** Samples from latents: [N, zDim] -> [N, H, W, C] (at the phase's resolution when growing). */

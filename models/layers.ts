@@ -4,7 +4,9 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Params } from "../nn/params.ts";
-import { leakyGradFromOutput, leanConv, up2x, up2xGrad } from "./lean_conv.ts";
+import { leanConv } from "./lean_conv.ts";
+import { upsample2x, upsample2xGrad } from "./upsample.ts";
+import { leakyGradFromOutput } from "../backend/ops/leaky_relu_grad.ts";
 
 /** He-normal init for a conv/dense with `fanIn` inputs (gain sqrt(2)). */
 export function heStd(fanIn: number, gain = Math.SQRT2): number {
@@ -146,7 +148,7 @@ export function separableRecompute(
   o: { bias?: tf.Tensor; slope?: number; upsample?: boolean } = {},
 ): tf.Tensor4D {
   const slope = o.slope;
-  const input = (t: tf.Tensor4D) => (o.upsample ? up2x(t) : t);
+  const input = (t: tf.Tensor4D) => (o.upsample ? upsample2x(t) : t);
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [a, b, c, bias] = args as tf.Tensor4D[];
     const mid = tf.depthwiseConv2d(input(a), b, stride, "same");
@@ -198,7 +200,7 @@ export function separableRecompute(
       dMid.dispose();
       if (o.upsample) {
         const dUp = dX;
-        dX = up2xGrad(xs, dUp);
+        dX = upsample2xGrad(xs, dUp);
         dUp.dispose();
       }
       return dBias ? [dX, dDw, dPw, dBias] : [dX, dDw, dPw];
@@ -227,10 +229,6 @@ export function lrelu<T extends tf.Tensor>(x: T, alpha = LRELU_SLOPE): T {
   return tf.leakyRelu(x, alpha);
 }
 
-export function upsample2x(x: tf.Tensor4D): tf.Tensor4D {
-  return tf.image.resizeNearestNeighbor(x, [x.shape[1] * 2, x.shape[2] * 2]);
-}
-
 /** Nearest-neighbour upsampling by doublings to `size` (a growing GAN's early, small outputs). */
 export function upsampleTo(x: tf.Tensor4D, size: number): tf.Tensor4D {
   return tf.tidy(() => {
@@ -242,7 +240,7 @@ export function upsampleTo(x: tf.Tensor4D, size: number): tf.Tensor4D {
 
 /**
  * 2x2 box downsampling: an average pool, whose gradient's gradient (which WGAN-GP and R1 need
- * through the discriminator) backend/fixes.ts registers. The earlier reshape + mean transposed
+ * through the discriminator) backend/patches/tfjs_bug_fixes.ts registers. The earlier reshape + mean transposed
  * a rank-6 tensor element by element: 50x slower (128 ms for a 64² batch).
  */
 export function downsample2x(x: tf.Tensor4D): tf.Tensor4D {
@@ -256,9 +254,9 @@ export function boxDownsample(x: tf.Tensor4D, k: number): tf.Tensor4D {
 
 /**
  * ProGAN's pixelwise feature normalisation: each pixel's feature vector to unit RMS (one fused
- * kernel each way on the JS-array backends, backend/pixel_norm.ts).
+ * kernel each way on the JS-array backends, backend/ops/pixel_norm.ts).
  */
-export { pixelNorm } from "../backend/pixel_norm.ts";
+export { pixelNorm } from "../backend/ops/pixel_norm.ts";
 
 /** Linear interpolation a + (b - a) * t (ProGAN's fade-in blend). */
 export function lerp<T extends tf.Tensor>(a: T, b: T, t: number): T {

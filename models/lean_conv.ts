@@ -8,17 +8,8 @@
  * gradient penalty.
  */
 import * as tf from "@tensorflow/tfjs";
-import { LEAKY_GRAD } from "../backend/onednn/activation.ts";
-
-/** dy * (y > 0 ? 1 : slope): the leaky-ReLU gradient from the op's output (slope >= 0). */
-export function leakyGradFromOutput(dy: tf.Tensor, y: tf.Tensor, slope: number): tf.Tensor {
-  if (tf.getKernel(LEAKY_GRAD, tf.getBackend())) {
-    return tf.engine().runKernel(LEAKY_GRAD, { dy, x: y }, { alpha: slope }) as tf.Tensor;
-  }
-  return tf.tidy(() =>
-    tf.mul(dy, tf.where(tf.greater(y, 0), tf.onesLike(y), tf.fill(y.shape, slope)))
-  );
-}
+import { leakyGradFromOutput } from "../backend/ops/leaky_relu_grad.ts";
+import { upsample2x, upsample2xGrad } from "./upsample.ts";
 
 export interface LeanConvOptions {
   stride: number;
@@ -30,19 +21,6 @@ export interface LeanConvOptions {
    * upsamples again in backward (a copy, next to the conv's multiply-adds).
    */
   upsample?: boolean;
-}
-
-/** Nearest-neighbour 2x upsampling (models/layers.ts's upsample2x, without the import cycle). */
-export function up2x(x: tf.Tensor4D): tf.Tensor4D {
-  return tf.image.resizeNearestNeighbor(x, [x.shape[1] * 2, x.shape[2] * 2]);
-}
-
-/** The gradient of `up2x` for the input `x`: each input pixel sums its four copies' gradients. */
-export function up2xGrad(x: tf.Tensor, dy: tf.Tensor): tf.Tensor {
-  return tf.engine().runKernel("ResizeNearestNeighborGrad", { images: x, dy }, {
-    alignCorners: false,
-    halfPixelCenters: false,
-  }) as tf.Tensor;
 }
 
 /** A dense 'same' conv with optional bias and leaky ReLU, kept lean for backward (see above). */
@@ -57,7 +35,7 @@ export function leanConv(x: tf.Tensor4D, filter: tf.Tensor4D, o: LeanConvOptions
     // being taken.
     const y = tf.engine().runKernel(
       "FusedConv2D",
-      { x: o.upsample ? up2x(a) : a, filter: w, ...(o.bias ? { bias: b } : {}) },
+      { x: o.upsample ? upsample2x(a) : a, filter: w, ...(o.bias ? { bias: b } : {}) },
       {
         ...conv,
         dimRoundingMode: undefined,
@@ -69,7 +47,7 @@ export function leanConv(x: tf.Tensor4D, filter: tf.Tensor4D, o: LeanConvOptions
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [xs, ws, ys] = saved as tf.Tensor4D[];
       const dz = slope === undefined ? dy : leakyGradFromOutput(dy, ys, slope);
-      const input = o.upsample ? up2x(xs) : xs;
+      const input = o.upsample ? upsample2x(xs) : xs;
       const dw = tf.engine().runKernel("Conv2DBackpropFilter", { x: input, dy: dz }, {
         ...conv,
         filterShape: ws.shape,
@@ -81,7 +59,7 @@ export function leanConv(x: tf.Tensor4D, filter: tf.Tensor4D, o: LeanConvOptions
       } as unknown as tf.NamedAttrMap) as tf.Tensor;
       if (o.upsample) {
         const dUp = dx;
-        dx = up2xGrad(xs, dUp);
+        dx = upsample2xGrad(xs, dUp);
         dUp.dispose();
       }
       const grads = [dx, dw];

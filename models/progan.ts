@@ -8,16 +8,8 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Params } from "../nn/params.ts";
 import { channelsAt, type GanConfig, type Phase } from "./gan_config.ts";
-import {
-  boxDownsample,
-  conv2d,
-  dense,
-  downsample2x,
-  lerp,
-  lrelu,
-  pixelNorm,
-  upsample2x,
-} from "./layers.ts";
+import { boxDownsample, conv2d, dense, downsample2x, lerp, lrelu, pixelNorm } from "./layers.ts";
+import { upsample2x } from "./upsample.ts";
 
 const eq = { equalized: true } as const;
 

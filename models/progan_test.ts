@@ -5,7 +5,8 @@ import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
 import { channelsAt, type GanConfig } from "./gan_config.ts";
 import { minibatchStddev, proganD, proganG, realsAtPhase } from "./progan.ts";
-import { downsample2x, upsample2x } from "./layers.ts";
+import { downsample2x } from "./layers.ts";
+import { upsample2x } from "./upsample.ts";
 
 await initBackend("cpu");
 

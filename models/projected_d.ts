@@ -9,8 +9,9 @@ import * as tf from "@tensorflow/tfjs";
 import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
 import type { GanConfig } from "./gan_config.ts";
-import { conv2d, upsample2x } from "./layers.ts";
-import { offTape } from "../backend/off_tape.ts";
+import { conv2d } from "./layers.ts";
+import { upsample2x } from "./upsample.ts";
+import { offTape } from "../backend/ops/off_tape.ts";
 
 /** Frozen multi-scale features of images, finest first, each half the size of the previous. */
 export type FeatureNet = (x: tf.Tensor4D) => tf.Tensor4D[];

@@ -11,9 +11,10 @@ import * as tf from "@tensorflow/tfjs";
 import type { Params } from "../nn/params.ts";
 import type { NamedArray } from "../nn/tensor_file.ts";
 import { type AutoencoderConfig, levels } from "./autoencoder.ts";
-import type { ChainConv } from "../backend/conv_chain.ts";
-import { ChainRunner } from "../backend/chain_runner.ts";
-import { conv2d, lrelu, LRELU_SLOPE, upsample2x } from "./layers.ts";
+import type { ChainConv } from "../backend/inference/conv_chain.ts";
+import { ChainRunner } from "../backend/inference/chain_runner.ts";
+import { conv2d, lrelu, LRELU_SLOPE } from "./layers.ts";
+import { upsample2x } from "./upsample.ts";
 
 export interface SlimDecoderConfig {
   latentChannels: number;
@@ -100,7 +101,7 @@ export function slimDecode(
 }
 
 /**
- * The decoder as a conv chain (backend/conv_chain.ts): the same function as `slimDecode` without
+ * The decoder as a conv chain (backend/inference/conv_chain.ts): the same function as `slimDecode` without
  * scales, compiled for inference (on onednn: one primitive per conv, each upsampling fused into
  * the conv after it). `arrays` holds the `dec.*` weights (other entries are ignored).
  */

@@ -10,10 +10,11 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
-import { defineStage } from "../pipeline/stage.ts";
-import { readFloatArray } from "../data/zarr_batches.ts";
+import { readFloatArray } from "../data/zarr_arrays.ts";
 import { sobelEdges } from "../data/edges.ts";
-import { type AutoencoderConfig, encode } from "../models/autoencoder.ts";
+import { encode } from "../models/autoencoder.ts";
+import { readAutoencoderFile } from "../models/autoencoder_file.ts";
+import { writeDecoderFile } from "../models/decoder_file.ts";
 import {
   decoderArrays,
   decoderCost,
@@ -21,22 +22,16 @@ import {
   type SlimDecoderConfig,
 } from "../models/slim_decoder.ts";
 import { mapBatches, psnr } from "../train/autoencoder.ts";
-import {
-  compressDecoder,
-  type CompressTarget,
-  decodeAll,
-  decoderLatencies,
-  paramsFrom,
-} from "../train/compress.ts";
+import { compressDecoder } from "../train/compress.ts";
+import type { CompressTarget } from "../train/compress_options.ts";
+import { decodeAll, paramsFrom } from "../train/compress_pruning.ts";
+import { decoderLatencies } from "../train/decoder_latency.ts";
 import type { NamedArray } from "../nn/tensor_file.ts";
-import {
-  checkpointHooks,
-  gridPng,
-  readModel,
-  startBackend,
-  trainingProgress,
-  writeModel,
-} from "./common.ts";
+import { gridPng } from "./grid_png.ts";
+import { checkpointHooks } from "./checkpoint_hooks.ts";
+import { tensorStage } from "./tensor_stage.ts";
+import { holdoutCount, toUnitRange } from "./prepared_dataset.ts";
+import { trainingProgress } from "./training_progress.ts";
 
 const params = z.object({
   /** Whose decoder: the autoencoder's, or the conditional (edges -> image) network's. */
@@ -90,7 +85,7 @@ const params = z.object({
 
 const UPSTREAM = { autoencoder: "train-autoencoder", conditional: "train-conditional" } as const;
 
-export const compressStage = defineStage({
+export const compressStage = tensorStage({
   name: "compress",
   module: import.meta.url,
   params,
@@ -104,15 +99,11 @@ export const compressStage = defineStage({
   },
   nondeterministic: ["latency"],
   resource: "accelerator",
-  uses: ["backend"],
   async run(ctx) {
-    const backend = await startBackend(ctx);
+    const backend = ctx.backend;
     const p = ctx.params;
-    const model = await readModel(ctx.inputs.model);
-    const aeConfig = model.meta.config as AutoencoderConfig;
-    const res = model.meta.imageSize as number;
-    const codeShape = model.meta.codeShape as [number, number, number];
-    const cond = model.meta.condition as { threshold: number } | undefined;
+    const model = await readAutoencoderFile(ctx.inputs.model);
+    const { config: aeConfig, imageSize: res, codeShape, condition: cond } = model;
     if ((p.source === "conditional") !== Boolean(cond)) {
       throw new Error(`compress: source ${p.source} but the model has condition ${cond}`);
     }
@@ -120,11 +111,11 @@ export const compressStage = defineStage({
     const count = all.shape[0];
     const per = res * res * 3;
     const upstream = ctx.records[UPSTREAM[p.source]]?.metrics as { holdout?: number } | undefined;
-    const holdout = upstream?.holdout ?? Math.min(256, Math.floor(count / 4));
+    const holdout = upstream?.holdout ?? holdoutCount(256, count);
     const calN = Math.min(p.calibration, Math.floor((count - holdout) / 4));
     const trainN = Math.min(p.images, count - holdout - calN);
     const slice = (from: number, n: number) =>
-      Float32Array.from(all.data.subarray(from * per, (from + n) * per), (v) => v / 127.5 - 1);
+      toUnitRange(all.data.subarray(from * per, (from + n) * per));
     const sets = {
       train: slice(0, trainN),
       calibration: slice(count - holdout - calN, calN),
@@ -257,7 +248,8 @@ export const compressStage = defineStage({
       speedupBatch1: t1.msPerBatch / s1.msPerBatch,
       speedupBatch16: t16.msPerBatch / s16.msPerBatch,
     };
-    await writeModel(ctx.outputs.model, result.student.arrays, {
+    await writeDecoderFile(ctx.outputs.model, {
+      arrays: result.student.arrays,
       config: result.student.config,
       teacherConfig: config,
       autoencoderConfig: aeConfig,

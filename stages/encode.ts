@@ -1,33 +1,30 @@
 /** Stage `encode`: every image -> its latent code, z-scored per channel, as a float32 Zarr array. */
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
-import { defineStage } from "../pipeline/stage.ts";
-import { readFloatArray, writeFloatArray } from "../data/zarr_batches.ts";
-import { readAttributes } from "../data/zarr_io.ts";
+import { writeFloatArray } from "../data/zarr_arrays.ts";
 import { mapBatches } from "../train/autoencoder.ts";
 import { encode } from "../models/autoencoder.ts";
+import { readAutoencoderFile } from "../models/autoencoder_file.ts";
 import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
-import { readModel, startBackend } from "./common.ts";
-import type { AutoencoderConfig } from "../models/autoencoder.ts";
+import { tensorStage } from "./tensor_stage.ts";
+import { datasetResolution, readImages, toUnitRange } from "./prepared_dataset.ts";
 
-export const encodeStage = defineStage({
+export const encodeStage = tensorStage({
   name: "encode",
   module: import.meta.url,
   params: z.object({ batch: z.number().int().min(1).default(128) }),
   inputs: { dataset: "prepare.dataset", autoencoder: "train-autoencoder.model" },
   outputs: { codes: "codes.zarr" },
   resource: "accelerator",
-  uses: ["backend"],
   async run(ctx) {
-    await startBackend(ctx);
-    const model = await readModel(ctx.inputs.autoencoder);
-    const config = model.meta.config as AutoencoderConfig;
+    const model = await readAutoencoderFile(ctx.inputs.autoencoder);
+    const config = model.config;
     const ae = new Params(new Rng(0), false);
     ae.loadArrays(model.arrays);
-    const res = (await readAttributes(ctx.inputs.dataset, "")).resolution as number;
-    const images = await readFloatArray(ctx.inputs.dataset, `images/${res}`);
-    const x = images.data.map((v) => v / 127.5 - 1);
+    const res = await datasetResolution(ctx.inputs.dataset);
+    const images = await readImages(ctx.inputs.dataset, res);
+    const x = toUnitRange(images.data);
     let done = 0;
     const n = images.shape[0];
     const codes = mapBatches(x, [res, res, 3], ctx.params.batch, (t) => {

@@ -16,8 +16,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
 import { join } from "node:path";
-import { defineStage, type InputRef, type StageContext } from "../pipeline/stage.ts";
-import { readFloatArray } from "../data/zarr_batches.ts";
+import { type InputRef, type StageContext } from "../pipeline/stage.ts";
+import { readFloatArray } from "../data/zarr_arrays.ts";
 import { type ImageSet, slicedWassersteinDistance } from "../metrics/swd.ts";
 import { msSsimConsecutivePairs } from "../metrics/ms_ssim.ts";
 import {
@@ -26,16 +26,12 @@ import {
   FEATURE_DIM,
   loadInception,
 } from "../metrics/inception.ts";
-import { fidFromFeatures, kidFromFeatures } from "../metrics/fid.ts";
-import { type GanConfig, generate, type Phase } from "../models/gan.ts";
-import { upsampleTo } from "../models/layers.ts";
-import type { AutoencoderConfig } from "../models/autoencoder.ts";
-import { slimChain, slimConfigOf } from "../models/slim_decoder.ts";
-import type { ChainRunner } from "../backend/chain_runner.ts";
-import { Params } from "../nn/params.ts";
-import { Rng } from "../nn/rng.ts";
-import { sampleLatents } from "../train/gan.ts";
-import { readModel, startBackend } from "./common.ts";
+import { fidFromFeatures } from "../metrics/fid.ts";
+import { kidFromFeatures } from "../metrics/kid.ts";
+import { readAutoencoderFile } from "../models/autoencoder_file.ts";
+import { slimConfigOf } from "../models/slim_decoder.ts";
+import { type DecoderWeights, TrainedGenerator } from "../models/trained_generator.ts";
+import { tensorStage } from "./tensor_stage.ts";
 import { readRealImages, readRealStats, setsDigest, swdLevels, unitRange } from "./real_stats.ts";
 
 const params = z.object({
@@ -52,54 +48,7 @@ function quantise(x: Float32Array): Float32Array {
   return out;
 }
 
-/** Images from a generator file (EMA weights "E/"), decoded in latent mode. */
-async function generateImages(
-  genPath: string,
-  ae: { params: Params; config: AutoencoderConfig } | null,
-  count: number,
-  seed: number,
-  batch = 64,
-): Promise<{ data: Float32Array; shape: [number, number, number] }> {
-  const gen = await readModel(genPath);
-  const config = gen.meta.config as GanConfig;
-  const g = new Params(new Rng(0), false);
-  g.loadArrays(gen.arrays, "E/");
-  let post = (x: tf.Tensor4D) => x;
-  let dec: ChainRunner | null = null;
-  if (gen.meta.space === "latent") {
-    if (!ae) throw new Error(`${genPath}: a latent-space generator needs the autoencoder`);
-    const { mean, std } = gen.meta.codeStats as { mean: number[]; std: number[] };
-    const runner = dec = slimChain(ae.params.toArrays(), slimConfigOf(ae.config));
-    post = (x) => runner.run(tf.add(tf.mul(x, std), mean) as tf.Tensor4D);
-  }
-  const rng = new Rng(seed);
-  let out: Float32Array | null = null;
-  let shape: [number, number, number] = [0, 0, 0];
-  for (let i = 0; i < count; i += batch) {
-    const m = Math.min(batch, count - i);
-    // Snapshots of a growing GAN carry their phase: sample at it, upsampled to full size.
-    const phase = gen.meta.phase as Phase | undefined;
-    const imgs = tf.tidy(() =>
-      post(
-        upsampleTo(
-          generate(g, config, sampleLatents(rng, m, config.zDim), { phase }),
-          config.shape[0],
-        ),
-      )
-    );
-    if (!out) {
-      shape = imgs.shape.slice(1) as [number, number, number];
-      out = new Float32Array(count * shape[0] * shape[1] * shape[2]);
-    }
-    out.set(imgs.dataSync() as Float32Array, i * shape[0] * shape[1] * shape[2]);
-    imgs.dispose();
-  }
-  g.dispose();
-  dec?.dispose();
-  return { data: out!, shape };
-}
-
-export const evaluateStage = defineStage({
+export const evaluateStage = tensorStage({
   name: "evaluate",
   module: import.meta.url,
   params,
@@ -119,9 +68,7 @@ export const evaluateStage = defineStage({
     };
   },
   outputs: { metrics: "metrics.json" },
-  uses: ["backend"],
   async run(ctx) {
-    await startBackend(ctx);
     const p = ctx.params;
     const stats = await readRealStats(ctx.inputs.realStats);
     const real = await readRealImages(ctx.inputs.dataset, stats.seed);
@@ -266,12 +213,10 @@ async function swdCurve(
 ) {
   const count = Math.min(p.curveCount, realHalf);
   const realA = realSet("a", count);
-  let ae: { params: Params; config: AutoencoderConfig } | null = null;
+  let decoder: DecoderWeights | null = null;
   if (ctx.inputs.autoencoder) {
-    const model = await readModel(ctx.inputs.autoencoder);
-    const aeParams = new Params(new Rng(0), false);
-    aeParams.loadArrays(model.arrays);
-    ae = { params: aeParams, config: model.meta.config as AutoencoderConfig };
+    const ae = await readAutoencoderFile(ctx.inputs.autoencoder);
+    decoder = { arrays: ae.arrays, config: slimConfigOf(ae.config) };
   }
   const files = [...Deno.readDirSync(ctx.inputs.snapshots)]
     .map((e) => e.name)
@@ -287,7 +232,9 @@ async function swdCurve(
   for (const [i, f] of files.entries()) {
     ctx.progress(i, files.length, `SWD at step ${f.step}`);
     // The same latents for every point, so the curve follows the weights, not the draw.
-    const imgs = await generateImages(f.path, ae, count, seed ^ 0x5eed);
+    const gen = await TrainedGenerator.load(f.path, decoder);
+    const imgs = gen.sampleAll(count, seed ^ 0x5eed, 64);
+    gen.dispose();
     if (imgs.shape[0] !== res) {
       ctx.log(`snapshot at step ${f.step} makes ${imgs.shape[0]}px images; skipped`);
       continue;
@@ -304,7 +251,6 @@ async function swdCurve(
       swd: slicedWassersteinDistance(realA, set, { seed }).average,
     });
   }
-  ae?.params.dispose();
   // The real-vs-real level at this image count, for scale.
   const realB = realSet("b", count);
   const reals2 = slicedWassersteinDistance(realA, realB, { seed }).average;

@@ -17,25 +17,27 @@
  */
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import { defineStage, type InputRef } from "../pipeline/stage.ts";
-import { readFloatArray } from "../data/zarr_batches.ts";
-import { writeFloatArray } from "../data/zarr_arrays.ts";
+import type { InputRef } from "../pipeline/stage.ts";
+import { readFloatArray, writeFloatArray } from "../data/zarr_arrays.ts";
 import { createGroup, readAttributes } from "../data/zarr_io.ts";
 import { type ImageSet, slicedWassersteinDistance } from "../metrics/swd.ts";
 import { msSsimConsecutivePairs } from "../metrics/ms_ssim.ts";
 import {
-  defaultInceptionPath,
   disposeInception,
-  downloadInceptionWeights,
   extractFeatures,
   FEATURE_DIM,
+  loadInception,
+} from "../metrics/inception.ts";
+import {
+  defaultInceptionPath,
+  downloadInceptionWeights,
   INCEPTION_SHA256_PREFIX,
   isFile,
-  loadInception,
   missingWeightsMessage,
-} from "../metrics/inception.ts";
-import { fidFromFeatures, kidFromFeatures } from "../metrics/fid.ts";
-import { startBackend } from "./common.ts";
+} from "../metrics/inception_weights.ts";
+import { fidFromFeatures } from "../metrics/fid.ts";
+import { kidFromFeatures } from "../metrics/kid.ts";
+import { tensorStage } from "./tensor_stage.ts";
 import { Rng } from "../nn/rng.ts";
 
 const params = z.object({
@@ -142,7 +144,7 @@ export const swdLevels = (r: ReturnType<typeof slicedWassersteinDistance>) =>
 export const unitRange = (bytes: Float32Array | Uint8Array) =>
   Float32Array.from(bytes, (v) => v / 127.5 - 1);
 
-export const realStatsStage = defineStage({
+export const realStatsStage = tensorStage({
   name: "real-stats",
   module: import.meta.url,
   params,
@@ -151,9 +153,7 @@ export const realStatsStage = defineStage({
     return { dataset: "prepare.dataset", ...(weights ? { inception: { path: weights } } : {}) };
   },
   outputs: { stats: "stats.zarr" },
-  uses: ["backend"],
   async run(ctx) {
-    await startBackend(ctx);
     const p = ctx.params;
     const real = await readRealImages(ctx.inputs.dataset, p.seed);
     const n = Math.min(p.count, real.half);

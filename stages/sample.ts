@@ -1,18 +1,16 @@
 /** Stage `sample`: N images from the trained generator's EMA weights (+ decoder in latent mode). */
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
-import { defineStage, type InputRef } from "../pipeline/stage.ts";
-import { type GanConfig, generate } from "../models/gan.ts";
-import type { AutoencoderConfig } from "../models/autoencoder.ts";
-import { slimChain, slimConfigOf, type SlimDecoderConfig } from "../models/slim_decoder.ts";
-import type { ChainRunner } from "../backend/chain_runner.ts";
-import { Params } from "../nn/params.ts";
-import { Rng } from "../nn/rng.ts";
-import { sampleLatents } from "../train/gan.ts";
-import { writeFloatArray } from "../data/zarr_batches.ts";
-import { gridPng, readModel, startBackend } from "./common.ts";
+import type { InputRef } from "../pipeline/stage.ts";
+import { readAutoencoderFile } from "../models/autoencoder_file.ts";
+import { readDecoderFile } from "../models/decoder_file.ts";
+import { slimConfigOf } from "../models/slim_decoder.ts";
+import { type DecoderWeights, TrainedGenerator } from "../models/trained_generator.ts";
+import { writeFloatArray } from "../data/zarr_arrays.ts";
+import { gridPng } from "./grid_png.ts";
+import { tensorStage } from "./tensor_stage.ts";
 
-export const sampleStage = defineStage({
+export const sampleStage = tensorStage({
   name: "sample",
   module: import.meta.url,
   params: z.object({
@@ -38,50 +36,31 @@ export const sampleStage = defineStage({
   },
   outputs: { samples: "samples.zarr", grid: "grid.png" },
   resource: "accelerator",
-  uses: ["backend"],
   async run(ctx) {
-    await startBackend(ctx);
     const p = ctx.params;
-    const gen = await readModel(ctx.inputs.generator);
-    const config = gen.meta.config as GanConfig;
-    const g = new Params(new Rng(0), false);
-    g.loadArrays(gen.arrays, "E/");
-    let post = (x: tf.Tensor4D) => x;
-    let dec: ChainRunner | null = null;
-    if (gen.meta.space === "latent") {
-      // The compress stage's decoder, or the autoencoder's own (its dec.* weights).
-      const compressed = p.decoder === "compressed";
-      const model = await readModel(compressed ? ctx.inputs.decoder : ctx.inputs.autoencoder);
-      const cfg = compressed
-        ? model.meta.config as SlimDecoderConfig
-        : slimConfigOf(model.meta.config as AutoencoderConfig);
-      const runner = dec = slimChain(model.arrays, cfg);
-      const { mean, std } = gen.meta.codeStats as { mean: number[]; std: number[] };
-      post = (x) => runner.run(tf.add(tf.mul(x, std), mean) as tf.Tensor4D);
+    // Latent space: the compress stage's decoder, or the autoencoder's own (its dec.* weights).
+    let decoder: DecoderWeights | null = null;
+    if (ctx.inputs.decoder) decoder = await readDecoderFile(ctx.inputs.decoder);
+    else if (ctx.inputs.autoencoder) {
+      const ae = await readAutoencoderFile(ctx.inputs.autoencoder);
+      decoder = { arrays: ae.arrays, config: slimConfigOf(ae.config) };
     }
-    const rng = new Rng(p.seed);
-    let out: Float32Array | null = null;
-    let shape: [number, number, number] = [0, 0, 0];
-    for (let i = 0; i < p.count; i += p.batch) {
-      const m = Math.min(p.batch, p.count - i);
-      const imgs = tf.tidy(() => post(generate(g, config, sampleLatents(rng, m, config.zDim))));
-      if (!out) {
-        shape = imgs.shape.slice(1) as [number, number, number];
-        out = new Float32Array(p.count * shape[0] * shape[1] * shape[2]);
-      }
-      out.set(imgs.dataSync() as Float32Array, i * shape[0] * shape[1] * shape[2]);
-      imgs.dispose();
-      ctx.progress(i + m, p.count, "samples");
-    }
-    dec?.dispose();
-    await writeFloatArray(ctx.outputs.samples, "images", out!, [p.count, ...shape], {
+    const gen = await TrainedGenerator.load(ctx.inputs.generator, decoder);
+    const { data: out, shape } = gen.sampleAll(
+      p.count,
+      p.seed,
+      p.batch,
+      (done) => ctx.progress(done, p.count, "samples"),
+    );
+    gen.dispose();
+    await writeFloatArray(ctx.outputs.samples, "images", out, [p.count, ...shape], {
       attributes: { range: [-1, 1], space: gen.meta.space },
     });
     const n = Math.min(p.gridSize, p.count);
     const per = shape[0] * shape[1] * shape[2];
     await Deno.writeFile(
       ctx.outputs.grid,
-      await gridPng(out!.subarray(0, n * per), [n, ...shape], 8),
+      await gridPng(out.subarray(0, n * per), [n, ...shape], 8),
     );
     tf.disposeVariables();
     return { samples: p.count };

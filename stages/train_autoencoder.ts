@@ -1,12 +1,14 @@
 /** Stage `train-autoencoder`: images -> small latent codes and back (Liu et al. 2019, stage 1). */
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
-import { defineStage } from "../pipeline/stage.ts";
-import { openImageBatches, readFloatArray } from "../data/zarr_batches.ts";
 import { mapBatches, psnr, trainAutoencoder } from "../train/autoencoder.ts";
 import { decode, encode } from "../models/autoencoder.ts";
-import { readAttributes } from "../data/zarr_io.ts";
-import { checkpointHooks, gridPng, startBackend, trainingProgress, writeModel } from "./common.ts";
+import { writeAutoencoderFile } from "../models/autoencoder_file.ts";
+import { gridPng } from "./grid_png.ts";
+import { checkpointHooks } from "./checkpoint_hooks.ts";
+import { tensorStage } from "./tensor_stage.ts";
+import { trainingSplit } from "./prepared_dataset.ts";
+import { trainingProgress } from "./training_progress.ts";
 
 const params = z.object({
   factor: z.number().int().refine((f) => Number.isInteger(Math.log2(f)), "a power of two").default(
@@ -23,7 +25,7 @@ const params = z.object({
   seed: z.number().int().default(1),
 });
 
-export const trainAutoencoderStage = defineStage({
+export const trainAutoencoderStage = tensorStage({
   name: "train-autoencoder",
   module: import.meta.url,
   params,
@@ -34,21 +36,11 @@ export const trainAutoencoderStage = defineStage({
     history: "history.json",
   },
   resource: "accelerator",
-  uses: ["backend"],
   async run(ctx) {
-    const backend = await startBackend(ctx);
+    const backend = ctx.backend;
     const p = ctx.params;
-    const attrs = await readAttributes(ctx.inputs.dataset, "");
-    const res = attrs.resolution as number;
-    const count = attrs.count as number;
-    const holdout = Math.min(p.holdout, Math.floor(count / 4));
-    const data = await openImageBatches({
-      store: ctx.inputs.dataset,
-      resolution: res,
-      batchSize: p.batch,
-      seed: p.seed,
-      limit: count - holdout,
-    });
+    const split = await trainingSplit(ctx.inputs.dataset, p);
+    const { resolution: res, holdout, batches: data } = split;
     const config = { factor: p.factor, latentChannels: p.latentChannels, width: p.width };
     const progress = trainingProgress(ctx, backend, p.steps);
     const result = await trainAutoencoder({
@@ -63,12 +55,8 @@ export const trainAutoencoderStage = defineStage({
     });
     await data.close();
     // Held-out PSNR and the originals-vs-reconstructions picture.
-    const all = await readFloatArray(ctx.inputs.dataset, `images/${res}`);
+    const held = await split.heldOut();
     const per = res * res * 3;
-    const held = new Float32Array(holdout * per);
-    for (let i = 0; i < held.length; i++) {
-      held[i] = all.data[(count - holdout) * per + i] / 127.5 - 1;
-    }
     const rec = mapBatches(
       held,
       [res, res, 3],
@@ -86,8 +74,9 @@ export const trainAutoencoderStage = defineStage({
       ctx.outputs.reconstructions,
       await gridPng(pair, [2 * show, res, res, 3], 8),
     );
-    const codeShape = [res / p.factor, res / p.factor, p.latentChannels];
-    await writeModel(ctx.outputs.model, result.params.toArrays(), {
+    const codeShape: [number, number, number] = [res / p.factor, res / p.factor, p.latentChannels];
+    await writeAutoencoderFile(ctx.outputs.model, {
+      arrays: result.params.toArrays(),
       config,
       imageSize: res,
       codeShape,

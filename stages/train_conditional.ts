@@ -6,13 +6,15 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
-import { defineStage } from "../pipeline/stage.ts";
-import { openImageBatches, readFloatArray } from "../data/zarr_batches.ts";
-import { readAttributes } from "../data/zarr_io.ts";
 import { sobelEdges } from "../data/edges.ts";
 import { generateFrom, trainConditional } from "../train/conditional.ts";
 import { mapBatches, psnr } from "../train/autoencoder.ts";
-import { checkpointHooks, gridPng, startBackend, trainingProgress, writeModel } from "./common.ts";
+import { writeAutoencoderFile } from "../models/autoencoder_file.ts";
+import { gridPng } from "./grid_png.ts";
+import { checkpointHooks } from "./checkpoint_hooks.ts";
+import { tensorStage } from "./tensor_stage.ts";
+import { trainingSplit } from "./prepared_dataset.ts";
+import { trainingProgress } from "./training_progress.ts";
 
 const params = z.object({
   factor: z.number().int().refine((f) => Number.isInteger(Math.log2(f)), "a power of two").default(
@@ -30,28 +32,18 @@ const params = z.object({
   seed: z.number().int().default(1),
 });
 
-export const trainConditionalStage = defineStage({
+export const trainConditionalStage = tensorStage({
   name: "train-conditional",
   module: import.meta.url,
   params,
   inputs: { dataset: "prepare.dataset" },
   outputs: { model: "conditional.gft", samples: "samples.png", history: "history.json" },
   resource: "accelerator",
-  uses: ["backend"],
   async run(ctx) {
-    const backend = await startBackend(ctx);
+    const backend = ctx.backend;
     const p = ctx.params;
-    const attrs = await readAttributes(ctx.inputs.dataset, "");
-    const res = attrs.resolution as number;
-    const count = attrs.count as number;
-    const holdout = Math.min(p.holdout, Math.floor(count / 4));
-    const data = await openImageBatches({
-      store: ctx.inputs.dataset,
-      resolution: res,
-      batchSize: p.batch,
-      seed: p.seed,
-      limit: count - holdout,
-    });
+    const split = await trainingSplit(ctx.inputs.dataset, p);
+    const { resolution: res, holdout, batches: data } = split;
     const config = { factor: p.factor, latentChannels: p.latentChannels, width: p.width };
     const condition = (x: Float32Array) => sobelEdges(x, [res, res, 3], p.edgeThreshold);
     const progress = trainingProgress(ctx, backend, p.steps);
@@ -67,12 +59,8 @@ export const trainConditionalStage = defineStage({
       onProgress: (s, t, l) => progress(s, t, `L1 ${l.l1.toFixed(4)}`),
     });
     await data.close();
-    const all = await readFloatArray(ctx.inputs.dataset, `images/${res}`);
     const per = res * res * 3;
-    const held = Float32Array.from(
-      all.data.subarray((count - holdout) * per, count * per),
-      (v) => v / 127.5 - 1,
-    );
+    const held = await split.heldOut();
     const edges = condition(held);
     const gen = mapBatches(edges, [res, res, 1], 64, (x) => generateFrom(result.params, config, x));
     const heldPsnr = psnr(gen.data, held);
@@ -83,8 +71,9 @@ export const trainConditionalStage = defineStage({
     grid.set(gen.data.subarray(0, show * per), show * per);
     grid.set(held.subarray(0, show * per), 2 * show * per);
     await Deno.writeFile(ctx.outputs.samples, await gridPng(grid, [3 * show, res, res, 3], show));
-    const codeShape = [res / p.factor, res / p.factor, p.latentChannels];
-    await writeModel(ctx.outputs.model, result.params.toArrays(), {
+    const codeShape: [number, number, number] = [res / p.factor, res / p.factor, p.latentChannels];
+    await writeAutoencoderFile(ctx.outputs.model, {
+      arrays: result.params.toArrays(),
       config,
       imageSize: res,
       codeShape,

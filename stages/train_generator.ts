@@ -9,28 +9,33 @@
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
 import { join } from "node:path";
-import { defineStage, type InputRef } from "../pipeline/stage.ts";
-import { openArrayBatches, openImageBatches } from "../data/zarr_batches.ts";
+import type { InputRef } from "../pipeline/stage.ts";
+import { openImageBatches } from "../data/image_batches.ts";
+import { openArrayBatches } from "../data/zarr_arrays.ts";
 import { readAttributes } from "../data/zarr_io.ts";
 import { trainGan } from "../train/gan.ts";
 import type { GanConfig } from "../models/gan.ts";
-import { type AutoencoderConfig, encoderFeatures } from "../models/autoencoder.ts";
-import { slimChain, slimConfigOf } from "../models/slim_decoder.ts";
-import type { ChainRunner } from "../backend/chain_runner.ts";
+import { encoderFeatures } from "../models/autoencoder.ts";
+import { readAutoencoderFile } from "../models/autoencoder_file.ts";
+import { slimConfigOf } from "../models/slim_decoder.ts";
+import {
+  type CodeStats,
+  type GeneratorMeta,
+  LatentDecoder,
+  writeGeneratorFile,
+} from "../models/trained_generator.ts";
 import { type FeatureNet, projectFeatures } from "../models/projected_d.ts";
 import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
+import { MetaFields } from "../nn/meta_fields.ts";
 import { median } from "../nn/stats.ts";
-import { backendMemory, resetPeakMemory } from "../backend/onednn/pool.ts";
-import type { GanLossName } from "../train/losses.ts";
-import {
-  checkpointHooks,
-  gridPng,
-  readModel,
-  startBackend,
-  trainingProgress,
-  writeModel,
-} from "./common.ts";
+import { backendMemory, resetPeakMemory, tracksMemory } from "../backend/memory.ts";
+import { ganRecipe } from "../train/recipe.ts";
+import { gridPng } from "./grid_png.ts";
+import { checkpointHooks } from "./checkpoint_hooks.ts";
+import { tensorStage } from "./tensor_stage.ts";
+import { datasetResolution } from "./prepared_dataset.ts";
+import { trainingProgress } from "./training_progress.ts";
 
 const params = z.object({
   space: z.enum(["latent", "pixel"]).default("latent"),
@@ -76,7 +81,7 @@ function needsAutoencoder(p: TrainGeneratorParams): boolean {
     (p.discriminator === "projected" && p.featureNet === "autoencoder");
 }
 
-export const trainGeneratorStage = defineStage({
+export const trainGeneratorStage = tensorStage({
   name: "train-generator",
   module: import.meta.url,
   params,
@@ -94,9 +99,8 @@ export const trainGeneratorStage = defineStage({
     snapshots: "snapshots",
   },
   resource: "accelerator",
-  uses: ["backend"],
   async run(ctx) {
-    const backend = await startBackend(ctx);
+    const backend = ctx.backend;
     const p = ctx.params;
     const latent = p.space === "latent";
     if (p.discriminator === "projected" && latent) {
@@ -113,7 +117,7 @@ export const trainGeneratorStage = defineStage({
       ? await openArrayBatches({ store: ctx.inputs.codes, array: "codes", batchSize, seed: p.seed })
       : await openImageBatches({
         store: ctx.inputs.dataset,
-        resolution: (await readAttributes(ctx.inputs.dataset, "")).resolution as number,
+        resolution: await datasetResolution(ctx.inputs.dataset),
         batchSize,
         seed: p.seed,
       });
@@ -129,43 +133,54 @@ export const trainGeneratorStage = defineStage({
       separableD: p.separableD,
       discriminator: p.discriminator,
     };
-    const progan = p.arch === "progan";
-    const lossName = p.loss === "auto" ? (progan ? "wgan-gp" : "logistic") : p.loss;
+    const recipe = ganRecipe({
+      arch: p.arch,
+      loss: p.loss,
+      gp: { gpLambda: p.gpLambda, drift: p.drift },
+      lr: p.lr,
+      beta1: p.beta1,
+      beta2: p.beta2,
+    });
     // In latent mode, pictures of progress are codes decoded through the autoencoder.
     let toImages = (x: tf.Tensor4D) => x;
-    let decoder: ChainRunner | null = null;
-    let codeStats: { mean: number[]; std: number[] } | null = null;
+    let decoder: LatentDecoder | null = null;
+    let codeStats: CodeStats | null = null;
     let features: FeatureNet | undefined;
     const aeFile = needsAutoencoder(p)
       ? ctx.inputs.autoencoder
       : p.discriminator === "projected"
       ? ctx.inputs.featureNet
       : null;
-    const ae = aeFile ? await readModel(aeFile) : null;
+    const ae = aeFile ? await readAutoencoderFile(aeFile) : null;
     const aeParams = new Params(new Rng(0), false);
     if (ae) aeParams.loadArrays(ae.arrays);
-    const aeConfig = ae?.meta.config as AutoencoderConfig;
     if (latent) {
-      const attrs = await readAttributes(ctx.inputs.codes, "codes");
-      codeStats = { mean: attrs.mean as number[], std: attrs.std as number[] };
-      const { mean, std } = codeStats;
-      const runner = decoder = slimChain(ae!.arrays, slimConfigOf(aeConfig));
-      toImages = (x) => tf.tidy(() => runner.run(tf.add(tf.mul(x, std), mean) as tf.Tensor4D));
+      const attrs = MetaFields.of(
+        await readAttributes(ctx.inputs.codes, "codes"),
+        `${ctx.inputs.codes} codes`,
+      );
+      codeStats = { mean: attrs.numbers("mean"), std: attrs.numbers("std") };
+      const dec = decoder = new LatentDecoder(
+        { arrays: ae!.arrays, config: slimConfigOf(ae!.config) },
+        codeStats,
+      );
+      toImages = (x) => dec.decode(x);
     }
     if (p.discriminator === "projected") {
+      const aeConfig = ae!.config;
       features = projectFeatures((x) => encoderFeatures(aeParams, aeConfig, x), p.seed ^ 0xccc);
     }
     await Deno.mkdir(ctx.outputs.progress, { recursive: true });
     await Deno.mkdir(ctx.outputs.snapshots, { recursive: true });
     const stepName = (step: number) => `step-${String(step).padStart(7, "0")}`;
-    const meta = { config, space: p.space, codeStats };
+    const meta: GeneratorMeta = { config, space: p.space, codeStats };
     const ckpt = await checkpointHooks(ctx, p.checkpointEvery, [
       ctx.outputs.progress,
       ctx.outputs.snapshots,
     ]);
     // Tensor memory held at the peak of training (weights, optimizer state, EMA, the step's
     // working set), where the backend tracks it (onednn).
-    const tracked = tf.getBackend() === "onednn";
+    const tracked = tracksMemory();
     const liveBefore = tracked ? backendMemory().live : 0;
     if (tracked) resetPeakMemory();
     const progress = trainingProgress(ctx, backend, p.steps);
@@ -174,12 +189,8 @@ export const trainGeneratorStage = defineStage({
       data,
       steps: p.steps,
       seed: p.seed,
-      lr: p.lr ?? (progan ? 1e-3 : 2e-4),
-      beta1: p.beta1 ?? (progan ? 0 : 0.5),
-      beta2: p.beta2 ?? 0.99,
+      ...recipe.options,
       emaDecay: p.emaDecay,
-      loss: lossName === "wgan-gp" ? "wgan" : lossName as GanLossName,
-      reg: lossName === "wgan-gp" ? { gpLambda: p.gpLambda, drift: p.drift } : undefined,
       schedule: p.schedule,
       growth: p.growth ?? undefined,
       features,
@@ -200,11 +211,15 @@ export const trainGeneratorStage = defineStage({
         every: p.sampleEvery,
         // A growing GAN's snapshot records its phase, so it is sampled as it was trained.
         save: (step, ema, phase) =>
-          writeModel(join(ctx.outputs.snapshots, `${stepName(step)}.gft`), ema.toArrays("E/"), {
-            ...meta,
-            step,
-            ...(p.growth ? { phase } : {}),
-          }),
+          writeGeneratorFile(
+            join(ctx.outputs.snapshots, `${stepName(step)}.gft`),
+            ema.toArrays("E/"),
+            {
+              ...meta,
+              step,
+              ...(p.growth ? { phase } : {}),
+            },
+          ),
       },
       onProgress: (s, t, l) =>
         progress(
@@ -225,7 +240,7 @@ export const trainGeneratorStage = defineStage({
           (peakMB !== null ? `, peak tensor memory ${peakMB.toFixed(0)} MB` : ""),
       );
     }
-    await writeModel(ctx.outputs.model, {
+    await writeGeneratorFile(ctx.outputs.model, {
       ...result.ema.toArrays("E/"),
       ...result.g.toArrays("G/"),
     }, meta);
@@ -240,7 +255,7 @@ export const trainGeneratorStage = defineStage({
       arch: p.arch,
       conv: p.conv,
       schedule: p.schedule,
-      loss: lossName,
+      loss: recipe.lossName,
       kimg,
       gParams: result.g.count(),
       dParams: result.d.count(),

@@ -29,7 +29,7 @@ export class Adam {
     const { lr, beta1, beta2, eps } = this.opts;
     const c1 = 1 - beta1 ** this.t;
     const c2 = 1 - beta2 ** this.t;
-    // One fused kernel per variable where the backend has it (onednn: backend/onednn/adam.ts),
+    // One fused kernel per variable where the backend has it (onednn: backend/onednn/adam_kernel.ts),
     // bit-identical to the op-by-op update below.
     const fused = tf.getKernel(FUSED_KERNEL, tf.getBackend()) !== undefined;
     for (const name of params.names()) {

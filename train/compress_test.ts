@@ -7,18 +7,16 @@ import type { NamedArray } from "../nn/tensor_file.ts";
 import { pruneDecoder, slimDecode, type SlimDecoderConfig } from "../models/slim_decoder.ts";
 import { decodeState, encodeState, type TrainState } from "./checkpoint_state.ts";
 import { psnr } from "./autoencoder.ts";
+import { compressDecoder } from "./compress.ts";
+import type { Calibration, CodeSet, CompressOptions } from "./compress_options.ts";
 import {
-  batchRows,
-  type Calibration,
   choosePruneCount,
-  type CodeSet,
-  compressDecoder,
-  type CompressOptions,
   decodeAll,
   keepAfterPruning,
   paramsFrom,
   psnrLossDb,
-} from "./compress.ts";
+} from "./compress_pruning.ts";
+import { batchRows } from "./compress_run.ts";
 
 await initBackend("cpu"); // the reference backend: bit-identical resume is asserted here
 

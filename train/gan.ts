@@ -15,6 +15,7 @@ import {
   type GanConfig,
   generate,
   type Phase,
+  sampleLatents,
 } from "../models/gan.ts";
 import type { FeatureNet } from "../models/projected_d.ts";
 import { realsAtPhase } from "../models/progan.ts";
@@ -26,7 +27,8 @@ import {
   packState,
   unpackState,
 } from "./checkpoint_state.ts";
-import { assertOneStage, ganStep, type Schedule, type StepNets } from "./gan_step.ts";
+import { assertOneStage, ganStep, type Schedule } from "./gan_step.ts";
+import { adamFor, stepNets } from "./recipe.ts";
 import { type DRegularisers, GAN_LOSSES, type GanLossName } from "./losses.ts";
 import { type Growth, growthPhase } from "./growth.ts";
 
@@ -107,10 +109,6 @@ export function createGan(config: GanConfig, seed: number, features?: FeatureNet
   return { config, g, d, ema };
 }
 
-export function sampleLatents(rng: Rng, n: number, zDim: number): tf.Tensor2D {
-  return tf.tensor2d(rng.normalArray(n * zDim), [n, zDim]);
-}
-
 export async function trainGan(o: GanTrainOptions): Promise<GanResult> {
   const cfg = o.config;
   const schedule = o.schedule ?? "two-stage";
@@ -124,7 +122,14 @@ export async function trainGan(o: GanTrainOptions): Promise<GanResult> {
   }
   const model = createGan(cfg, o.seed, o.features);
   const { g, d, ema } = model;
-  const adam = { lr: o.lr ?? 2e-4, beta1: o.beta1 ?? 0.5, beta2: o.beta2 ?? 0.99, eps: 1e-8 };
+  // Unset: DCGAN's settings whatever the architecture (the stage passes the recipe's per arch).
+  const base = adamFor();
+  const adam = {
+    lr: o.lr ?? base.lr,
+    beta1: o.beta1 ?? base.beta1,
+    beta2: o.beta2 ?? base.beta2,
+    eps: base.eps,
+  };
   const optG = new Adam(adam);
   const optD = new Adam(adam);
   let rng = new Rng(o.seed ^ 0x5eed);
@@ -168,13 +173,7 @@ export async function trainGan(o: GanTrainOptions): Promise<GanResult> {
     const phase: Phase = { level: ph.level, alpha: ph.alpha };
     const noiseSeed = rng.int(2 ** 31);
     const call: GanCallOptions = { phase, noiseSeed, features: o.features };
-    const nets: StepNets = {
-      g,
-      d,
-      G: (z) => generate(g, cfg, z, call),
-      D: (x) => discriminate(d, cfg, x, call),
-      DLean: (x) => discriminate(d, cfg, x, { ...call, lean: true }),
-    };
+    const nets = stepNets({ g, d }, cfg, call);
     const n = ph.batch;
     const all = await o.data.batch(step);
     const real = tf.tidy(() =>

@@ -1,8 +1,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertAllClose, assertThrows } from "../tests/assert.ts";
 import { initBackend } from "../backend/mod.ts";
-import { createGan, sampleLatents } from "./gan.ts";
-import { discriminate, type GanConfig, generate } from "../models/gan.ts";
+import { createGan } from "./gan.ts";
+import { discriminate, type GanConfig, generate, sampleLatents } from "../models/gan.ts";
 import { Rng } from "../nn/rng.ts";
 import {
   discriminatorGrads,

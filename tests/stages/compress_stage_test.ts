@@ -6,8 +6,9 @@
  */
 import { assert, assertEquals } from "../assert.ts";
 import type { RunRecord } from "../../pipeline/stage.ts";
-import { decodeTensorFile } from "../../nn/tensor_file.ts";
-import { readFloatArray } from "../../data/zarr_batches.ts";
+import { readAutoencoderFile } from "../../models/autoencoder_file.ts";
+import { readDecoderFile } from "../../models/decoder_file.ts";
+import { readFloatArray } from "../../data/zarr_arrays.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const TINY = Object.entries({
@@ -76,13 +77,11 @@ Deno.test({
         compress: "ran",
         sample: "ran",
       });
-      const teacher = decodeTensorFile(
-        await Deno.readFile(`${store}/out/train-autoencoder/autoencoder.gft`),
-      );
-      const student = decodeTensorFile(await Deno.readFile(`${store}/out/compress/decoder.gft`));
+      const teacher = await readAutoencoderFile(`${store}/out/train-autoencoder/autoencoder.gft`);
+      const student = await readDecoderFile(`${store}/out/compress/decoder.gft`);
       const summary = JSON.parse(await Deno.readTextFile(`${store}/out/compress/compress.json`));
       // keepFraction 0.5 of the 16x16 decoder's 64+32+32+16+16 = 160 hidden channels.
-      const channels = (student.meta.config as { channels: number[] }).channels;
+      const channels = student.config.channels;
       assertEquals(channels.reduce((a, b) => a + b), 80);
       assertEquals(summary.after.channels, channels);
       // The file's tensors are smaller, and the reported count is what the file holds.

@@ -1,0 +1,27 @@
+/**
+ * Frozen computations on data, kept off tfjs's tape. Inside a gradient scope tfjs records every
+ * op together with the tensors its gradient would read, whether or not anything differentiated
+ * depends on it: a frozen feature network applied to real images under a discriminator step
+ * holds all its activations until backward, though no gradient ever passes through it.
+ * `offTape(x, f)` runs `f` unrecorded when its input `x` is data (not differentiated with respect
+ * to, not made by a recorded op), and recorded as usual otherwise, so a caller need not know
+ * which step it runs in.
+ */
+import type * as tf from "@tensorflow/tfjs";
+import { engine, mayNeedGradient } from "../patches/eager_backprop.ts";
+
+/** `f()` (a function of `x` and of constants only), recorded for backprop only if `x` may need it. */
+export function offTape<T>(x: tf.Tensor, f: () => T): T {
+  if (mayNeedGradient(x)) return f();
+  const state = engine().state;
+  const { gradientDepth, activeTape } = state;
+  // At depth 0 tfjs records nothing, and a gradient taken inside f starts a tape of its own
+  // (then ends it): the outer one is put back after.
+  state.gradientDepth = 0;
+  try {
+    return f();
+  } finally {
+    state.gradientDepth = gradientDepth;
+    state.activeTape = activeTape;
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * The generator training recipe, shared by the `train-generator` stage and the benchmarks so
+ * they train exactly alike: Adam's settings per architecture (ProGAN's paper values for progan,
+ * DCGAN's otherwise), what `loss: "auto"` means (WGAN-GP for progan, as the paper, else the
+ * non-saturating logistic loss) with WGAN-GP's regularisers, and the `StepNets` bundle one
+ * training step runs.
+ */
+import type { Params } from "../nn/params.ts";
+import {
+  discriminate,
+  type GanArch,
+  type GanCallOptions,
+  type GanConfig,
+  generate,
+} from "../models/gan.ts";
+import type { AdamOptions } from "./adam.ts";
+import type { StepNets } from "./gan_step.ts";
+import type { DRegularisers, GanLossName } from "./losses.ts";
+
+/** A loss as the stage's `loss` parameter names it: "wgan-gp" is WGAN with its regularisers. */
+export type LossChoice = "auto" | GanLossName | "wgan-gp";
+
+/** Adam per architecture: ProGAN's (1e-3, 0, 0.99); DCGAN's lr and beta1 (2e-4, 0.5) otherwise. */
+export function adamFor(arch: GanArch = "dcgan"): AdamOptions {
+  return arch === "progan"
+    ? { lr: 1e-3, beta1: 0, beta2: 0.99, eps: 1e-8 }
+    : { lr: 2e-4, beta1: 0.5, beta2: 0.99, eps: 1e-8 };
+}
+
+/** ProGAN's WGAN-GP regularisers: gradient penalty weight 10, drift 1e-3. */
+export const PROGAN_WGAN_GP: DRegularisers = { gpLambda: 10, drift: 1e-3 };
+
+export interface RecipeOptions {
+  arch?: GanArch;
+  /** Default "auto". */
+  loss?: LossChoice;
+  /** WGAN-GP's regularisers; default ProGAN's. */
+  gp?: DRegularisers;
+  /** Overrides of the architecture's Adam settings. */
+  lr?: number;
+  beta1?: number;
+  beta2?: number;
+}
+
+/** What `trainGan` takes from the recipe, and the loss's name as runs report it. */
+export interface GanRecipe {
+  lossName: Exclude<LossChoice, "auto">;
+  options: { lr: number; beta1: number; beta2: number; loss: GanLossName; reg?: DRegularisers };
+}
+
+export function ganRecipe(o: RecipeOptions = {}): GanRecipe {
+  const adam = adamFor(o.arch);
+  const choice = o.loss ?? "auto";
+  const lossName = choice === "auto" ? (o.arch === "progan" ? "wgan-gp" : "logistic") : choice;
+  return {
+    lossName,
+    options: {
+      lr: o.lr ?? adam.lr,
+      beta1: o.beta1 ?? adam.beta1,
+      beta2: o.beta2 ?? adam.beta2,
+      loss: lossName === "wgan-gp" ? "wgan" : lossName,
+      reg: lossName === "wgan-gp" ? o.gp ?? PROGAN_WGAN_GP : undefined,
+    },
+  };
+}
+
+/** G and D of `cfg` over their weights, as one training step calls them (`call`: phase, noise). */
+export function stepNets(
+  nets: { g: Params; d: Params },
+  cfg: GanConfig,
+  call: GanCallOptions = {},
+): StepNets {
+  const { g, d } = nets;
+  return {
+    g,
+    d,
+    G: (z) => generate(g, cfg, z, call),
+    D: (x) => discriminate(d, cfg, x, call),
+    DLean: (x) => discriminate(d, cfg, x, { ...call, lean: true }),
+  };
+}
