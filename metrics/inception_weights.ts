@@ -6,28 +6,13 @@
  * fetches it: metrics/fetch_inception.ts.
  */
 import { dirname, join } from "node:path";
+import { ganflowCacheDir } from "../nn/cache_dir.ts";
 
 export const INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth";
 export const INCEPTION_URL =
   "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + INCEPTION_FILE;
 /** torch.hub's check: the file's SHA-256 starts with the hex digits after the last '-'. */
 export const INCEPTION_SHA256_PREFIX = "6726825d";
-
-/** `$GANFLOW_CACHE`, else `$XDG_CACHE_HOME/ganflow`, else `~/.cache/ganflow`. */
-export function ganflowCacheDir(): string {
-  const env = (k: string) => {
-    try {
-      return Deno.env.get(k) || undefined;
-    } catch {
-      return undefined; // no --allow-env
-    }
-  };
-  const explicit = env("GANFLOW_CACHE");
-  if (explicit) return explicit;
-  const xdg = env("XDG_CACHE_HOME");
-  if (xdg) return join(xdg, "ganflow");
-  return join(env("HOME") ?? ".", ".cache", "ganflow");
-}
 
 /** Where the weights are looked for (and downloaded to) when no path is given. */
 export function defaultInceptionPath(): string {
