@@ -88,7 +88,9 @@ async function select(name: BackendName): Promise<BackendInfo> {
     } catch (e) {
       if (name === "onednn") throw e;
       console.error(
-        `note: ${(e as Error).message}; using the plain cpu backend (pure JS, ~100x slower)`,
+        `note: ${
+          (e as Error).message
+        }; using the plain cpu backend (pure JS, far slower than oneDNN)`,
       );
     }
   }
@@ -130,7 +132,7 @@ async function tryWebGpu(explicit: boolean): Promise<BackendInfo | null> {
     | null;
   if (!adapter) return null;
   const desc = `${adapter.info?.vendor ?? ""} ${adapter.info?.description ?? ""}`.trim();
-  // A software rasteriser (llvmpipe) is ~170x slower than our CPU path: never pick it by itself.
+  // A software rasteriser (llvmpipe) is far slower than our CPU path: never pick it by itself.
   const software = adapter.isFallbackAdapter || /llvmpipe|swiftshader|software/i.test(desc);
   if (software && !explicit) return null;
   const spec = "@tensorflow/tfjs-backend-webgpu";
