@@ -88,7 +88,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   "metrics/": ["nn/"],
   "models/": ["nn/", "backend/"],
   "train/": ["models/", "nn/", "data/batch_source.ts", "backend/"],
-  "backend/": [],
+  "backend/": ["nn/"],
 };
 
 /** A backend module other folders may use (its internals: onednn/, patches/). */
