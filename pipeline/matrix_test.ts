@@ -1,8 +1,8 @@
-import { assertEquals, assertThrows } from "../assert.ts";
-import { makeToy } from "./toy_project.ts";
-import { TOY_FILES } from "./toy_files.ts";
+import { assertEquals, assertThrows } from "../tests/assert.ts";
+import { makeToy } from "./testing/toy_project.ts";
+import { TOY_FILES } from "./testing/toy_files.ts";
 import { join } from "node:path";
-import { combinations, parseVariation } from "../../pipeline/matrix.ts";
+import { combinations, parseVariation } from "./matrix.ts";
 
 const STAGE_M = `import { defineStage } from "$STAGE";
 import { z } from "$ZOD";

@@ -1,8 +1,8 @@
-import { assert, assertEquals, assertThrows } from "../assert.ts";
-import { makeToy } from "./toy_project.ts";
-import { TOY_FILES } from "./toy_files.ts";
-import { buildGraph } from "../../pipeline/graph.ts";
-import { defineStage, type StageDef } from "../../pipeline/stage.ts";
+import { assert, assertEquals, assertThrows } from "../tests/assert.ts";
+import { makeToy } from "./testing/toy_project.ts";
+import { TOY_FILES } from "./testing/toy_files.ts";
+import { buildGraph } from "./graph.ts";
+import { defineStage, type StageDef } from "./stage.ts";
 import { z } from "zod";
 
 /** A stage that counts to `steps`, checkpointing each step, and records where it resumed. */
