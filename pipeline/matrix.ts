@@ -1,5 +1,5 @@
 /**
- * Experiment matrices: the cartesian product of parameter variations (`--vary
+ * Experiment matrices: parsing and tabulating (the driver is matrix_run.ts). The cartesian product of parameter variations (`--vary
  * stage.param=a,b`), each run as an ordinary pipeline run on one store, so every stage a
  * combination shares with another (same code, params and inputs) is computed once.
  */

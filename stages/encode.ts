@@ -17,7 +17,7 @@ export const encodeStage = defineStage({
   params: z.object({ batch: z.number().int().min(1).default(128) }),
   inputs: { dataset: "prepare.dataset", autoencoder: "train-autoencoder.model" },
   outputs: { codes: "codes.zarr" },
-  resource: "accelerator",
+  resources: { exclusive: "accelerator", cpus: 2, mem: "4G", time: "2:00:00" },
   uses: ["backend"],
   async run(ctx) {
     await startBackend(ctx);

@@ -37,7 +37,7 @@ export const sampleStage = defineStage({
     return { generator: "train-generator.model", decoder: "compress.model" };
   },
   outputs: { samples: "samples.zarr", grid: "grid.png" },
-  resource: "accelerator",
+  resources: { exclusive: "accelerator", cpus: 2, mem: "4G", time: "2:00:00" },
   uses: ["backend"],
   async run(ctx) {
     await startBackend(ctx);

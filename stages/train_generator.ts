@@ -86,7 +86,14 @@ export const trainGeneratorStage = defineStage({
     progress: "progress",
     snapshots: "snapshots",
   },
-  resource: "accelerator",
+  // One accelerator per machine; on a cluster: requeued before the time limit, resumed from checkpoints.
+  resources: {
+    exclusive: "accelerator",
+    cpus: 2,
+    mem: "8G",
+    time: "1-00:00:00",
+    checkpointed: true,
+  },
   uses: ["backend"],
   async run(ctx) {
     const backend = await startBackend(ctx);
