@@ -196,7 +196,7 @@ export function sbatchFlags(r: Resources, slurm: SlurmSettings): string[] {
     if (r.time) {
       // Never more than half the limit, so a short limit still leaves time to work.
       const lead = Math.max(1, Math.min(slurm.signalSeconds, parseSlurmTime(r.time) / 2));
-      out.push(`--signal=B:USR1@${Math.floor(lead)}`);
+      out.push(`--signal=B:USR2@${Math.floor(lead)}`);
     }
   }
   return out;

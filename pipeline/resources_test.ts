@@ -55,10 +55,10 @@ Deno.test("resources: sbatch flags, with requeue and a signal half the limit at 
   // 2 h limit: signal 300 s before; a 2 min limit: 60 s before, not 300 (which is past the start).
   assertEquals(sbatchFlags({ time: "2:00:00", checkpointed: true }, slurm).slice(-2), [
     "--requeue",
-    "--signal=B:USR1@300",
+    "--signal=B:USR2@300",
   ]);
   assertEquals(sbatchFlags({ time: "2", checkpointed: true }, slurm).slice(-1), [
-    "--signal=B:USR1@60",
+    "--signal=B:USR2@60",
   ]);
 });
 

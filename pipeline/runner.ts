@@ -142,12 +142,25 @@ export class Engine {
     return { name, code: code.files, deps: code.deps, params: node.params, inputs, globals };
   }
 
-  inputPaths(node: GraphNode): Record<string, string> {
+  /**
+   * Where a stage reads its inputs: external paths as given, other stages' outputs from the
+   * immutable view of the exact upstream record (never from `out/`, which shows whichever
+   * result another driver or matrix combination placed there last).
+   */
+  async inputPaths(
+    node: GraphNode,
+    upstream: Map<string, RunRecord>,
+  ): Promise<Record<string, string>> {
     const out: Record<string, string> = {};
     for (const [name, input] of Object.entries(node.inputs)) {
-      out[name] = input.kind === "path"
-        ? input.path
-        : this.store.outPath(input.stage, this.node(input.stage).def.outputs[input.output]);
+      if (input.kind === "path") {
+        out[name] = input.path;
+        continue;
+      }
+      const rec = upstream.get(input.stage);
+      if (!rec) throw new PipelineError(`stage "${node.def.name}": no result of "${input.stage}"`);
+      const outputs = this.node(input.stage).def.outputs;
+      out[name] = join(await this.store.view(rec, outputs), outputs[input.output]);
     }
     return out;
   }
@@ -344,7 +357,7 @@ export class Engine {
       name,
       key,
       params: node.params,
-      inputs: this.inputPaths(node),
+      inputs: await this.inputPaths(node, upstream),
       outputs,
       globals: Object.fromEntries((node.def.uses ?? []).map((g) => [g, this.opts.globals[g]])),
       records: recordsUp,

@@ -12,7 +12,8 @@ import { PipelineError } from "./graph.ts";
 import { sbatchFlags, type SlurmSettings } from "./resources.ts";
 import type { CacheStore } from "./store.ts";
 import type { RunRecord } from "./stage.ts";
-import { writeFileAtomic } from "./fs_util.ts";
+import { exists, writeFileAtomic } from "./fs_util.ts";
+import { requeueMarker } from "./slurm_job.ts";
 
 /** Job states that end a job without success. */
 export const FAILURE_STATES = new Set([
@@ -56,7 +57,8 @@ export class SlurmExecutor implements Executor {
   readonly name = "slurm";
   readonly local = false;
   readonly #watches = new Map<string, Watch>();
-  #poller: Promise<void> | null = null;
+  #polling = false;
+  #pollDone: Promise<void> = Promise.resolve();
   #closed = false;
   /** sbatch calls made (a fully cached re-run makes none). */
   submitted = 0;
@@ -123,7 +125,11 @@ export class SlurmExecutor implements Executor {
         resolve,
         reject,
       });
-      this.#poller ??= this.#poll().finally(() => (this.#poller = null));
+      if (!this.#polling) {
+        // Cleared by #poll in the same tick its loop ends, so no watch is ever left unpolled.
+        this.#polling = true;
+        this.#pollDone = this.#poll();
+      }
     });
     task.reporter.line(`  ${name}: slurm job ${job} ${jobTimes(record, submitted)}`);
     return record;
@@ -135,14 +141,29 @@ export class SlurmExecutor implements Executor {
     for (const w of this.#watches.values()) w.reject(new Error("the driver stopped"));
     this.#watches.clear();
     if (jobs.length) await this.#slurm("scancel", jobs);
-    await this.#poller;
+    await this.#pollDone;
   }
 
   /** One loop for every job in flight: records every half second, squeue every pollSeconds. */
   async #poll(): Promise<void> {
+    try {
+      await this.#pollLoop();
+    } catch (e) {
+      // squeue missing or the like: every job in flight fails with the reason.
+      this.#polling = false;
+      for (const w of [...this.#watches.values()]) this.#settle(w, () => w.reject(e as Error));
+    }
+  }
+
+  async #pollLoop(): Promise<void> {
     let lastSqueue = 0;
     let warned = false;
-    while (this.#watches.size && !this.#closed) {
+    while (true) {
+      // Checked and cleared with no await in between: a watch added later starts a new loop.
+      if (!this.#watches.size || this.#closed) {
+        this.#polling = false;
+        return;
+      }
       await new Promise((r) => setTimeout(r, 500));
       for (const w of [...this.#watches.values()]) {
         const rec = await this.#record(w.key);
@@ -166,6 +187,11 @@ export class SlurmExecutor implements Executor {
     w.lastState = state ?? w.lastState;
     const failed = state !== undefined && FAILURE_STATES.has(state) &&
       !(w.requeue && REQUEUED_AFTER.has(state));
+    if (failed && await exists(requeueMarker(this.store.root, w.job))) {
+      // Requeueing itself after a checkpoint: wait (within the grace period) for it to return.
+      w.goneSince ??= Date.now();
+      if (Date.now() - w.goneSince < this.settings.graceSeconds * 1000) return;
+    }
     if (failed) {
       // A job may be cancelled or time out after writing its record: the record wins.
       const rec = await this.#record(w.key, 3);

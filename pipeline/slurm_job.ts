@@ -2,10 +2,13 @@
  * The job side of the Slurm executor: `run-key <stage> --key K --claim T` computes exactly one
  * stage in the shared store. It rebuilds the key from the store's upstream records (refusing to
  * run if code, inputs or parameters changed since submission), keeps the driver's claim alive
- * while it works, and on SIGUSR1 (sent by Slurm before the time limit, `--signal`) stops at the
- * stage's next checkpoint and requeues itself, to resume from that checkpoint.
+ * while it works, and on SIGUSR2 (sent by Slurm before the time limit, `--signal`) stops at the
+ * stage's next checkpoint and requeues itself, to resume from that checkpoint. (Not SIGUSR1:
+ * Deno, like Node, opens a debugger port on SIGUSR1.)
  */
 import { hostname } from "node:os";
+import { join } from "node:path";
+import { removeIfExists, writeFileAtomic } from "./fs_util.ts";
 import { PipelineError } from "./graph.ts";
 import { keyOf } from "./key.ts";
 import { type Engine, Preempted } from "./runner.ts";
@@ -24,6 +27,8 @@ export async function runKeyJob(
       job ? `slurm job ${job}` : "no slurm job"
     }, host ${hostname()}, restart ${Deno.env.get("SLURM_RESTART_COUNT") ?? 0}`,
   );
+  // This run is the requeued job starting again: its requeue is over.
+  if (job) await removeIfExists(requeueMarker(engine.store.root, job));
   const node = engine.node(stage);
   const upstream = await engine.upstreamRecords(stage);
   const ing = (await engine.ingredients(stage, upstream))!;
@@ -52,9 +57,9 @@ export async function runKeyJob(
   let stop = false;
   const onSignal = () => {
     stop = true;
-    say("SIGUSR1 (time limit near): stopping at the next checkpoint, then requeueing");
+    say("SIGUSR2 (time limit near): stopping at the next checkpoint, then requeueing");
   };
-  Deno.addSignalListener("SIGUSR1", onSignal);
+  Deno.addSignalListener("SIGUSR2", onSignal);
   try {
     await engine.produce({
       node,
@@ -82,6 +87,9 @@ export async function runKeyJob(
     await claim.release(false);
     say(`${e.message}; requeueing job ${job}`);
     if (!job) return 1;
+    // Slurm may show the job FAILED or CANCELLED for a moment while it requeues it: the marker
+    // tells the driver that this is a requeue, not a failure.
+    await writeFileAtomic(requeueMarker(engine.store.root, job), new Date().toISOString());
     const out = await new Deno.Command("scontrol", { args: ["requeue", job] }).output();
     if (out.code !== 0) {
       say(`scontrol requeue failed: ${new TextDecoder().decode(out.stderr).trim()}`);
@@ -89,6 +97,11 @@ export async function runKeyJob(
     }
     return 0;
   } finally {
-    Deno.removeSignalListener("SIGUSR1", onSignal);
+    Deno.removeSignalListener("SIGUSR2", onSignal);
   }
+}
+
+/** Written by a job that requeues itself; removed when it starts again. */
+export function requeueMarker(storeRoot: string, job: string): string {
+  return join(storeRoot, "jobs", `requeue-${job}`);
 }

@@ -42,6 +42,11 @@ export interface CacheStore {
   objectFile(record: RunRecord, output: string, path?: string): string | null;
   /** Places a record's outputs at `outPath(stage, path)`. */
   materialise(record: RunRecord, outputs: Record<string, string>): Promise<void>;
+  /**
+   * A read-only tree of exactly this record's outputs (hard links to the objects), for the
+   * stages that read them: unlike `out/`, no other run ever changes it. Returns its root.
+   */
+  view(record: RunRecord, outputs: Record<string, string>): Promise<string>;
   outPath(stage: string, relPath: string): string;
   tmpDir(label: string): Promise<string>;
   checkpointDir(key: string): string;
@@ -180,15 +185,28 @@ export class FsStore implements CacheStore {
     return file ? this.#objectPath(file.digest) : null;
   }
 
-  async materialise(record: RunRecord, outputs: Record<string, string>): Promise<void> {
-    const stageDir = join(this.root, "out", record.stage);
-    // Already in place (same inodes as the objects)? Then nothing to do.
-    if (await this.#inPlace(record, outputs)) return;
-    const tmp = await this.tmpDir(`out-${record.stage}`);
+  async view(record: RunRecord, outputs: Record<string, string>): Promise<string> {
+    const dir = join(this.root, "views", record.key);
+    if (await exists(dir)) return dir;
+    const tmp = await this.tmpDir(`view-${record.stage}`);
+    await this.#linkTree(record, outputs, tmp);
+    await Deno.mkdir(dirname(dir), { recursive: true });
+    try {
+      await Deno.rename(tmp, dir);
+    } catch (e) {
+      // Built by another process meanwhile: same content, keep theirs.
+      await removeIfExists(tmp);
+      if (!(await exists(dir))) throw e;
+    }
+    return dir;
+  }
+
+  /** Hard links (copies where linking fails) of a record's objects under `root`. */
+  async #linkTree(record: RunRecord, outputs: Record<string, string>, root: string) {
     for (const [name, d] of Object.entries(record.outputs)) {
       const rel = outputs[name];
       if (rel === undefined) continue;
-      const target = join(tmp, rel);
+      const target = join(root, rel);
       const files = d.files
         ? Object.entries(d.files).map(([p, f]) => [join(target, p), f.digest] as const)
         : [[target, d.digest] as const];
@@ -202,6 +220,14 @@ export class FsStore implements CacheStore {
         }
       }
     }
+  }
+
+  async materialise(record: RunRecord, outputs: Record<string, string>): Promise<void> {
+    const stageDir = join(this.root, "out", record.stage);
+    // Already in place (same inodes as the objects)? Then nothing to do.
+    if (await this.#inPlace(record, outputs)) return;
+    const tmp = await this.tmpDir(`out-${record.stage}`);
+    await this.#linkTree(record, outputs, tmp);
     await Deno.mkdir(dirname(stageDir), { recursive: true });
     // Another driver may place its own version between our two renames: then go round again.
     for (let attempt = 0;; attempt++) {
@@ -319,6 +345,8 @@ export class FsStore implements CacheStore {
       await Deno.remove(p);
       this.stats.forget(p);
     }
+    // Views are hard links made on demand; dropping them all lets the objects' space go.
+    await removeIfExists(join(this.root, "views"));
     // Checkpoints of keys that finished are no longer needed to resume anything. Any error
     // other than "no checkpoints yet" is reported, not taken for "nothing to free".
     const ckRoot = join(this.root, "checkpoints");

@@ -87,3 +87,20 @@ Deno.test("commit: objects are published under their digest, and a second copy o
     assertEquals(files.map((f) => f.name.includes(".tmp-")), [false]); // no staged copy left
     assertEquals(await Deno.readTextFile(store.objectFile(a, "out")!), "same bytes");
   }));
+
+Deno.test("view: a record's own outputs, whatever out/ shows meanwhile", () =>
+  withStore(async (store) => {
+    const one = await recordWith(store, "k1", "first");
+    const two = await recordWith(store, "k2", "second");
+    const layout = { out: "dir/f.txt" };
+    await store.materialise(one, layout);
+    const v1 = await store.view(one, layout);
+    await store.materialise(two, layout); // another combination's result takes out/
+    assertEquals(await Deno.readTextFile(store.outPath("s", "dir/f.txt")), "second");
+    assertEquals(await Deno.readTextFile(join(v1, "dir/f.txt")), "first");
+    assertEquals(await store.view(one, layout), v1, "built once, then reused");
+    assertEquals(
+      await Deno.readTextFile(join(await store.view(two, layout), "dir/f.txt")),
+      "second",
+    );
+  }));
