@@ -16,6 +16,7 @@ const benches: Record<string, (args: string[]) => Promise<void>> = {
   methods: benchMethods,
   metrics: benchMetrics,
   compress: (a) => import("./compress.ts").then((m) => m.benchCompress(a)),
+  cluster: (a) => import("./cluster.ts").then((m) => m.benchCluster(a)),
 };
 
 const names = Deno.args.filter((a) => !a.startsWith("--"));
