@@ -80,8 +80,12 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 export async function benchCluster(args: string[]): Promise<void> {
   const runs = Number(args.find((a) => a.startsWith("--runs="))?.slice(7) ?? 2);
-  const cpu = (await Deno.readTextFile("/proc/cpuinfo")).match(/model name\s*:\s*(.*)/)?.[1];
-  const load = async () => (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3);
+  // Through a subprocess: Deno reads /proc only with --allow-all, which the bench task lacks.
+  const sh = async (cmd: string) =>
+    new TextDecoder().decode((await new Deno.Command("sh", { args: ["-c", cmd] }).output()).stdout)
+      .trim();
+  const cpu = (await sh("grep -m1 'model name' /proc/cpuinfo")).replace(/^model name\s*:\s*/, "");
+  const load = async () => (await sh("cat /proc/loadavg")).split(" ").slice(0, 3);
   console.log(
     `CPU ${cpu} x ${navigator.hardwareConcurrency}; load before ${(await load()).join(" ")}`,
   );

@@ -96,7 +96,9 @@ export class Claims {
     if (mine) return { claim: mine };
     const held = await this.inspect(key);
     if (!held) return await this.tryClaim(key); // released between our create and our read
-    if (!this.isStale(held.owner, held.ageMs)) return { heldBy: held.owner, ageMs: held.ageMs };
+    if (!(await this.isStale(held.owner, held.ageMs))) {
+      return { heldBy: held.owner, ageMs: held.ageMs };
+    }
     const taken = await this.#takeOver(path, held.owner);
     return taken ? { claim: taken } : { heldBy: held.owner, ageMs: held.ageMs };
   }
@@ -131,10 +133,10 @@ export class Claims {
    * Stale: no heartbeat for `staleMs`, or (without a job, whose heartbeat comes from another
    * process) an owner process that no longer exists on this host: a driver killed with kill -9.
    */
-  isStale(owner: ClaimOwner, ageMs: number): boolean {
+  async isStale(owner: ClaimOwner, ageMs: number): Promise<boolean> {
     if (ageMs > this.staleMs) return true;
     return !owner.job && owner.host === this.host && owner.pid !== Deno.pid &&
-      !processAlive(owner.pid);
+      !(await processAlive(owner.pid));
   }
 
   /** Claims on this store that are live (not stale), e.g. to keep `gc` from running beside them. */
@@ -149,7 +151,7 @@ export class Claims {
     for (const e of entries) {
       if (!e.name.endsWith(".json")) continue;
       const held = await this.inspect(e.name.slice(0, -5));
-      if (held && !this.isStale(held.owner, held.ageMs)) out.push(held.owner);
+      if (held && !(await this.isStale(held.owner, held.ageMs))) out.push(held.owner);
     }
     return out;
   }
@@ -216,15 +218,28 @@ async function readOwner(path: string): Promise<ClaimOwner | null> {
   }
 }
 
-/** Whether a process with this pid exists on this host (Linux /proc; elsewhere assume yes). */
-export function processAlive(pid: number): boolean {
-  const exists = (p: string) => {
+/**
+ * Whether a process with this pid exists on this host: /proc where readable (Deno wants
+ * --allow-all for /proc, which `deno task pipeline` does not grant), else `kill -0`. When neither
+ * can tell, it is assumed alive: a claim then goes stale by its heartbeat alone.
+ */
+export async function processAlive(pid: number): Promise<boolean> {
+  try {
+    Deno.statSync("/proc/self");
     try {
-      Deno.statSync(p);
+      Deno.statSync(`/proc/${pid}`);
       return true;
-    } catch {
-      return false;
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return false;
     }
-  };
-  return !exists("/proc/self") || exists(`/proc/${pid}`);
+  } catch { /* no /proc, or not allowed to look */ }
+  try {
+    const out = await new Deno.Command("kill", { args: ["-0", String(pid)], stderr: "piped" })
+      .output();
+    if (out.code === 0) return true;
+    // Exists but belongs to someone else ("Operation not permitted") is alive too.
+    return /not permitted/i.test(new TextDecoder().decode(out.stderr));
+  } catch {
+    return true;
+  }
 }

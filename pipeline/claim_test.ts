@@ -59,9 +59,9 @@ Deno.test("claims: a claim of a dead local process without a job is stale at onc
     const owner = { token: "t", host: claims.host, pid, since: new Date().toISOString() };
     await Deno.mkdir(claims.dir, { recursive: true });
     await Deno.writeTextFile(claims.path("k"), JSON.stringify(owner));
-    assert(claims.isStale(owner, 0));
+    assert(await claims.isStale(owner, 0));
     // With a job attached, the heartbeat comes from the job: the driver's death alone is no proof.
-    assert(!claims.isStale({ ...owner, job: "7" }, 0));
+    assert(!(await claims.isStale({ ...owner, job: "7" }, 0)));
     const taken = await claims.tryClaim("k");
     assert("claim" in taken);
     await taken.claim.release();
@@ -96,3 +96,22 @@ Deno.test("claims: a job adopts its driver's claim only while the token is still
     await adopted!.release(false);
     await held.claim.release();
   }));
+
+Deno.test("claims: a dead pid is found dead without --allow-all too (no /proc access)", async () => {
+  const dead = new Deno.Command("true").spawn();
+  await dead.status;
+  const claimTs = new URL("./claim.ts", import.meta.url).href;
+  const code = `import { processAlive } from "${claimTs}";
+console.log(JSON.stringify([await processAlive(Deno.pid), await processAlive(${dead.pid})]));`;
+  // Under the permissions `deno task pipeline` grants (read and run, not all).
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/probe.ts`, code);
+    const r = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--no-lock", "--allow-read", "--allow-run", `${dir}/probe.ts`],
+    }).output();
+    assertEquals(new TextDecoder().decode(r.stdout).trim(), "[true,false]");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

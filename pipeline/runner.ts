@@ -392,7 +392,7 @@ export class Engine {
       const attempt = await this.claims.tryClaim(key);
       if ("claim" in attempt) {
         const gc = await this.claims.inspect(GC_CLAIM);
-        if (gc && !this.claims.isStale(gc.owner, gc.ageMs)) {
+        if (gc && !(await this.claims.isStale(gc.owner, gc.ageMs))) {
           await attempt.claim.release();
           if (!told) this.reporter.line(`  ${name}: waiting for gc to finish...`);
           told ||= "gc";

@@ -301,7 +301,7 @@ export class FsStore implements CacheStore {
     let removed = 0;
     for (const name of await entries(join(this.root, "tmp"))) {
       const [h, pid] = name.split("~");
-      if (h === host && Number(pid) > 0 && !processAlive(Number(pid))) {
+      if (h === host && Number(pid) > 0 && !(await processAlive(Number(pid)))) {
         await removeIfExists(join(this.root, "tmp", name));
         removed++;
       }
