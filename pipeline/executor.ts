@@ -5,7 +5,7 @@
  */
 import type { Claim } from "./claim.ts";
 import type { GraphNode } from "./graph.ts";
-import type { Reporter } from "./runner.ts";
+import type { Reporter } from "./reporter.ts";
 import type { Resources } from "./resources.ts";
 import type { KeyIngredients, RunRecord } from "./stage.ts";
 

@@ -7,7 +7,8 @@
 import { PipelineError } from "./graph.ts";
 import { JobSlots } from "./job_slots.ts";
 import { combinations, numericMetrics, table, type Variation } from "./matrix.ts";
-import { consoleReporter, type Engine, type Reporter } from "./runner.ts";
+import type { Engine } from "./runner.ts";
+import { consoleReporter, type Reporter } from "./reporter.ts";
 import type { CacheStore } from "./store.ts";
 import type { MatrixCell, PipelineModule, RunRecord } from "./stage.ts";
 import { anyFailed, summaryTable } from "./summary.ts";

@@ -5,50 +5,19 @@
  * that share an exclusive resource tag never overlap. A key claimed by another driver (another
  * terminal, another user's matrix) is not computed twice: this driver waits for its record.
  */
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import type { Graph, GraphNode } from "./graph.ts";
 import { downstreamClosure, PipelineError, upstreamClosure } from "./graph.ts";
 import type { CacheStore } from "./store.ts";
-import type {
-  Checkpoints,
-  KeyIngredients,
-  OutputDigest,
-  RunRecord,
-  StageContext,
-} from "./stage.ts";
+import type { KeyIngredients, RunRecord } from "./stage.ts";
 import { CodeHasher } from "./code_digest.ts";
 import { diffIngredients, keyOf } from "./key.ts";
-import { checkpointsAt } from "./checkpoint.ts";
-import { progressLine } from "./progress.ts";
-import { removeIfExists } from "./fs_util.ts";
 import { type Claim, Claims } from "./claim.ts";
 import { type Executor, localExecutor, type StageTask } from "./executor.ts";
 import { JobSlots } from "./job_slots.ts";
 import type { Resources } from "./resources.ts";
-
-export interface Reporter {
-  /** A permanent line. */
-  line(text: string): void;
-  /** A line that the next line may overwrite (a progress bar on a terminal). */
-  transient(text: string): void;
-}
-
-export const consoleReporter: Reporter = (() => {
-  const tty = Deno.stderr.isTerminal();
-  const enc = new TextEncoder();
-  let pending = false;
-  return {
-    line(text: string) {
-      Deno.stderr.writeSync(enc.encode((pending ? "\r\x1b[2K" : "") + text + "\n"));
-      pending = false;
-    },
-    transient(text: string) {
-      if (!tty) return void Deno.stderr.writeSync(enc.encode(text + "\n"));
-      Deno.stderr.writeSync(enc.encode("\r\x1b[2K" + text));
-      pending = true;
-    },
-  };
-})();
+import { consoleReporter, type Reporter } from "./reporter.ts";
+import { executeStage, produceRecord } from "./stage_run.ts";
 
 export type Outcome = "cached" | "ran" | "restored" | "failed" | "skipped" | "would run";
 
@@ -329,47 +298,14 @@ export class Engine {
     return why.length ? why : ["previous result missing"];
   }
 
-  /** Runs a stage into a temp dir; with `commit` false (verify) the outputs stay there. */
-  async execute(
+  /** Runs a stage into `outDir` in this process (see stage_run.ts); verify keeps the outputs. */
+  execute(
     node: GraphNode,
     key: string,
     upstream: Map<string, RunRecord>,
     opts: { checkpointDir: string; outDir: string; stopAfterCheckpoint?: () => boolean },
-  ): Promise<
-    { metrics: Record<string, unknown>; outputs: Record<string, string>; seconds: number }
-  > {
-    const outputs: Record<string, string> = {};
-    for (const [name, rel] of Object.entries(node.def.outputs)) {
-      outputs[name] = join(opts.outDir, rel);
-      await Deno.mkdir(dirname(outputs[name]), { recursive: true });
-    }
-    const name = node.def.name;
-    const bar = progressLine(
-      `  ${name}`,
-      (text, transient) => transient ? this.reporter.transient(text) : this.reporter.line(text),
-    );
-    const recordsUp: Record<string, RunRecord> = {};
-    for (const up of upstreamClosure(this.graph, [name])) {
-      if (up !== name && upstream.has(up)) recordsUp[up] = upstream.get(up)!;
-    }
-    const abort = new AbortController();
-    const ctx: StageContext<unknown> = {
-      name,
-      key,
-      params: node.params,
-      inputs: await this.inputPaths(node, upstream),
-      outputs,
-      globals: Object.fromEntries((node.def.uses ?? []).map((g) => [g, this.opts.globals[g]])),
-      records: recordsUp,
-      checkpoint: stoppable(checkpointsAt(opts.checkpointDir), opts.stopAfterCheckpoint),
-      progress: (done, total, label) => bar.update(done, total, label),
-      log: (m) => this.reporter.line(`  ${name}: ${m}`),
-      signal: abort.signal,
-    };
-    const t0 = performance.now();
-    const metrics = (await node.def.run(ctx)) ?? {};
-    bar.finish();
-    return { metrics, outputs, seconds: (performance.now() - t0) / 1000 };
+  ): ReturnType<typeof executeStage> {
+    return executeStage(this, node, key, upstream, opts);
   }
 
   /**
@@ -428,45 +364,12 @@ export class Engine {
     await this.store.materialise(record, outputs);
   }
 
-  /**
-   * Computes a stage in this process and writes its record (objects first, then the record,
-   * each published by rename). `stopAfterCheckpoint` turns the next checkpoint into the last
-   * one: the stage saves it and stops with `Preempted`, to be resumed later from it.
-   */
-  async produce(
+  /** Computes a stage in this process and writes its record (see stage_run.ts). */
+  produce(
     task: StageTask,
     opts: { stopAfterCheckpoint?: () => boolean; job?: RunRecord["job"] } = {},
   ): Promise<RunRecord> {
-    const { node, key } = task;
-    const tmp = await this.store.tmpDir(node.def.name);
-    try {
-      const res = await this.execute(node, key, task.upstream, {
-        checkpointDir: this.store.checkpointDir(key),
-        outDir: tmp,
-        stopAfterCheckpoint: opts.stopAfterCheckpoint,
-      });
-      faultPoint("before-commit", node.def.name);
-      const digests: Record<string, OutputDigest> = await this.store.commit(res.outputs);
-      faultPoint("after-objects", node.def.name);
-      const record: RunRecord = {
-        stage: node.def.name,
-        key,
-        ingredients: task.ingredients,
-        outputs: digests,
-        metrics: res.metrics,
-        seconds: res.seconds,
-        finishedAt: new Date().toISOString(),
-        globals: task.ingredients.globals,
-        params: node.params,
-        ...(opts.job ? { job: opts.job } : {}),
-      };
-      await this.store.putRecord(record);
-      faultPoint("after-record", node.def.name);
-      await removeIfExists(this.store.checkpointDir(key));
-      return record;
-    } finally {
-      await removeIfExists(tmp);
-    }
+    return produceRecord(this, task, opts);
   }
 
   /**
@@ -531,31 +434,4 @@ export class Engine {
   downstream(names: string[]): string[] {
     return [...downstreamClosure(this.graph, names)];
   }
-}
-
-/** Thrown by a stage's checkpoint save when it was asked to stop there (a cluster's warning). */
-export class Preempted extends Error {
-  override name = "Preempted";
-  constructor(readonly step: number) {
-    super(`stopped after saving the checkpoint at step ${step}`);
-  }
-}
-
-function stoppable(c: Checkpoints, stop?: () => boolean): Checkpoints {
-  if (!stop) return c;
-  return {
-    load: () => c.load(),
-    async save(step, write, keep) {
-      await c.save(step, write, keep);
-      if (stop()) throw new Preempted(step);
-    },
-  };
-}
-
-/**
- * Crash-safety tests set GANFLOW_FAULT=<point>:<stage> to have the process SIGKILL itself at an
- * exact point of the commit protocol. Costs one env lookup per stage otherwise.
- */
-function faultPoint(point: string, stage: string): void {
-  if (Deno.env.get("GANFLOW_FAULT") === `${point}:${stage}`) Deno.kill(Deno.pid, "SIGKILL");
 }

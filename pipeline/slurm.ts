@@ -284,15 +284,19 @@ export class SlurmExecutor implements Executor {
 
 /**
  * Where a job's time went: queued (submission to the job's process starting), ran (its process
- * start to the record), noticed (record to the driver seeing it). Bench `cluster` reads this line.
+ * start to the record), noticed (record to the driver seeing it). After requeues, "queued" counts
+ * from submission to the last start. Bench `cluster` reads this line.
  */
 export function jobTimes(record: RunRecord, submitted: number, now = Date.now()): string {
   const start = Date.parse(record.job?.startedAt ?? record.finishedAt);
   const end = Date.parse(record.finishedAt);
   const s = (ms: number) => (ms / 1000).toFixed(2);
+  const restarts = record.job?.restarts
+    ? ` (started ${record.job.restarts + 1} times: requeued)`
+    : "";
   return `timing: queued ${s(start - submitted)}s, ran ${s(end - start)}s, noticed ${
     s(now - end)
-  }s after`;
+  }s after${restarts}`;
 }
 
 /** The last lines of a job's log (it may not exist if the job never started). */

@@ -11,7 +11,8 @@ import { join } from "node:path";
 import { removeIfExists, writeFileAtomic } from "./fs_util.ts";
 import { PipelineError } from "./graph.ts";
 import { keyOf } from "./key.ts";
-import { type Engine, Preempted } from "./runner.ts";
+import type { Engine } from "./runner.ts";
+import { Preempted } from "./stage_run.ts";
 
 export async function runKeyJob(
   engine: Engine,
@@ -72,7 +73,13 @@ export async function runKeyJob(
       jobArgs: [],
     }, {
       stopAfterCheckpoint: () => stop,
-      job: { executor: "slurm", id: job ?? "none", host: hostname(), startedAt },
+      job: {
+        executor: "slurm",
+        id: job ?? "none",
+        host: hostname(),
+        startedAt,
+        restarts: Number(Deno.env.get("SLURM_RESTART_COUNT") ?? 0),
+      },
     });
     await engine.store.flush();
     await claim.release();

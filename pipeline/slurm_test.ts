@@ -273,6 +273,7 @@ Deno.test({
             (rec.metrics.resumedFrom as number) >= 12,
             `resumed from ${rec.metrics.resumedFrom}`,
           );
+          assertEquals(rec.job?.restarts, 2);
           const local = await p.cli([
             ...args.slice(0, 1),
             "--store",

@@ -89,7 +89,7 @@ export interface RunRecord {
   globals: Record<string, string>;
   params: unknown;
   /** Where it ran, when not in the driver's process (for timing the executor; not compared). */
-  job?: { executor: string; id: string; host: string; startedAt: string };
+  job?: { executor: string; id: string; host: string; startedAt: string; restarts: number };
 }
 
 export interface GlobalDef {
