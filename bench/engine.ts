@@ -73,7 +73,7 @@ export async function benchEngine(args: string[]): Promise<void> {
       f.close();
     }
     const stageTs = new URL("../pipeline/stage.ts", import.meta.url).href;
-    const zod = new URL("../tests/pipeline/zod.ts", import.meta.url).href;
+    const zod = new URL("../pipeline/testing/zod.ts", import.meta.url).href;
     await Deno.writeTextFile(join(dir, "deno.json"), "{}\n");
     await Deno.writeTextFile(
       join(dir, "pipeline.ts"),

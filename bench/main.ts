@@ -22,6 +22,7 @@ const benches: Record<string, (args: string[], rec: BenchRecorder) => Promise<vo
   metrics: benchMetrics,
   pipeline: benchPipeline,
   compress: (a, r) => import("./compress.ts").then((m) => m.benchCompress(a, r)),
+  cluster: (a, r) => import("./cluster.ts").then((m) => m.benchCluster(a, r)),
 };
 
 const names = Deno.args.filter((a) => !a.startsWith("--"));

@@ -1,3 +1,4 @@
+import { CLAIMS } from "./claims.ts";
 import { assert, assertEquals } from "../tests/assert.ts";
 import { BenchRecorder, resultFileName } from "./results.ts";
 import {
@@ -138,7 +139,8 @@ Deno.test("README blocks: each block is replaced from the results, text outside 
     ),
     claims,
   );
-  assertEquals(claims.match(/not measured yet/g)?.length, 6);
+  // Every claim but the backend's has no results here.
+  assertEquals(claims.match(/not measured yet/g)?.length, CLAIMS.length - 1);
   // Filling again changes nothing, and the page stays as deno fmt would write it.
   assertEquals(fillBlocks(out, [r, await backend.result()]), out);
   const fmt = new Deno.Command(Deno.execPath(), {

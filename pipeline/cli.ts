@@ -1,20 +1,34 @@
 /**
- * `deno task pipeline <command>`: run, status, dag, explain, gc, verify. Built on commander
- * (cliffy is not installable here). Globals declared by the pipeline module become flags.
+ * `deno task pipeline <command>`: run, matrix, status, dag, explain, gc, verify, and run-key
+ * (one stage by key: what a cluster job runs). Built on commander (cliffy is not installable
+ * here). Globals declared by the pipeline module become flags.
  */
 import { Command, Option } from "commander";
 import { dirname, resolve } from "node:path";
 import { fromFileUrl, toFileUrl } from "./url.ts";
 import { buildGraph, type Graph, PipelineError } from "./graph.ts";
 import { FsStore } from "./store.ts";
-import { acquireStoreLock } from "./lock.ts";
-import { consoleReporter, Engine, type StageResult } from "./runner.ts";
+import { Engine, GC_CLAIM } from "./runner.ts";
+import { consoleReporter, type Reporter } from "./reporter.ts";
 import { verifyStages } from "./verify.ts";
 import { keyOf } from "./key.ts";
-import type { MatrixCell, PipelineModule, RunRecord } from "./stage.ts";
+import type { PipelineModule, RunRecord } from "./stage.ts";
 import { mermaid, textTree } from "./dag_view.ts";
-import { formatSeconds } from "./progress.ts";
-import { combinations, numericMetrics, parseVariation, table } from "./matrix.ts";
+import { parseVariation } from "./matrix.ts";
+import { runMatrix } from "./matrix_run.ts";
+import { anyFailed, summaryTable } from "./summary.ts";
+import type { Executor } from "./executor.ts";
+import { SlurmExecutor } from "./slurm.ts";
+import { runKeyJob } from "./slurm_job.ts";
+import type { JobSlots } from "./job_slots.ts";
+import {
+  CONFIG_FILE,
+  loadProjectConfig,
+  parseResourceFlags,
+  resolveResources,
+  type Resources,
+  unknownStages,
+} from "./resources.ts";
 
 interface CommonOptions {
   pipeline?: string;
@@ -22,6 +36,13 @@ interface CommonOptions {
   set?: string[];
   wait: boolean;
   [global: string]: unknown;
+}
+
+interface ExecOptions extends CommonOptions {
+  executor: "local" | "slurm";
+  resources?: string[];
+  config?: string;
+  jobs: number;
 }
 
 export async function runCli(
@@ -43,7 +64,7 @@ export async function runCli(
       .option("--pipeline <module>", "pipeline module exporting `stages`")
       .option("--store <dir>", "cache store directory (default: .ganflow beside the pipeline)")
       .option("--set <stage.param=value...>", "override a parameter (JSON values allowed)")
-      .option("--no-wait", "fail instead of waiting when another run holds the store");
+      .option("--no-wait", "fail instead of waiting for a key another run is computing");
     for (const g of globals) {
       const o = new Option(`--${g.name} <value>`, g.description).default(g.default);
       if (g.choices) o.choices(g.choices);
@@ -52,30 +73,81 @@ export async function runCli(
     return cmd;
   };
 
-  const setup = async (o: CommonOptions, extra: Record<string, unknown> = {}) => {
-    const baseDir = dirname(fromFileUrl(moduleUrl));
+  const baseDir = dirname(fromFileUrl(moduleUrl));
+
+  const setup = async (
+    o: CommonOptions,
+    extra: Record<string, unknown> = {},
+    exec: {
+      executor?: Executor;
+      slots?: JobSlots;
+      reporter?: Reporter;
+      resources?: (graph: Graph) => (stage: string) => Resources;
+    } = {},
+  ) => {
     const overrides = { ...parseSets(o.set ?? []), ...extra };
     const graph = buildGraph(mod.stages, { overrides, baseDir });
     const storeRoot = resolve(o.store ?? resolve(baseDir, ".ganflow"));
     const store = await FsStore.open(storeRoot);
     const globalValues = Object.fromEntries(globals.map((g) => [g.name, String(o[camel(g.name)])]));
+    // What a job needs to rebuild exactly this graph: module, store, every override, globals.
+    const jobArgs = [
+      ...["--pipeline", fromFileUrl(moduleUrl), "--store", storeRoot],
+      ...Object.entries(overrides).flatMap(([k, v]) => ["--set", `${k}=${JSON.stringify(v)}`]),
+      ...Object.entries(globalValues).flatMap(([k, v]) => [`--${k}`, v]),
+    ];
     const engine = new Engine(graph, store, {
       projectRoot: projectRootOf(baseDir),
       globals: globalValues,
+      executor: exec.executor,
+      slots: exec.slots,
+      reporter: exec.reporter,
+      resources: exec.resources?.(graph),
+      wait: o.wait,
+      jobArgs,
     });
     return { graph, store, engine, storeRoot };
   };
 
-  const withLock = async <T>(o: CommonOptions, storeRoot: string, fn: () => Promise<T>) => {
-    const lock = await acquireStoreLock(storeRoot, {
-      wait: o.wait,
-      onWait: (holder) => consoleReporter.line(`waiting for the store lock (held by ${holder})...`),
-    });
-    try {
-      return await fn();
-    } finally {
-      lock.release();
+  /** Resources (declarations < config file < --resources) and the executor for run/matrix. */
+  const execution = async (o: ExecOptions) => {
+    const configPath = o.config ? resolve(o.config) : await firstExisting([
+      resolve(baseDir, CONFIG_FILE),
+      resolve(projectRootOf(baseDir), CONFIG_FILE),
+    ]);
+    if (o.config && !(await exists(configPath!))) {
+      throw new PipelineError(`--config ${o.config}: no such file`);
     }
+    const config = await loadProjectConfig(configPath ?? resolve(baseDir, CONFIG_FILE));
+    const cli = parseResourceFlags(o.resources ?? []);
+    const typos = unknownStages(mod.stages.map((s) => s.name), {
+      [configPath ?? CONFIG_FILE]: config.resources,
+      "--resources": cli,
+    });
+    if (typos.length) throw new PipelineError(typos.join("\n"));
+    const resources = (graph: Graph) => (stage: string) =>
+      resolveResources(stage, graph.nodes.get(stage)?.def.resources, config.resources, cli);
+    if (!Number.isInteger(o.jobs) || o.jobs < 1) {
+      throw new PipelineError(`-j ${o.jobs}: expected a whole number of jobs, at least 1`);
+    }
+    let executor: Executor | undefined;
+    if (o.executor === "slurm") {
+      const slurm = new SlurmExecutor(
+        await FsStore.open(resolve(o.store ?? resolve(baseDir, ".ganflow"))),
+        {
+          prefix: [Deno.execPath(), "run", "-A", "--no-lock", fromFileUrl(Deno.mainModule)],
+          cwd: Deno.cwd(),
+        },
+        config.slurm,
+      );
+      executor = slurm;
+      // Ctrl-C cancels the jobs this driver submitted, as it would stop local stages.
+      Deno.addSignalListener("SIGINT", () => {
+        consoleReporter.line("interrupted: cancelling submitted jobs");
+        slurm.close().finally(() => Deno.exit(130));
+      });
+    }
+    return { executor, resources };
   };
 
   const program = new Command("ganflow")
@@ -89,34 +161,34 @@ export async function runCli(
     ),
   )
     .option("--force <stage...>", "re-run these stages even when cached")
-    .option("--dry-run", "print what would run and why, run nothing")
-    .option("-j, --jobs <n>", "stages to run at once", (v) => parseInt(v, 10), 1)
+    .option("--dry-run", "print what would run and why, run nothing");
+  execOptions(program.commands.at(-1)!)
     .action(
-      async (
-        stages: string[],
-        o: CommonOptions & { force?: string[]; dryRun?: boolean; jobs: number },
-      ) => {
-        const { engine, store, storeRoot } = await setup(o);
-        await withLock(o, storeRoot, async () => {
-          await store.cleanTmp();
-          const t0 = performance.now();
+      async (stages: string[], o: ExecOptions & { force?: string[]; dryRun?: boolean }) => {
+        const exec = await execution(o);
+        const { engine, store } = await setup(o, {}, exec);
+        await store.cleanTmp();
+        const t0 = performance.now();
+        try {
           const results = await engine.run({
             targets: stages.length ? stages : mod.defaultTargets,
             force: o.force,
             jobs: o.jobs,
             dryRun: o.dryRun,
           });
-          printSummary(results, (performance.now() - t0) / 1000);
-          if (results.some((r) => r.outcome === "failed" || r.outcome === "skipped")) exitCode = 1;
-        });
+          console.log(summaryTable(results, (performance.now() - t0) / 1000));
+          if (anyFailed(results)) exitCode = 1;
+        } finally {
+          await exec.executor?.close();
+        }
       },
     );
 
-  common(
+  execOptions(common(
     program.command("matrix [stages...]").description(
       "run every combination of --vary values (one store: shared stages run once); tabulate metrics",
     ),
-  )
+  ))
     .requiredOption("--vary <stage.param=v1,v2...>", "values to try (repeat for a product)")
     .option("--metrics <stage...>", "stages whose numeric metrics to tabulate (default: targets)")
     .option("--json <file>", "also write every combination's outcomes and metrics as JSON")
@@ -124,84 +196,44 @@ export async function runCli(
     .action(
       async (
         stages: string[],
-        o: CommonOptions & { vary: string[]; metrics?: string[]; json?: string; html?: string },
+        o: ExecOptions & { vary: string[]; metrics?: string[]; json?: string; html?: string },
       ) => {
-        if (o.html && !mod.matrixReport) {
-          throw new PipelineError("--html: this pipeline module exports no matrixReport");
-        }
+        const exec = await execution(o);
         const variations = o.vary.map(parseVariation);
-        const combos = combinations(variations);
-        const targets = stages.length ? stages : mod.defaultTargets;
-        const rows: {
-          combo: Record<string, unknown>;
-          outcomes: Record<string, string>;
-          metrics: Record<string, number>;
-        }[] = [];
-        const cells: MatrixCell[] = [];
-        for (const [i, combo] of combos.entries()) {
-          const label = Object.entries(combo).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(
-            " ",
-          );
-          console.log(`\n== combination ${i + 1}/${combos.length}: ${label}`);
-          const { engine, store, storeRoot } = await setup(o, combo);
-          await withLock(o, storeRoot, async () => {
-            await store.cleanTmp();
-            const t0 = performance.now();
-            const results = await engine.run({ targets });
-            printSummary(results, (performance.now() - t0) / 1000);
-            if (results.some((r) => r.outcome === "failed" || r.outcome === "skipped")) {
-              exitCode = 1;
-            }
-            const records: Record<string, RunRecord> = {};
-            for (const r of results) {
-              const rec = r.key ? await store.getRecord(r.key) : null;
-              if (rec) records[r.stage] = rec;
-            }
-            const metrics: Record<string, number> = {};
-            const wanted = new Set(o.metrics ?? targets ?? results.map((r) => r.stage));
-            for (const [stage, rec] of Object.entries(records)) {
-              if (!wanted.has(stage)) continue;
-              for (const [k, v] of Object.entries(numericMetrics(rec.metrics))) {
-                metrics[`${stage}.${k}`] = v;
-              }
-            }
-            rows.push({
-              combo,
-              outcomes: Object.fromEntries(results.map((r) => [r.stage, r.outcome])),
-              metrics,
-            });
-            if (o.html) {
-              cells.push({
-                label,
-                combo,
-                records,
-                file: (stage, output, path) =>
-                  records[stage] ? store.objectFile(records[stage], output, path) : null,
-              });
-            }
+        let cleaned = false;
+        try {
+          exitCode = await runMatrix({
+            mod,
+            variations,
+            targets: stages.length ? stages : mod.defaultTargets,
+            metricStages: o.metrics,
+            json: o.json,
+            html: o.html,
+            jobs: o.jobs,
+            engineFor: async (combo, slots, reporter) => {
+              const { engine, store } = await setup(o, combo, { ...exec, slots, reporter });
+              if (!cleaned) await store.cleanTmp();
+              cleaned = true;
+              return { engine, store };
+            },
           });
-        }
-        const params = variations.map((v) => v.param);
-        const cols = [...new Set(rows.flatMap((r) => Object.keys(r.metrics)))];
-        const fmt = (v: number | undefined) =>
-          v === undefined ? "-" : Number.isInteger(v) ? String(v) : v.toPrecision(4);
-        console.log(`\n${combos.length} combinations:`);
-        console.log(table(
-          [...params, ...cols],
-          rows.map((
-            r,
-          ) => [
-            ...params.map((p) => JSON.stringify(r.combo[p])),
-            ...cols.map((c) => fmt(r.metrics[c])),
-          ]),
-        ));
-        if (o.json) await Deno.writeTextFile(o.json, JSON.stringify(rows, null, 2));
-        if (o.html) {
-          await Deno.writeTextFile(o.html, await mod.matrixReport!(cells));
-          console.log(`comparison page: ${o.html}`);
+        } finally {
+          await exec.executor?.close();
         }
       },
     );
+
+  common(
+    program.command("run-key <stage>").description(
+      "compute one stage whose upstream results are in the store (what a cluster job runs)",
+    ),
+  )
+    .requiredOption("--key <key>", "the key the driver computed (refused if it differs here)")
+    .requiredOption("--claim <token>", "the token of the driver's claim on that key")
+    .action(async (stage: string, o: CommonOptions & { key: string; claim: string }) => {
+      const { engine } = await setup(o);
+      exitCode = await runKeyJob(engine, stage, o.key, o.claim);
+    });
 
   common(program.command("status").description("cached / stale / missing per stage, and why"))
     .action(async (o: CommonOptions) => {
@@ -230,8 +262,8 @@ export async function runCli(
   common(program.command("gc").description("delete objects no run record references"))
     .option("--only-current", "also forget earlier results (keep only each stage's latest)")
     .action(async (o: CommonOptions & { onlyCurrent?: boolean }) => {
-      const { store, storeRoot, graph } = await setup(o);
-      await withLock(o, storeRoot, async () => {
+      const { store, graph, engine } = await setup(o);
+      await withGcClaim(engine, o.wait, async () => {
         await store.cleanTmp();
         let keep: Set<string> | undefined;
         if (o.onlyCurrent) {
@@ -255,15 +287,13 @@ export async function runCli(
     ),
   )
     .action(async (stages: string[], o: CommonOptions) => {
-      const { engine, store, storeRoot } = await setup(o);
-      await withLock(o, storeRoot, async () => {
-        await store.cleanTmp();
-        const results = await verifyStages(engine, stages);
-        await store.flush();
-        const bad = results.filter((r) => !r.identical);
-        console.log(bad.length ? `verify: ${bad.length} stage(s) differ` : "verify: all identical");
-        if (bad.length) exitCode = 1;
-      });
+      const { engine, store } = await setup(o);
+      await store.cleanTmp();
+      const results = await verifyStages(engine, stages);
+      await store.flush();
+      const bad = results.filter((r) => !r.identical);
+      console.log(bad.length ? `verify: ${bad.length} stage(s) differ` : "verify: all identical");
+      if (bad.length) exitCode = 1;
     });
 
   try {
@@ -317,17 +347,69 @@ async function explain(engine: Engine, graph: Graph, stage: string): Promise<voi
   }
 }
 
-function printSummary(results: StageResult[], total: number): void {
-  const w = Math.max(5, ...results.map((r) => r.stage.length));
-  console.log(`\n${"stage".padEnd(w)}  ${"result".padEnd(9)}  seconds`);
-  for (const r of results) {
-    console.log(
-      `${r.stage.padEnd(w)}  ${r.outcome.padEnd(9)}  ${r.seconds.toFixed(2).padStart(7)}${
-        r.error ? `  ${r.error.split("\n")[0]}` : ""
-      }`,
-    );
+/** Options of the commands that compute stages (run, matrix). */
+function execOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option("--executor <name>", "where stages run").choices(["local", "slurm"]).default(
+        "local",
+      ),
+    )
+    .option("-j, --jobs <n>", "stages (or slurm jobs) at once", (v) => Number(v), 1)
+    .option(
+      "--resources <stage.field=value...>",
+      "override resources: gpus, cpus, mem, time, partition, exclusive, checkpointed (stage * = all)",
+    )
+    .option("--config <file>", `project config (default: ${CONFIG_FILE} beside the pipeline)`);
+}
+
+/**
+ * gc deletes unreferenced objects, so no driver may be committing meanwhile: it claims the
+ * store-wide gc name first, then checks that no key is claimed (drivers claim their key first,
+ * then check for gc: whichever comes second sees the other).
+ */
+async function withGcClaim<T>(engine: Engine, wait: boolean, fn: () => Promise<T>): Promise<T> {
+  for (let told = false;; told = true) {
+    const attempt = await engine.claims.tryClaim(GC_CLAIM);
+    if ("claim" in attempt) {
+      const busy = (await engine.claims.live()).filter((c) =>
+        c.token !== attempt.claim.owner.token
+      );
+      if (busy.length === 0) {
+        try {
+          return await fn();
+        } finally {
+          await attempt.claim.release();
+        }
+      }
+      await attempt.claim.release();
+      const who = busy.map((c) => `pid ${c.pid} on ${c.host}${c.job ? ` (job ${c.job})` : ""}`);
+      if (!wait) {
+        throw new PipelineError(
+          `the store is in use by ${who.join(", ")}; run gc without --no-wait to wait`,
+        );
+      }
+      if (!told) consoleReporter.line(`gc: waiting for ${who.join(", ")} to finish...`);
+    } else if (!wait) {
+      throw new PipelineError(`gc is already running (pid ${attempt.heldBy.pid})`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
   }
-  console.log(`total ${formatSeconds(total)}`);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+async function firstExisting(paths: string[]): Promise<string | undefined> {
+  for (const p of paths) if (await exists(p)) return p;
+  return undefined;
 }
 
 function parseSets(sets: string[]): Record<string, unknown> {

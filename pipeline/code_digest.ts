@@ -37,16 +37,14 @@ export class CodeHasher {
     if (this.#importMap) return this.#importMap;
     const imports: Record<string, string> = {};
     const lock: Record<string, string> = {};
-    try {
-      const cfg = JSON.parse(await Deno.readTextFile(resolve(this.projectRoot, "deno.json")));
-      Object.assign(imports, cfg.imports ?? {});
-    } catch { /* no config: bare specifiers hash as written */ }
-    try {
-      const l = JSON.parse(await Deno.readTextFile(resolve(this.projectRoot, "deno.lock")));
-      for (const [k, v] of Object.entries(l.npm ?? {})) {
-        lock[k] = (v as { integrity?: string }).integrity ?? "";
-      }
-    } catch { /* no lockfile yet */ }
+    // A missing file is normal (no config, no lockfile yet); an unreadable one would silently
+    // drop dependency versions from every key, so it is an error.
+    const cfg = await readConfig(resolve(this.projectRoot, "deno.json"));
+    Object.assign(imports, (cfg?.imports ?? {}) as Record<string, string>);
+    const l = await readConfig(resolve(this.projectRoot, "deno.lock"));
+    for (const [k, v] of Object.entries((l?.npm ?? {}) as Record<string, unknown>)) {
+      lock[k] = (v as { integrity?: string }).integrity ?? "";
+    }
     this.#importMap = { imports, lock };
     return this.#importMap;
   }
@@ -104,6 +102,22 @@ export class CodeHasher {
       }
     }
     return { files, deps };
+  }
+}
+
+/** A JSON config file, or null when it does not exist; unreadable or invalid JSON throws. */
+async function readConfig(path: string): Promise<Record<string, unknown> | null> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw new Error(`code hash: cannot read ${path}: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new Error(`code hash: ${path} is not valid JSON: ${(e as Error).message}`);
   }
 }
 

@@ -8,7 +8,7 @@ export function textTree(graph: Graph): string {
     const ins = Object.entries(node.inputs).map(([k, i]) =>
       i.kind === "stage" ? `${k} <- ${i.stage}.${i.output}` : `${k} <- ${i.path}`
     );
-    const tag = node.def.resource ? ` [${node.def.resource}]` : "";
+    const tag = node.def.resources?.exclusive ? ` [${node.def.resources.exclusive}]` : "";
     lines.push(`${name}${tag}`);
     for (const i of ins) lines.push(`  ${i}`);
     lines.push(`  -> ${Object.keys(node.def.outputs).join(", ")}`);

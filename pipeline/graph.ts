@@ -6,6 +6,7 @@
 import { isAbsolute, resolve } from "node:path";
 import type { z } from "zod";
 import type { InputRef, StageDef } from "./stage.ts";
+import { PipelineError } from "./errors.ts";
 
 export type ResolvedInput =
   | { kind: "stage"; stage: string; output: string }
@@ -25,9 +26,7 @@ export interface Graph {
   order: string[];
 }
 
-export class PipelineError extends Error {
-  override name = "PipelineError";
-}
+export { PipelineError };
 
 class MissingParams extends PipelineError {
   constructor(readonly stage: string) {

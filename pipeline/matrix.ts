@@ -1,7 +1,8 @@
 /**
- * Experiment matrices: the cartesian product of parameter variations (`--vary
- * stage.param=a,b`), each run as an ordinary pipeline run on one store, so every stage a
- * combination shares with another (same code, params and inputs) is computed once.
+ * Experiment matrices, parsing and tabulating (the driver that runs them is matrix_run.ts): the
+ * cartesian product of parameter variations (`--vary stage.param=a,b`), each combination run as
+ * an ordinary pipeline run on one store, so every stage a combination shares with another (same
+ * code, params and inputs) is computed once.
  */
 import { PipelineError } from "./graph.ts";
 

@@ -1,42 +1,24 @@
 /**
  * Executes a DAG against a store: computes each stage's key once its inputs are known, restores
- * cached outputs or runs the stage, and commits results atomically. Independent stages run
- * concurrently up to `jobs`; stages that share a resource tag never overlap.
+ * cached outputs or claims the key and has the executor compute it, and commits results
+ * atomically. Independent stages run concurrently up to `jobs`; on the local executor stages
+ * that share an exclusive resource tag never overlap. A key claimed by another driver (another
+ * terminal, another user's matrix) is not computed twice: this driver waits for its record.
  */
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import type { Graph, GraphNode } from "./graph.ts";
 import { downstreamClosure, PipelineError, upstreamClosure } from "./graph.ts";
 import type { CacheStore } from "./store.ts";
-import type { KeyIngredients, OutputDigest, RunRecord, StageContext } from "./stage.ts";
+import type { KeyIngredients, RunRecord } from "./stage.ts";
 import { CodeHasher } from "./code_digest.ts";
 import { diffIngredients, keyOf } from "./key.ts";
-import { checkpointsAt } from "./checkpoint.ts";
-import { progressLine } from "./progress.ts";
-import { exists, removeIfExists } from "./fs_util.ts";
-
-export interface Reporter {
-  /** A permanent line. */
-  line(text: string): void;
-  /** A line that the next line may overwrite (a progress bar on a terminal). */
-  transient(text: string): void;
-}
-
-export const consoleReporter: Reporter = (() => {
-  const tty = Deno.stderr.isTerminal();
-  const enc = new TextEncoder();
-  let pending = false;
-  return {
-    line(text: string) {
-      Deno.stderr.writeSync(enc.encode((pending ? "\r\x1b[2K" : "") + text + "\n"));
-      pending = false;
-    },
-    transient(text: string) {
-      if (!tty) return void Deno.stderr.writeSync(enc.encode(text + "\n"));
-      Deno.stderr.writeSync(enc.encode("\r\x1b[2K" + text));
-      pending = true;
-    },
-  };
-})();
+import { type Claim, Claims } from "./claim.ts";
+import { type Executor, localExecutor, type StageTask } from "./executor.ts";
+import { JobSlots } from "./job_slots.ts";
+import type { Resources } from "./resources.ts";
+import { consoleReporter, type Reporter } from "./reporter.ts";
+import { executeStage, produceRecord } from "./stage_run.ts";
+import { exists } from "./fs_util.ts";
 
 export type Outcome = "cached" | "ran" | "restored" | "failed" | "skipped" | "would run";
 
@@ -53,15 +35,37 @@ export interface EngineOptions {
   projectRoot: string;
   globals: Record<string, string>;
   reporter?: Reporter;
+  /** Where stages are computed (default: in this process). */
+  executor?: Executor;
+  /** Shared with other engines (a matrix's combinations) to bound executions together. */
+  slots?: JobSlots;
+  /** A stage's resolved resources (default: its declaration). */
+  resources?: (stage: string) => Resources;
+  /** false: fail instead of waiting for a key another driver is computing. */
+  wait?: boolean;
+  /** CLI flags that rebuild this graph in a job (see StageTask.jobArgs). */
+  jobArgs?: string[];
+  claims?: Claims;
 }
+
+/** The name claims use for `gc`, which must not run beside drivers that are committing. */
+export const GC_CLAIM = "store-gc";
 
 export class Engine {
   readonly code: CodeHasher;
   readonly reporter: Reporter;
+  readonly executor: Executor;
+  readonly claims: Claims;
 
   constructor(readonly graph: Graph, readonly store: CacheStore, readonly opts: EngineOptions) {
     this.code = new CodeHasher(opts.projectRoot);
     this.reporter = opts.reporter ?? consoleReporter;
+    this.executor = opts.executor ?? localExecutor;
+    this.claims = opts.claims ?? new Claims(store.root);
+  }
+
+  resourcesOf(name: string): Resources {
+    return this.opts.resources?.(name) ?? this.node(name).def.resources ?? {};
   }
 
   node(name: string): GraphNode {
@@ -108,12 +112,25 @@ export class Engine {
     return { name, code: code.files, deps: code.deps, params: node.params, inputs, globals };
   }
 
-  inputPaths(node: GraphNode): Record<string, string> {
+  /**
+   * Where a stage reads its inputs: external paths as given, other stages' outputs from the
+   * immutable view of the exact upstream record (never from `out/`, which shows whichever
+   * result another driver or matrix combination placed there last).
+   */
+  async inputPaths(
+    node: GraphNode,
+    upstream: Map<string, RunRecord>,
+  ): Promise<Record<string, string>> {
     const out: Record<string, string> = {};
     for (const [name, input] of Object.entries(node.inputs)) {
-      out[name] = input.kind === "path"
-        ? input.path
-        : this.store.outPath(input.stage, this.node(input.stage).def.outputs[input.output]);
+      if (input.kind === "path") {
+        out[name] = input.path;
+        continue;
+      }
+      const rec = upstream.get(input.stage);
+      if (!rec) throw new PipelineError(`stage "${node.def.name}": no result of "${input.stage}"`);
+      const outputs = this.node(input.stage).def.outputs;
+      out[name] = join(await this.store.view(rec, outputs), outputs[input.output]);
     }
     return out;
   }
@@ -146,23 +163,20 @@ export class Engine {
     for (const f of opts.force ?? []) this.node(f);
     const force = new Set(opts.force ?? []);
     const jobs = Math.max(1, opts.jobs ?? 1);
+    const slots = this.opts.slots ?? new JobSlots(jobs);
     const order = this.graph.order.filter((n) => selected.has(n));
     const records = new Map<string, RunRecord>();
     const results = new Map<string, StageResult>();
     const running = new Map<string, Promise<void>>();
-    const busy = new Set<string>();
     const pending = [...order];
 
     const start = (name: string) => {
-      const node = this.node(name);
-      if (node.def.resource) busy.add(node.def.resource);
-      const p = this.#runOne(name, records, force.has(name), !!opts.dryRun)
+      const p = this.#runOne(name, records, force.has(name), !!opts.dryRun, slots)
         .then((r) => {
           results.set(name, r);
         })
         .finally(() => {
           running.delete(name);
-          if (node.def.resource) busy.delete(node.def.resource);
         });
       running.set(name, p);
     };
@@ -190,7 +204,7 @@ export class Engine {
           continue;
         }
         if (!node.deps.every((d) => records.has(d))) continue;
-        if (node.def.resource && busy.has(node.def.resource)) continue;
+        if (slots.tagBusy(this.#exclusiveTag(name))) continue;
         pending.splice(i--, 1);
         start(name);
       }
@@ -200,11 +214,17 @@ export class Engine {
     return order.map((n) => results.get(n)!);
   }
 
+  /** The exclusive tag that matters for this executor (none on a cluster). */
+  #exclusiveTag(name: string): string | undefined {
+    return this.executor.local ? this.resourcesOf(name).exclusive : undefined;
+  }
+
   async #runOne(
     name: string,
     records: Map<string, RunRecord>,
     forced: boolean,
     dryRun: boolean,
+    slots: JobSlots,
   ): Promise<StageResult> {
     const node = this.node(name);
     const t0 = performance.now();
@@ -231,11 +251,35 @@ export class Engine {
         this.reporter.line(`? ${name} would run: ${why.join("; ")}`);
         return { stage: name, outcome: "would run", key, seconds: 0, why };
       }
-      this.reporter.line(`> ${name} running: ${why.join("; ")}  [${key.slice(0, 8)}]`);
-      const record = await this.#execute(node, key, ing, records);
-      records.set(name, record);
-      this.reporter.line(`+ ${name} done in ${record.seconds.toFixed(1)}s`);
-      return { stage: name, outcome: "ran", key, seconds: seconds(), why };
+      const got = await this.#claimOrWait(name, key, forced);
+      if ("record" in got) {
+        await this.#adopt(got.record, node.def.outputs);
+        records.set(name, got.record);
+        this.reporter.line(`= ${name} cached (computed by ${got.by})  [${key.slice(0, 8)}]`);
+        return { stage: name, outcome: "cached", key, seconds: seconds() };
+      }
+      const release = await slots.acquire(this.#exclusiveTag(name));
+      try {
+        this.reporter.line(`> ${name} running: ${why.join("; ")}  [${key.slice(0, 8)}]`);
+        const task: StageTask = {
+          node,
+          key,
+          ingredients: ing,
+          upstream: records,
+          claim: got.claim,
+          resources: this.resourcesOf(name),
+          reporter: this.reporter,
+          jobArgs: this.opts.jobArgs ?? [],
+        };
+        const record = await this.executor.run(task, (t) => this.produce(t));
+        await this.#adopt(record, node.def.outputs);
+        records.set(name, record);
+        this.reporter.line(`+ ${name} done in ${record.seconds.toFixed(1)}s`);
+        return { stage: name, outcome: "ran", key, seconds: seconds(), why };
+      } finally {
+        release();
+        await got.claim.release();
+      }
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
       this.reporter.line(`x ${name} failed: ${msg}`);
@@ -255,84 +299,95 @@ export class Engine {
     return why.length ? why : ["previous result missing"];
   }
 
-  /** Runs a stage into a temp dir; with `commit` false (verify) the outputs stay there. */
-  async execute(
+  /** Runs a stage into `outDir` in this process (see stage_run.ts); verify keeps the outputs. */
+  execute(
     node: GraphNode,
     key: string,
     upstream: Map<string, RunRecord>,
-    opts: { checkpointDir: string; outDir: string },
-  ): Promise<
-    { metrics: Record<string, unknown>; outputs: Record<string, string>; seconds: number }
-  > {
-    const outputs: Record<string, string> = {};
-    for (const [name, rel] of Object.entries(node.def.outputs)) {
-      outputs[name] = join(opts.outDir, rel);
-      await Deno.mkdir(dirname(outputs[name]), { recursive: true });
-    }
-    const name = node.def.name;
-    const bar = progressLine(
-      `  ${name}`,
-      (text, transient) => transient ? this.reporter.transient(text) : this.reporter.line(text),
-    );
-    const recordsUp: Record<string, RunRecord> = {};
-    for (const up of upstreamClosure(this.graph, [name])) {
-      if (up !== name && upstream.has(up)) recordsUp[up] = upstream.get(up)!;
-    }
-    const abort = new AbortController();
-    const ctx: StageContext<unknown> = {
-      name,
-      key,
-      params: node.params,
-      inputs: this.inputPaths(node),
-      outputs,
-      globals: Object.fromEntries((node.def.uses ?? []).map((g) => [g, this.opts.globals[g]])),
-      records: recordsUp,
-      checkpoint: checkpointsAt(opts.checkpointDir),
-      progress: (done, total, label) => bar.update(done, total, label),
-      log: (m) => this.reporter.line(`  ${name}: ${m}`),
-      signal: abort.signal,
-    };
-    const t0 = performance.now();
-    const metrics = (await node.def.run(ctx)) ?? {};
-    bar.finish();
-    return { metrics, outputs, seconds: (performance.now() - t0) / 1000 };
+    opts: { checkpointDir: string; outDir: string; stopAfterCheckpoint?: () => boolean },
+  ): ReturnType<typeof executeStage> {
+    return executeStage(this, node, key, upstream, opts);
   }
 
-  async #execute(
-    node: GraphNode,
+  /**
+   * Claims `key`, or waits while another driver holds a live claim on it: its record appearing
+   * ends the wait, a claim going stale (its holder killed) lets this driver take over.
+   */
+  async #claimOrWait(
+    name: string,
     key: string,
-    ing: KeyIngredients,
-    upstream: Map<string, RunRecord>,
-  ): Promise<RunRecord> {
-    const tmp = await this.store.tmpDir(node.def.name);
-    try {
-      const res = await this.execute(node, key, upstream, {
-        checkpointDir: this.store.checkpointDir(key),
-        outDir: tmp,
-      });
-      faultPoint("before-commit", node.def.name);
-      const digests: Record<string, OutputDigest> = await this.store.commit(res.outputs);
-      faultPoint("after-objects", node.def.name);
-      const record: RunRecord = {
-        stage: node.def.name,
-        key,
-        ingredients: ing,
-        outputs: digests,
-        metrics: res.metrics,
-        seconds: res.seconds,
-        finishedAt: new Date().toISOString(),
-        globals: ing.globals,
-        params: node.params,
-      };
-      await this.store.putRecord(record);
-      faultPoint("after-record", node.def.name);
-      await this.store.setHead(node.def.name, key);
-      await removeIfExists(this.store.checkpointDir(key));
-      await this.store.materialise(record, node.def.outputs);
-      return record;
-    } finally {
-      await removeIfExists(tmp);
+    forced: boolean,
+  ): Promise<{ claim: Claim } | { record: RunRecord; by: string }> {
+    let told = "";
+    for (let delay = 50;; delay = Math.min(delay * 2, 1000)) {
+      if (!forced) {
+        const rec = await this.store.getRecord(key);
+        if (rec && (await this.store.verify(rec)).length === 0) {
+          return { record: rec, by: told || "another driver" };
+        }
+      }
+      const attempt = await this.claims.tryClaim(key);
+      if ("claim" in attempt) {
+        const gc = await this.claims.inspect(GC_CLAIM);
+        if (gc && !(await this.claims.isStale(gc.owner, gc.ageMs))) {
+          await attempt.claim.release();
+          if (!told) this.reporter.line(`  ${name}: waiting for gc to finish...`);
+          told ||= "gc";
+        } else {
+          // Finished by someone between our record check and our claim? Then nothing to do.
+          const rec = forced ? null : await this.store.getRecord(key);
+          if (rec && (await this.store.verify(rec)).length === 0) {
+            await attempt.claim.release();
+            return { record: rec, by: told || "another driver" };
+          }
+          return { claim: attempt.claim };
+        }
+      } else {
+        const o = attempt.heldBy;
+        const who = `pid ${o.pid} on ${o.host}${o.job ? `, slurm job ${o.job}` : ""}`;
+        if (this.opts.wait === false) {
+          throw new PipelineError(
+            `${name} [${
+              key.slice(0, 8)
+            }] is being computed by ${who}; run without --no-wait to wait for its result`,
+          );
+        }
+        if (!told) this.reporter.line(`  ${name}: waiting for ${who}, which is computing it`);
+        told = who;
+      }
+      await new Promise((r) => setTimeout(r, delay));
     }
+  }
+
+  /** Makes a record the stage's current result and places its outputs under out/. */
+  async #adopt(record: RunRecord, outputs: Record<string, string>): Promise<void> {
+    await this.store.setHead(record.stage, record.key);
+    await this.store.materialise(record, outputs);
+  }
+
+  /** Computes a stage in this process and writes its record (see stage_run.ts). */
+  produce(
+    task: StageTask,
+    opts: { stopAfterCheckpoint?: () => boolean; job?: RunRecord["job"] } = {},
+  ): Promise<RunRecord> {
+    return produceRecord(this, task, opts);
+  }
+
+  /**
+   * Records of every stage upstream of `name` (computing their keys on the way), for a job that
+   * runs one stage by key; throws naming the first upstream stage without a result.
+   */
+  async upstreamRecords(name: string): Promise<Map<string, RunRecord>> {
+    const records = new Map<string, RunRecord>();
+    const wanted = upstreamClosure(this.graph, [name]);
+    for (const n of this.graph.order) {
+      if (n === name || !wanted.has(n)) continue;
+      const ing = await this.ingredients(n, records);
+      const rec = ing ? await this.usableRecord(await keyOf(ing)) : null;
+      if (!rec) throw new PipelineError(`upstream stage "${n}" of "${name}" has no result yet`);
+      records.set(n, rec);
+    }
+    return records;
   }
 
   /**
@@ -380,12 +435,4 @@ export class Engine {
   downstream(names: string[]): string[] {
     return [...downstreamClosure(this.graph, names)];
   }
-}
-
-/**
- * Crash-safety tests set GANFLOW_FAULT=<point>:<stage> to have the process SIGKILL itself at an
- * exact point of the commit protocol. Costs one env lookup per stage otherwise.
- */
-function faultPoint(point: string, stage: string): void {
-  if (Deno.env.get("GANFLOW_FAULT") === `${point}:${stage}`) Deno.kill(Deno.pid, "SIGKILL");
 }

@@ -4,6 +4,7 @@
  * exports its stages.
  */
 import type { z } from "zod";
+import type { Resources } from "./resources.ts";
 
 /** `"<stage>.<output>"` for another stage's output, or an external file or directory. */
 export type InputRef = string | { path: string };
@@ -21,8 +22,11 @@ export interface StageDef<S extends z.ZodType = z.ZodType> {
     | ((params: z.infer<S>, paramsOf: (stage: string) => unknown) => Record<string, InputRef>);
   /** Output name -> path relative to the stage's output directory (a file or a directory tree). */
   outputs: Record<string, string>;
-  /** Stages sharing a resource tag never run at the same time (e.g. "accelerator"). */
-  resource?: string;
+  /**
+   * What the stage needs (CPUs, memory, time, GPUs, an exclusive local device, checkpointing):
+   * defaults that the project's config file and `--resources` override. Not part of the key.
+   */
+  resources?: Resources;
   /** Pipeline globals (e.g. "backend") whose values enter this stage's key. */
   uses?: string[];
   /** Output names (or "name/sub/path" prefixes) that `verify` does not compare (timings, logs). */
@@ -84,6 +88,8 @@ export interface RunRecord {
   finishedAt: string;
   globals: Record<string, string>;
   params: unknown;
+  /** Where it ran, when not in the driver's process (for timing the executor; not compared). */
+  job?: { executor: string; id: string; host: string; startedAt: string; restarts: number };
 }
 
 export interface GlobalDef {

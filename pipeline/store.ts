@@ -5,9 +5,15 @@
  * record is written only after its objects, so `kill -9` at any point leaves a consistent store:
  * at worst some unreferenced objects, which `gc` removes.
  *
+ * Several drivers (and Slurm jobs on other hosts) may share one store: objects and records are
+ * published by rename within their own directory, which shared filesystems make atomic, and each
+ * process's temp dirs carry its host and pid so clean-ups touch only those of dead processes.
+ *
  * `CacheStore` is the interface the runner needs, so an object store could back it later.
  */
 import { dirname, join } from "node:path";
+import { hostname } from "node:os";
+import { processAlive } from "./claim.ts";
 import {
   exists,
   listFiles,
@@ -36,6 +42,11 @@ export interface CacheStore {
   objectFile(record: RunRecord, output: string, path?: string): string | null;
   /** Places a record's outputs at `outPath(stage, path)`. */
   materialise(record: RunRecord, outputs: Record<string, string>): Promise<void>;
+  /**
+   * A read-only tree of exactly this record's outputs (hard links to the objects), for the
+   * stages that read them: unlike `out/`, no other run ever changes it. Returns its root.
+   */
+  view(record: RunRecord, outputs: Record<string, string>): Promise<string>;
   outPath(stage: string, relPath: string): string;
   tmpDir(label: string): Promise<string>;
   checkpointDir(key: string): string;
@@ -99,13 +110,17 @@ export class FsStore implements CacheStore {
       await Deno.remove(src);
     } else {
       await Deno.mkdir(dirname(dst), { recursive: true });
-      await removeIfExists(dst);
       // fsync the content before the rename makes it visible under its digest.
       const f = await Deno.open(src, { read: true, write: true });
       await f.sync();
       f.close();
       await Deno.chmod(src, 0o444);
-      await Deno.rename(src, dst);
+      // Moved beside its final name first, then renamed within that directory: the one step
+      // that publishes it is a same-directory rename, atomic on NFS, Lustre and GPFS too. A
+      // concurrent writer of the same content replaces it with identical bytes.
+      const staged = `${dst}.tmp-${crypto.randomUUID().slice(0, 8)}`;
+      await Deno.rename(src, staged);
+      await Deno.rename(staged, dst);
       await syncDir(dirname(dst));
     }
     this.stats.forget(src);
@@ -170,15 +185,28 @@ export class FsStore implements CacheStore {
     return file ? this.#objectPath(file.digest) : null;
   }
 
-  async materialise(record: RunRecord, outputs: Record<string, string>): Promise<void> {
-    const stageDir = join(this.root, "out", record.stage);
-    // Already in place (same inodes as the objects)? Then nothing to do.
-    if (await this.#inPlace(record, outputs)) return;
-    const tmp = await this.tmpDir(`out-${record.stage}`);
+  async view(record: RunRecord, outputs: Record<string, string>): Promise<string> {
+    const dir = join(this.root, "views", record.key);
+    if (await exists(dir)) return dir;
+    const tmp = await this.tmpDir(`view-${record.stage}`);
+    await this.#linkTree(record, outputs, tmp);
+    await Deno.mkdir(dirname(dir), { recursive: true });
+    try {
+      await Deno.rename(tmp, dir);
+    } catch (e) {
+      // Built by another process meanwhile: same content, keep theirs.
+      await removeIfExists(tmp);
+      if (!(await exists(dir))) throw e;
+    }
+    return dir;
+  }
+
+  /** Hard links (copies where linking fails) of a record's objects under `root`. */
+  async #linkTree(record: RunRecord, outputs: Record<string, string>, root: string) {
     for (const [name, d] of Object.entries(record.outputs)) {
       const rel = outputs[name];
       if (rel === undefined) continue;
-      const target = join(tmp, rel);
+      const target = join(root, rel);
       const files = d.files
         ? Object.entries(d.files).map(([p, f]) => [join(target, p), f.digest] as const)
         : [[target, d.digest] as const];
@@ -192,11 +220,36 @@ export class FsStore implements CacheStore {
         }
       }
     }
+  }
+
+  async materialise(record: RunRecord, outputs: Record<string, string>): Promise<void> {
+    const stageDir = join(this.root, "out", record.stage);
+    // Already in place (same inodes as the objects)? Then nothing to do.
+    if (await this.#inPlace(record, outputs)) return;
+    const tmp = await this.tmpDir(`out-${record.stage}`);
+    await this.#linkTree(record, outputs, tmp);
     await Deno.mkdir(dirname(stageDir), { recursive: true });
-    const old = `${stageDir}.old-${crypto.randomUUID().slice(0, 8)}`;
-    if (await exists(stageDir)) await Deno.rename(stageDir, old);
-    await Deno.rename(tmp, stageDir);
-    await removeIfExists(old);
+    // Another driver may place its own version between our two renames: then go round again.
+    for (let attempt = 0;; attempt++) {
+      const old = `${stageDir}.old-${crypto.randomUUID().slice(0, 8)}`;
+      const moved = await Deno.rename(stageDir, old).then(() => true, (e) => {
+        if (e instanceof Deno.errors.NotFound) return false;
+        throw e;
+      });
+      try {
+        await Deno.rename(tmp, stageDir);
+        if (moved) await removeIfExists(old);
+        return;
+      } catch (e) {
+        if (moved) await removeIfExists(old);
+        const taken = e instanceof Deno.errors.AlreadyExists ||
+          (e instanceof Error && /not empty|exists/i.test(e.message));
+        if (!taken || attempt >= 5) {
+          await removeIfExists(tmp);
+          throw e;
+        }
+      }
+    }
   }
 
   async #inPlace(record: RunRecord, outputs: Record<string, string>): Promise<boolean> {
@@ -223,8 +276,13 @@ export class FsStore implements CacheStore {
     return true;
   }
 
+  /** A fresh dir under `tmp/`, named `<host>~<pid>~<label>-<random>` so its owner is known. */
   async tmpDir(label: string): Promise<string> {
-    const dir = join(this.root, "tmp", `${label}-${crypto.randomUUID().slice(0, 8)}`);
+    const dir = join(
+      this.root,
+      "tmp",
+      `${hostname()}~${Deno.pid}~${label}-${crypto.randomUUID().slice(0, 8)}`,
+    );
     await Deno.mkdir(dir, { recursive: true });
     return dir;
   }
@@ -233,14 +291,32 @@ export class FsStore implements CacheStore {
     return join(this.root, "checkpoints", key);
   }
 
-  /** Removes leftovers of killed runs. Call only while holding the store lock. */
-  async cleanTmp(): Promise<void> {
-    await removeIfExists(join(this.root, "tmp"));
-    try {
-      for await (const e of Deno.readDir(join(this.root, "out"))) {
-        if (e.name.includes(".old-")) await removeIfExists(join(this.root, "out", e.name));
+  /**
+   * Removes leftovers of killed processes of this host: temp dirs whose owner pid is gone, and
+   * staged objects and out/ dirs left between two renames once an hour old. Other hosts' temp
+   * dirs are theirs to clean. Returns how many entries it removed.
+   */
+  async cleanTmp(): Promise<number> {
+    const host = hostname();
+    let removed = 0;
+    for (const name of await entries(join(this.root, "tmp"))) {
+      const [h, pid] = name.split("~");
+      if (h === host && Number(pid) > 0 && !(await processAlive(Number(pid)))) {
+        await removeIfExists(join(this.root, "tmp", name));
+        removed++;
       }
-    } catch { /* no out dir yet */ }
+    }
+    const hourAgo = Date.now() - 3600_000;
+    const outRoot = join(this.root, "out");
+    for (const name of await entries(outRoot)) {
+      if (!name.includes(".old-")) continue;
+      const st = await Deno.lstat(join(outRoot, name));
+      if ((st.mtime?.getTime() ?? 0) < hourAgo) {
+        await removeIfExists(join(outRoot, name));
+        removed++;
+      }
+    }
+    return removed;
   }
 
   async gc(keepKeys?: Set<string>): Promise<{ bytes: number; objects: number; records: number }> {
@@ -269,20 +345,31 @@ export class FsStore implements CacheStore {
       await Deno.remove(p);
       this.stats.forget(p);
     }
-    // Checkpoints of keys that finished are no longer needed to resume anything.
-    try {
-      for await (const e of Deno.readDir(join(this.root, "checkpoints"))) {
-        if (await this.getRecord(e.name)) {
-          const dir = join(this.root, "checkpoints", e.name);
-          for (const rel of await listFiles(dir)) bytes += (await Deno.stat(join(dir, rel))).size;
-          await removeIfExists(dir);
-        }
-      }
-    } catch { /* none */ }
+    // Views are hard links made on demand; dropping them all lets the objects' space go.
+    await removeIfExists(join(this.root, "views"));
+    // Checkpoints of keys that finished are no longer needed to resume anything. Any error
+    // other than "no checkpoints yet" is reported, not taken for "nothing to free".
+    const ckRoot = join(this.root, "checkpoints");
+    for (const name of await entries(ckRoot)) {
+      if (!(await this.getRecord(name))) continue;
+      const dir = join(ckRoot, name);
+      for (const rel of await listFiles(dir)) bytes += (await Deno.stat(join(dir, rel))).size;
+      await removeIfExists(dir);
+    }
     return { bytes, objects, records };
   }
 
   async flush(): Promise<void> {
     await this.stats.save();
+  }
+}
+
+/** Names in a directory; none when it does not exist yet. Any other error is thrown. */
+async function entries(dir: string): Promise<string[]> {
+  try {
+    return (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return [];
+    throw e;
   }
 }

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { assert, assertEquals } from "../tests/assert.ts";
 import { walkTree } from "./tree_walk.ts";
 import { StatCache } from "./stat_cache.ts";
-import { makeToy } from "../tests/pipeline/toy_project.ts";
+import { makeToy } from "./testing/toy_project.ts";
 
 async function folder() {
   const base = await Deno.makeTempDir();

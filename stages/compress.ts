@@ -98,7 +98,14 @@ export const compressStage = tensorStage({
     history: "history.json",
   },
   nondeterministic: ["latency"],
-  resource: "accelerator",
+  // One accelerator per machine; on a cluster: requeued before the time limit, resumed from checkpoints.
+  resources: {
+    exclusive: "accelerator",
+    cpus: 2,
+    mem: "8G",
+    time: "1-00:00:00",
+    checkpointed: true,
+  },
   async run(ctx) {
     const backend = ctx.backend;
     const p = ctx.params;

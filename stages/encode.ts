@@ -16,7 +16,7 @@ export const encodeStage = tensorStage({
   params: z.object({ batch: z.number().int().min(1).default(128) }),
   inputs: { dataset: "prepare.dataset", autoencoder: "train-autoencoder.model" },
   outputs: { codes: "codes.zarr" },
-  resource: "accelerator",
+  resources: { exclusive: "accelerator", cpus: 2, mem: "4G", time: "2:00:00" },
   async run(ctx) {
     const model = await readAutoencoderFile(ctx.inputs.autoencoder);
     const config = model.config;

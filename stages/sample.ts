@@ -35,7 +35,7 @@ export const sampleStage = tensorStage({
     return { generator: "train-generator.model", decoder: "compress.model" };
   },
   outputs: { samples: "samples.zarr", grid: "grid.png" },
-  resource: "accelerator",
+  resources: { exclusive: "accelerator", cpus: 2, mem: "4G", time: "2:00:00" },
   async run(ctx) {
     const p = ctx.params;
     // Latent space: the compress stage's decoder, or the autoencoder's own (its dec.* weights).

@@ -38,7 +38,14 @@ export const trainConditionalStage = tensorStage({
   params,
   inputs: { dataset: "prepare.dataset" },
   outputs: { model: "conditional.gft", samples: "samples.png", history: "history.json" },
-  resource: "accelerator",
+  // One accelerator per machine; on a cluster: requeued before the time limit, resumed from checkpoints.
+  resources: {
+    exclusive: "accelerator",
+    cpus: 2,
+    mem: "8G",
+    time: "1-00:00:00",
+    checkpointed: true,
+  },
   async run(ctx) {
     const backend = ctx.backend;
     const p = ctx.params;

@@ -7,7 +7,7 @@ import { join } from "node:path";
 
 const REPO = new URL("../../", import.meta.url);
 export const STAGE_TS = new URL("pipeline/stage.ts", REPO).href;
-export const ZOD = new URL("tests/pipeline/zod.ts", REPO).href;
+export const ZOD = new URL("pipeline/testing/zod.ts", REPO).href;
 const MAIN = new URL("main.ts", REPO).pathname;
 
 export interface Toy {

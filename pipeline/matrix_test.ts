@@ -1,8 +1,8 @@
-import { assertEquals, assertThrows } from "../assert.ts";
-import { makeToy } from "./toy_project.ts";
-import { TOY_FILES } from "./toy_files.ts";
+import { assert, assertEquals, assertThrows } from "../tests/assert.ts";
+import { makeToy } from "./testing/toy_project.ts";
+import { TOY_FILES } from "./testing/toy_files.ts";
 import { join } from "node:path";
-import { combinations, parseVariation } from "../../pipeline/matrix.ts";
+import { combinations, parseVariation } from "./matrix.ts";
 
 const STAGE_M = `import { defineStage } from "$STAGE";
 import { z } from "$ZOD";
@@ -83,6 +83,37 @@ Deno.test("matrix: every combination runs once on one store, shared stages are c
     const outcomes = rows2.flatMap((x) => Object.values(x.outcomes));
     assertEquals(outcomes.length, 8);
     assertEquals(outcomes.filter((o) => o !== "cached" && o !== "restored"), []);
+  } finally {
+    await toy.cleanup();
+  }
+});
+
+Deno.test("matrix -j 2: combinations run at once, each reading its own upstream results", async () => {
+  const toy = await makeToy({
+    ...TOY_FILES,
+    "stage_m.ts": STAGE_M,
+    "pipeline.ts": TOY_FILES["pipeline.ts"].replace(
+      "export const stages = [a, b, c];",
+      'import { m } from "./stage_m.ts";\nexport const stages = [a, b, c, m];\n',
+    ),
+  });
+  try {
+    const json = join(toy.dir, "matrix.json");
+    const r = await toy.cli([
+      ...["matrix", "m", "--vary", "a.repeat=1,2,3", "--vary", "m.k=[1, 3]", "-j", "2"],
+      ...["--json", json],
+    ]);
+    assertEquals(r.code, 0, r.stderr);
+    const rows = JSON.parse(await Deno.readTextFile(json)) as {
+      combo: Record<string, number>;
+      metrics: Record<string, number>;
+    }[];
+    // len = (11 * repeat + 1) * k, whichever combination's a was in out/ at the time.
+    assertEquals(
+      rows.map((x) => x.metrics["m.len"]),
+      [12, 36, 23, 69, 34, 102],
+    );
+    assert(/\[\d\/6\] > m running/.test(r.stderr), "lines carry their combination: " + r.stderr);
   } finally {
     await toy.cleanup();
   }

@@ -1,6 +1,6 @@
-import { assert, assertEquals } from "../assert.ts";
-import { makeToy } from "./toy_project.ts";
-import { TOY_FILES } from "./toy_files.ts";
+import { assert, assertEquals } from "../tests/assert.ts";
+import { makeToy } from "./testing/toy_project.ts";
+import { TOY_FILES } from "./testing/toy_files.ts";
 import { join } from "node:path";
 
 Deno.test("cache hit/miss matrix: exactly the changed stage and its downstream re-run", async (t) => {
