@@ -12,6 +12,8 @@ import {
 } from "./conv_chain.ts";
 import { loadOneDnn } from "./onednn/ffi.ts";
 import { compileOneDnnChain } from "./onednn/conv_chain.ts";
+import { onDevice } from "./webgpu/host_read.ts";
+import { DeviceChain } from "./webgpu/device_chain.ts";
 
 /** Compiles the chain for the current backend: oneDNN primitives on onednn, else tfjs ops. */
 export function compileConvChain(
@@ -31,6 +33,7 @@ export function compileConvChain(
  */
 export class ChainRunner {
   #compiled = new Map<string, ConvChain>();
+  #device: DeviceChain | null = null;
   readonly cacheBytes: number;
   constructor(readonly layers: ChainConv[], opts: { cacheBytes?: number } = {}) {
     this.cacheBytes = opts.cacheBytes ?? 2 << 20;
@@ -83,12 +86,16 @@ export class ChainRunner {
 
   /** The chain applied to an NHWC batch, as a new tensor. */
   run(x: tf.Tensor4D): tf.Tensor4D {
+    // On a GPU the tensor stays there: tfjs ops on the device, no host round trip.
+    if (onDevice()) return (this.#device ??= new DeviceChain(this.layers)).run(x);
     const { data, shape } = this.runArray(x.dataSync() as Float32Array, x.shape);
     return tf.tensor4d(data, shape);
   }
 
   dispose(): void {
     for (const c of this.#compiled.values()) c.dispose();
+    this.#device?.dispose();
+    this.#device = null;
     this.#compiled.clear();
   }
 }

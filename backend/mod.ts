@@ -11,6 +11,8 @@ import { applyTfjsFixes } from "./fixes.ts";
 import { registerOneDnnBackend } from "./onednn/register.ts";
 import { registerLeakyRelu } from "./onednn/activation.ts";
 import { loadOneDnn, waitPolicy } from "./onednn/ffi.ts";
+import { type BackendLoader, defaultLoader } from "./loader.ts";
+import { prepareWebGpu } from "./webgpu/register.ts";
 
 export type BackendName = "auto" | "tensorflow" | "webgpu" | "onednn" | "wasm" | "cpu";
 export const BACKEND_NAMES: BackendName[] = [
@@ -51,14 +53,18 @@ export async function initBackend(name: BackendName = "auto"): Promise<BackendIn
   return info;
 }
 
-async function select(name: BackendName): Promise<BackendInfo> {
+/** Picks and starts a backend; `loader` is how packages and adapters are found (tests fake it). */
+export async function select(
+  name: BackendName,
+  loader: BackendLoader = defaultLoader,
+): Promise<BackendInfo> {
   if (name === "tensorflow" || name === "auto") {
-    const tfNode = await tryNative();
+    const tfNode = await tryNative(loader);
     if (tfNode) return tfNode;
     if (name === "tensorflow") throw new Error(INSTALL_TF);
   }
   if (name === "webgpu" || name === "auto") {
-    const gpu = await tryWebGpu(name === "webgpu");
+    const gpu = await tryWebGpu(name === "webgpu", loader);
     if (gpu) return gpu;
     if (name === "webgpu") throw new Error("no WebGPU adapter is available");
   }
@@ -74,7 +80,7 @@ async function select(name: BackendName): Promise<BackendInfo> {
       };
     } catch (e) {
       if (name === "onednn") throw e;
-      console.error(`note: ${(e as Error).message}; using the slower plain cpu backend`);
+      loader.note(`note: ${(e as Error).message}; using the slower plain cpu backend`);
     }
   }
   if (name === "wasm") {
@@ -88,40 +94,47 @@ async function select(name: BackendName): Promise<BackendInfo> {
   return { name: "cpu", detail: "tfjs cpu (pure JS)" };
 }
 
-async function tryNative(): Promise<BackendInfo | null> {
+async function tryNative(loader: BackendLoader): Promise<BackendInfo | null> {
   for (const pkg of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
+    // Only where a user installed it into node_modules (its install script must have run).
+    if (!(await loader.exists(`node_modules/${pkg}/package.json`))) continue;
     try {
-      // Only where a user installed it into node_modules (its install script must have run).
-      await Deno.stat(`node_modules/${pkg}/package.json`);
-    } catch {
-      continue;
-    }
-    try {
-      await import(pkg);
-      await tf.setBackend("tensorflow");
+      await loader.load(pkg);
+      if (!(await loader.setBackend("tensorflow"))) throw new Error("its backend did not start");
       return { name: "tensorflow", detail: pkg };
     } catch (e) {
-      console.error(`note: ${pkg} is present but failed to load: ${(e as Error).message}`);
+      loader.note(
+        `note: ${pkg} is present but failed to load (${firstLine(e)}); trying the next backend`,
+      );
     }
   }
   return null;
 }
 
-async function tryWebGpu(explicit: boolean): Promise<BackendInfo | null> {
-  const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
-  if (!gpu) return null;
-  const adapter = await gpu.requestAdapter().catch(() => null) as
-    | { isFallbackAdapter?: boolean; info?: { vendor?: string; description?: string } }
-    | null;
+function firstLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split("\n")[0];
+}
+
+async function tryWebGpu(explicit: boolean, loader: BackendLoader): Promise<BackendInfo | null> {
+  const adapter = await loader.requestAdapter();
   if (!adapter) return null;
   const desc = `${adapter.info?.vendor ?? ""} ${adapter.info?.description ?? ""}`.trim();
   // A software rasteriser (llvmpipe) is ~170x slower than our CPU path: never pick it by itself.
-  const software = adapter.isFallbackAdapter || /llvmpipe|swiftshader|software/i.test(desc);
+  const software = adapter.isFallbackAdapter || adapter.info?.isFallbackAdapter ||
+    /llvmpipe|swiftshader|software/i.test(desc);
   if (software && !explicit) return null;
-  const spec = "@tensorflow/tfjs-backend-webgpu";
-  await import(spec);
-  await tf.setBackend("webgpu");
-  return { name: "webgpu", detail: `WebGPU ${desc || "adapter"}` };
+  try {
+    await loader.load("@tensorflow/tfjs-backend-webgpu");
+    if (!(await loader.setBackend("webgpu"))) throw new Error("its backend did not start");
+  } catch (e) {
+    if (explicit) throw e;
+    loader.note(
+      `note: WebGPU (${desc}) failed to start (${firstLine(e)}); trying the next backend`,
+    );
+    return null;
+  }
+  prepareWebGpu();
+  return { name: "webgpu", detail: `WebGPU ${desc || "adapter"}${software ? " (software)" : ""}` };
 }
 
 function threads(): string {

@@ -4,7 +4,7 @@ import { z } from "zod";
 import { defineStage } from "../pipeline/stage.ts";
 import { readFloatArray, writeFloatArray } from "../data/zarr_batches.ts";
 import { readAttributes } from "../data/zarr_io.ts";
-import { mapBatches } from "../train/autoencoder.ts";
+import { mapBatchesAsync } from "../train/autoencoder.ts";
 import { encode } from "../models/autoencoder.ts";
 import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
@@ -30,7 +30,7 @@ export const encodeStage = defineStage({
     const x = images.data.map((v) => v / 127.5 - 1);
     let done = 0;
     const n = images.shape[0];
-    const codes = mapBatches(x, [res, res, 3], ctx.params.batch, (t) => {
+    const codes = await mapBatchesAsync(x, [res, res, 3], ctx.params.batch, (t) => {
       done += t.shape[0];
       ctx.progress(done, n, "images encoded");
       return encode(ae, config, t);

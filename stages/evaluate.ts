@@ -91,7 +91,7 @@ async function generateImages(
       shape = imgs.shape.slice(1) as [number, number, number];
       out = new Float32Array(count * shape[0] * shape[1] * shape[2]);
     }
-    out.set(imgs.dataSync() as Float32Array, i * shape[0] * shape[1] * shape[2]);
+    out.set(await imgs.data() as Float32Array, i * shape[0] * shape[1] * shape[2]);
     imgs.dispose();
   }
   g.dispose();

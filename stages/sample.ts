@@ -69,7 +69,7 @@ export const sampleStage = defineStage({
         shape = imgs.shape.slice(1) as [number, number, number];
         out = new Float32Array(p.count * shape[0] * shape[1] * shape[2]);
       }
-      out.set(imgs.dataSync() as Float32Array, i * shape[0] * shape[1] * shape[2]);
+      out.set(await imgs.data() as Float32Array, i * shape[0] * shape[1] * shape[2]);
       imgs.dispose();
       ctx.progress(i + m, p.count, "samples");
     }

@@ -3,10 +3,11 @@ import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
 import { defineStage } from "../pipeline/stage.ts";
 import { openImageBatches, readFloatArray } from "../data/zarr_batches.ts";
-import { mapBatches, psnr, trainAutoencoder } from "../train/autoencoder.ts";
+import { mapBatchesAsync, psnr, trainAutoencoder } from "../train/autoencoder.ts";
 import { decode, encode } from "../models/autoencoder.ts";
 import { readAttributes } from "../data/zarr_io.ts";
 import { checkpointHooks, gridPng, startBackend, writeModel } from "./common.ts";
+import { onHost } from "../backend/webgpu/host_read.ts";
 
 const params = z.object({
   factor: z.number().int().refine((f) => Number.isInteger(Math.log2(f)), "a power of two").default(
@@ -69,7 +70,7 @@ export const trainAutoencoderStage = defineStage({
     for (let i = 0; i < held.length; i++) {
       held[i] = all.data[(count - holdout) * per + i] / 127.5 - 1;
     }
-    const rec = mapBatches(
+    const rec = await mapBatchesAsync(
       held,
       [res, res, 3],
       64,
@@ -87,6 +88,7 @@ export const trainAutoencoderStage = defineStage({
       await gridPng(pair, [2 * show, res, res, 3], 8),
     );
     const codeShape = [res / p.factor, res / p.factor, p.latentChannels];
+    await onHost(result.params.list()); // a GPU backend reads the weights asynchronously first
     await writeModel(ctx.outputs.model, result.params.toArrays(), {
       config,
       imageSize: res,

@@ -23,6 +23,7 @@ import { Rng } from "../nn/rng.ts";
 import { median } from "../nn/stats.ts";
 import { backendMemory, resetPeakMemory } from "../backend/onednn/pool.ts";
 import type { GanLossName } from "../train/losses.ts";
+import { onHost } from "../backend/webgpu/host_read.ts";
 import { checkpointHooks, gridPng, readModel, startBackend, writeModel } from "./common.ts";
 
 const params = z.object({
@@ -191,12 +192,14 @@ export const trainGeneratorStage = defineStage({
       snapshots: {
         every: p.sampleEvery,
         // A growing GAN's snapshot records its phase, so it is sampled as it was trained.
-        save: (step, ema, phase) =>
-          writeModel(join(ctx.outputs.snapshots, `${stepName(step)}.gft`), ema.toArrays("E/"), {
-            ...meta,
-            step,
-            ...(p.growth ? { phase } : {}),
-          }),
+        save: async (step, ema, phase) => {
+          await onHost(ema.list()); // a GPU backend reads the weights asynchronously first
+          await writeModel(
+            join(ctx.outputs.snapshots, `${stepName(step)}.gft`),
+            ema.toArrays("E/"),
+            { ...meta, step, ...(p.growth ? { phase } : {}) },
+          );
+        },
       },
       onProgress: (s, t, l) =>
         ctx.progress(
@@ -217,6 +220,7 @@ export const trainGeneratorStage = defineStage({
           (peakMB !== null ? `, peak tensor memory ${peakMB.toFixed(0)} MB` : ""),
       );
     }
+    await onHost([...result.ema.list(), ...result.g.list()]);
     await writeModel(ctx.outputs.model, {
       ...result.ema.toArrays("E/"),
       ...result.g.toArrays("G/"),

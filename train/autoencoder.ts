@@ -17,6 +17,8 @@ import {
   unpackState,
 } from "./checkpoint_state.ts";
 import { dLossFn, gLossFn } from "./losses.ts";
+import { stateTensors } from "./host_state.ts";
+import { onHost } from "../backend/webgpu/host_read.ts";
 
 export interface AutoencoderTrainOptions {
   config: AutoencoderConfig;
@@ -111,7 +113,7 @@ export async function trainAutoencoder(o: AutoencoderTrainOptions): Promise<Auto
       adv = (await cr.value.data())[0];
       tf.dispose([rec, cr.value, ...Object.values(cr.grads)]);
     }
-    const l1 = (l1T as tf.Scalar | null)?.dataSync()[0] ?? total;
+    const l1 = l1T ? (await (l1T as tf.Scalar).data())[0] : total;
     (l1T as tf.Scalar | null)?.dispose();
     tf.dispose([x, r.value, ...Object.values(r.grads)]);
     if (!Number.isFinite(total) || !Number.isFinite(adv)) {
@@ -122,6 +124,7 @@ export async function trainAutoencoder(o: AutoencoderTrainOptions): Promise<Auto
     history.adv.push(adv);
     o.onProgress?.(step + 1, o.steps, { l1, adv });
     if (o.checkpoint && (step + 1) % o.checkpoint.every === 0 && step + 1 < o.steps) {
+      await onHost(stateTensors(parts)); // GPU backends: the state is read asynchronously first
       const state = packState(parts, step + 1, rng.state(), history);
       await o.checkpoint.save(step + 1, state);
       lastCheckpoint = step + 1;
@@ -153,6 +156,31 @@ export function mapBatches(
       out = new Float32Array(n * a * b * c);
     }
     out.set(res.dataSync() as Float32Array, i * a * b * c);
+    res.dispose();
+  }
+  return { data: out ?? new Float32Array(), shape: outShape };
+}
+
+/** `mapBatches` reading each batch's result asynchronously (what a GPU backend needs). */
+export async function mapBatchesAsync(
+  x: Float32Array,
+  inShape: [number, number, number],
+  batch: number,
+  fn: (t: tf.Tensor4D) => tf.Tensor4D,
+): Promise<{ data: Float32Array; shape: [number, number, number] }> {
+  const per = inShape[0] * inShape[1] * inShape[2];
+  const n = x.length / per;
+  let out: Float32Array | null = null;
+  let outShape: [number, number, number] = [0, 0, 0];
+  for (let i = 0; i < n; i += batch) {
+    const m = Math.min(batch, n - i);
+    const res = tf.tidy(() => fn(tf.tensor4d(x.subarray(i * per, (i + m) * per), [m, ...inShape])));
+    const [, a, b, c] = res.shape;
+    if (!out) {
+      outShape = [a, b, c];
+      out = new Float32Array(n * a * b * c);
+    }
+    out.set(await res.data() as Float32Array, i * a * b * c);
     res.dispose();
   }
   return { data: out ?? new Float32Array(), shape: outShape };
