@@ -14,14 +14,29 @@ import { loadOneDnn } from "./onednn/ffi.ts";
 import { compileOneDnnChain } from "./onednn/conv_chain.ts";
 import { onDevice } from "./webgpu/host_read.ts";
 import { DeviceChain } from "./webgpu/device_chain.ts";
+import { hostCompute } from "./webgpu/host_compute.ts";
 
 /** Compiles the chain for the current backend: oneDNN primitives on onednn, else tfjs ops. */
 export function compileConvChain(
   layers: ChainConv[],
   inShape: [number, number, number, number],
 ): ConvChain {
-  const d = tf.getBackend() === "onednn" ? loadOneDnn() : null;
-  return d ? compileOneDnnChain(d, layers, inShape) : tfjsChain(layers, inShape);
+  // Host arrays in and out: on a GPU backend they are run on the CPU (oneDNN where installed).
+  const d = tf.getBackend() === "onednn" || onDevice() ? loadOneDnn() : null;
+  if (d) return compileOneDnnChain(d, layers, inShape);
+  return onDevice() ? hostChain(layers, inShape) : tfjsChain(layers, inShape);
+}
+
+/** `tfjsChain` on tfjs's cpu backend, for a GPU backend's host-array runs. */
+function hostChain(layers: ChainConv[], inShape: [number, number, number, number]): ConvChain {
+  const chain = hostCompute(() => tfjsChain(layers, inShape));
+  return {
+    inShape,
+    outShape: chain.outShape,
+    engine: chain.engine,
+    run: (x, out) => hostCompute(() => chain.run(x, out)),
+    dispose: () => chain.dispose(),
+  };
 }
 
 /**

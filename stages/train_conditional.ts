@@ -11,8 +11,9 @@ import { openImageBatches, readFloatArray } from "../data/zarr_batches.ts";
 import { readAttributes } from "../data/zarr_io.ts";
 import { sobelEdges } from "../data/edges.ts";
 import { generateFrom, trainConditional } from "../train/conditional.ts";
-import { mapBatches, psnr } from "../train/autoencoder.ts";
+import { mapBatchesAsync, psnr } from "../train/autoencoder.ts";
 import { checkpointHooks, gridPng, startBackend, writeModel } from "./common.ts";
+import { onHost } from "../backend/webgpu/host_read.ts";
 
 const params = z.object({
   factor: z.number().int().refine((f) => Number.isInteger(Math.log2(f)), "a power of two").default(
@@ -73,7 +74,12 @@ export const trainConditionalStage = defineStage({
       (v) => v / 127.5 - 1,
     );
     const edges = condition(held);
-    const gen = mapBatches(edges, [res, res, 1], 64, (x) => generateFrom(result.params, config, x));
+    const gen = await mapBatchesAsync(
+      edges,
+      [res, res, 1],
+      64,
+      (x) => generateFrom(result.params, config, x),
+    );
     const heldPsnr = psnr(gen.data, held);
     // Rows: edge maps (grey), generated images, the real images.
     const show = Math.min(8, holdout);
@@ -83,6 +89,7 @@ export const trainConditionalStage = defineStage({
     grid.set(held.subarray(0, show * per), 2 * show * per);
     await Deno.writeFile(ctx.outputs.samples, await gridPng(grid, [3 * show, res, res, 3], show));
     const codeShape = [res / p.factor, res / p.factor, p.latentChannels];
+    await onHost(result.params.list()); // a GPU backend reads the weights asynchronously first
     await writeModel(ctx.outputs.model, result.params.toArrays(), {
       config,
       imageSize: res,

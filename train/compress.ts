@@ -41,7 +41,9 @@ import {
   type Stateful,
   unpackState,
 } from "./checkpoint_state.ts";
-import { mapBatches, psnr } from "./autoencoder.ts";
+import { mapBatchesAsync, psnr } from "./autoencoder.ts";
+import { onHost } from "../backend/webgpu/host_read.ts";
+import { stateTensors } from "./host_state.ts";
 
 /** Codes and what a decoder should make of them, in memory (NHWC floats). */
 export interface CodeSet {
@@ -172,14 +174,15 @@ function gather(data: Float32Array, per: number, rows: number[]): Float32Array {
 const prod = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
 /** Decodes every code (in batches of 64) through a slim decoder. */
-export function decodeAll(
+export async function decodeAll(
   p: Params,
   cfg: SlimDecoderConfig,
   codes: Float32Array,
   codeShape: [number, number, number],
   scales?: Params,
-): Float32Array {
-  return mapBatches(codes, codeShape, 64, (z) => slimDecode(p, cfg, z, { scales })).data;
+): Promise<Float32Array> {
+  return (await mapBatchesAsync(codes, codeShape, 64, (z) => slimDecode(p, cfg, z, { scales })))
+    .data;
 }
 
 /** A slim decoder's parameter store from arrays (not trainable unless asked). */
@@ -231,14 +234,14 @@ export function prunable(channels: number[], minChannels = 1): number {
  * (folded, undistilled) decoder loses at most `maxPsnrLossDb` on the calibration set, by binary
  * search over the count (the loss is taken to grow with the count; every probe is recorded).
  */
-export function choosePruneCount(
+export async function choosePruneCount(
   weights: Record<string, NamedArray>,
   scales: Float32Array[],
   cfg: SlimDecoderConfig,
   cal: Calibration,
   target: CompressTarget,
   minChannels = 1,
-): { count: number; selection: { pruned: number; lossDb: number }[] } {
+): Promise<{ count: number; selection: { pruned: number; lossDb: number }[] }> {
   const max = prunable(cfg.channels, minChannels);
   if ("keepFraction" in target) {
     const total = cfg.channels.reduce((a, b) => a + b, 0);
@@ -246,21 +249,21 @@ export function choosePruneCount(
     return { count, selection: [] };
   }
   const selection: { pruned: number; lossDb: number }[] = [];
-  const loss = (count: number) => {
+  const loss = async (count: number) => {
     const { keep } = keepAfterPruning(scales, count, minChannels);
     const pr = pruneDecoder(weights, cfg, keep, scales);
     const p = paramsFrom(pr.arrays);
-    const l = psnrLossDb(cal, decodeAll(p, pr.config, cal.codes, cal.codeShape));
+    const l = psnrLossDb(cal, await decodeAll(p, pr.config, cal.codes, cal.codeShape));
     p.dispose();
     selection.push({ pruned: count, lossDb: l });
     return l;
   };
   let lo = 0, hi = max; // invariant: lo fits (or is 0), everything above hi does not
-  if (loss(hi) <= target.maxPsnrLossDb) return { count: hi, selection };
+  if (await loss(hi) <= target.maxPsnrLossDb) return { count: hi, selection };
   hi--;
   while (lo < hi) {
     const mid = Math.ceil((lo + hi) / 2);
-    if (loss(mid) <= target.maxPsnrLossDb) lo = mid;
+    if (await loss(mid) <= target.maxPsnrLossDb) lo = mid;
     else hi = mid - 1;
   }
   return { count: lo, selection };
@@ -381,6 +384,8 @@ export async function compressDecoder(o: CompressOptions): Promise<CompressResul
     st ? { St: st.p, A: st.adapters, optSt: st.opt, optA: st.optA } : {};
   const save = async () => {
     if (!o.checkpoint) return;
+    // GPU backends: the state is read asynchronously first.
+    await onHost(stateTensors({ W, S, optW, optS, ...studentParts(student) }));
     const state = packState(
       stores({ W, S, optW, optS, ...studentParts(student) }),
       counter,
@@ -431,6 +436,7 @@ export async function compressDecoder(o: CompressOptions): Promise<CompressResul
       best = { ...extra.best, arrays };
     }
     if (final) {
+      await onHost([...W.list(), ...S.list()]); // newStudent reads them synchronously
       student = newStudent(final.keep);
       unpackState(s, stores(studentParts(student)));
     }
@@ -447,17 +453,19 @@ export async function compressDecoder(o: CompressOptions): Promise<CompressResul
     optW.opts.lr = weightLr * decay;
     optS.opts.lr = lr * decay;
     const vars = weightLr > 0 ? [...W.list(), ...S.list()] : S.list();
+    let parts: tf.Tensor[] = [];
     const r = tf.variableGrads(() => {
       const rec = reconLoss(slimForward(W, cfg, z, { scales: S }).out, y);
       const pen = tf.addN(
         names.map((nm, i) => tf.mul(tf.sum(tf.abs(S.vars.get(`${nm}.s`)!)), penaltyWeights[i])),
       );
-      losses.rec = rec.dataSync()[0];
-      losses.l1 = pen.dataSync()[0];
+      parts = [tf.keep(rec), tf.keep(pen)]; // read after the step (asynchronously)
       return tf.add(rec, tf.mul(pen, l1)) as tf.Scalar;
     }, vars);
     if (weightLr > 0) optW.apply(W, r.grads);
     optS.apply(S, r.grads);
+    [losses.rec, losses.l1] = (await onHost(parts)).map((v) => v[0]);
+    tf.dispose(parts);
     losses.loss = (await r.value.data())[0];
     tf.dispose([z, y, r.value, ...Object.values(r.grads)]);
     record("condense", losses);
@@ -483,6 +491,7 @@ export async function compressDecoder(o: CompressOptions): Promise<CompressResul
         const pixels = (pixelsFrom === "original" ? g : c)!.out;
         return [pixels, ...(featuresFrom === "original" ? g : c)!.features];
       });
+      let parts: tf.Tensor[] = [];
       const r = tf.variableGrads(() => {
         const f = slimForward(st.p, st.config, z);
         const pix = reconLoss(f.out, t[0]);
@@ -491,12 +500,13 @@ export async function compressDecoder(o: CompressOptions): Promise<CompressResul
           return tf.mean(tf.square(tf.sub(tf.conv2d(h, a, 1, "same"), t[i + 1])));
         });
         const feat = tf.div(tf.addN(feats), feats.length) as tf.Scalar;
-        losses.pixel = pix.dataSync()[0];
-        losses.feature = feat.dataSync()[0];
+        parts = [tf.keep(pix), tf.keep(feat)]; // read after the step (asynchronously)
         return tf.add(pix, tf.mul(feat, featureWeight)) as tf.Scalar;
       }, [...st.p.list(), ...st.adapters.list()]);
       st.opt.apply(st.p, r.grads);
       st.optA.apply(st.adapters, r.grads);
+      [losses.pixel, losses.feature] = (await onHost(parts)).map((v) => v[0]);
+      tf.dispose(parts);
       losses.loss = (await r.value.data())[0];
       tf.dispose([z, r.value, ...Object.values(r.grads), ...t]);
       record("distill", losses);
@@ -506,17 +516,18 @@ export async function compressDecoder(o: CompressOptions): Promise<CompressResul
       }
     }
   };
-  const calibrationLoss = (p: Params, c: SlimDecoderConfig) =>
-    psnrLossDb(o.calibration, decodeAll(p, c, o.calibration.codes, o.calibration.codeShape));
+  const calibrationLoss = async (p: Params, c: SlimDecoderConfig) =>
+    psnrLossDb(o.calibration, await decodeAll(p, c, o.calibration.codes, o.calibration.codeShape));
 
   // 2. Prune: how many channels. A budget is direct. For a PSNR target, the pruned-only loss
   // (no retraining) gives a count that surely fits; distillation recovers much more, so larger
   // counts are probed by distilling each (binary search on a grid of ~1/16 of the channels), and
   // the largest whose calibration loss meets the target is taken. With full-length probes (the
   // default) the chosen probe's student is the result: what was measured is what is returned.
+  await onHost([...W.list(), ...S.list()]); // read synchronously from here on (GPU backends)
   const scales = scalesOf(S, names);
   const weights = W.toArrays();
-  const safe = choosePruneCount(weights, scales, cfg, o.calibration, o.target, minChannels);
+  const safe = await choosePruneCount(weights, scales, cfg, o.calibration, o.target, minChannels);
   const max = prunable(cfg.channels, minChannels);
   const total = cfg.channels.reduce((a, b) => a + b, 0);
   const grid = Math.max(1, Math.round(total / 16));
@@ -531,8 +542,9 @@ export async function compressDecoder(o: CompressOptions): Promise<CompressResul
     const st = newStudent(keepAfterPruning(scales, count, minChannels).keep);
     const estimate = C + Math.ceil(Math.log2(candidates.length + 1)) * probeSteps + (reuse ? 0 : D);
     await distill(st, counter, probeSteps, estimate);
-    const l = calibrationLoss(st.p, st.config);
+    const l = await calibrationLoss(st.p, st.config);
     if (reuse && l <= limit && (!best || count > best.count)) {
+      await onHost(st.p.list());
       best = { count, keep: st.keep, arrays: st.p.toArrays() };
     }
     dropStudent(st);
@@ -566,6 +578,7 @@ export async function compressDecoder(o: CompressOptions): Promise<CompressResul
       student = newStudent(final.keep);
     }
     await distill(student!, final.start, D, final.start + D);
+    await onHost(student!.p.list());
     out = { keep: final.keep, config: student!.config, arrays: student!.p.toArrays() };
     pruned = student!.pruned;
     dropStudent(student);
@@ -585,7 +598,7 @@ export async function compressDecoder(o: CompressOptions): Promise<CompressResul
       })),
     },
     threshold: keepAfterPruning(scales, removed, minChannels).threshold,
-    calibrationLossDb: calibrationLoss(sp, out.config),
+    calibrationLossDb: await calibrationLoss(sp, out.config),
     history,
   };
   sp.dispose();
