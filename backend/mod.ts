@@ -32,7 +32,7 @@ export interface BackendInfo {
 const INSTALL_TF = "the native TensorFlow backend is not installed. Install it where its " +
   "libtensorflow download can run: `deno install --allow-scripts=npm:@tensorflow/tfjs-node-gpu " +
   "npm:@tensorflow/tfjs-node-gpu` (CUDA 11.2 / cuDNN 8.1), or `...tfjs-node` for CPU; " +
-  'deno.json then needs "nodeModulesDir": "auto"';
+  'deno.json then needs "nodeModulesDir": "auto" (docs/gpu.md)';
 
 let current: BackendInfo | null = null;
 
