@@ -126,6 +126,14 @@ Deno.test({
       );
       const restored = await records(store);
       for (const [stage, r] of onCpu) assertEquals(restored.get(stage)!.key, r.key, stage);
+      // And to webgpu again: its results are restored from the store like any other.
+      const again = await cli(store, "run", "--backend", "webgpu");
+      assert(
+        Object.values(again).every((o) => o === "cached" || o === "restored"),
+        JSON.stringify(again),
+      );
+      const gpuAgain = await records(store);
+      for (const [stage, r] of onGpu) assertEquals(gpuAgain.get(stage)!.key, r.key, stage);
       // The generator methods on webgpu: progressive growing with WGAN-GP's second-order
       // gradient, one-stage, separable convs; then compress.
       const methods = await cli(
