@@ -28,7 +28,8 @@ import { discriminate, type GanConfig, generate, type Phase } from "../../models
 import { createAutoencoder } from "../../train/autoencoder.ts";
 import { decode, encode, encoderFeatures, patchCritic } from "../../models/autoencoder.ts";
 import { projectFeatures } from "../../models/projected_d.ts";
-import { pixelNorm } from "../pixel_norm.ts";
+import { PIXEL_NORM, PIXEL_NORM_GRAD, pixelNorm } from "../pixel_norm.ts";
+import { LEAKY_GRAD } from "../onednn/activation.ts";
 import { batchNormGlu } from "../../models/lean_bn_glu.ts";
 import { Adam } from "../../train/adam.ts";
 import { gammaTensor } from "../../train/one_stage_gamma.ts";
@@ -316,5 +317,52 @@ Deno.test({
       }),
       "adam + chain",
     );
+  },
+});
+
+Deno.test({
+  name:
+    "webgpu parity: ganflow's WGSL kernels (leaky-ReLU gradient, pixel norm) over many workgroups",
+  ignore,
+  async fn() {
+    const results = await onBoth(() => {
+      // 3 x 9 x 9 pixels = 243 rows and 1215 elements: several 128-wide workgroups each.
+      const x = normal(21, [3, 9, 9, 5]);
+      const dy = normal(22, [3, 9, 9, 5]);
+      const y = tf.leakyRelu(x, 0.2);
+      const out: Record<string, tf.Tensor> = {
+        // The formula as tfjs ops on either backend: the reference for both kernels.
+        leakyRef: tf.mul(dy, tf.where(tf.greater(y, 0), tf.onesLike(y), tf.fill(y.shape, 0.2))),
+        pixelRef: tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), 1e-8))),
+        pixelGradRef: tf.grad((a: tf.Tensor) =>
+          tf.sum(tf.mul(tf.mul(a, tf.rsqrt(tf.add(tf.mean(tf.square(a), -1, true), 1e-8))), dy))
+        )(x),
+      };
+      if (tf.getBackend() === "webgpu") {
+        for (const k of [LEAKY_GRAD, PIXEL_NORM, PIXEL_NORM_GRAD]) {
+          assert(tf.getKernel(k, "webgpu"), `${k} is registered on webgpu`);
+        }
+      }
+      // (The cpu backend has this kernel only once onednn has started: the formula stands in.)
+      out.leaky = tf.getKernel(LEAKY_GRAD, tf.getBackend())
+        ? tf.engine().runKernel(LEAKY_GRAD, { dy, x: y }, { alpha: 0.2 }) as tf.Tensor
+        : tf.clone(out.leakyRef);
+      out.pixel = tf.engine().runKernel(PIXEL_NORM, { x }, { eps: 1e-8 }) as tf.Tensor;
+      out.pixelGrad = tf.engine().runKernel(PIXEL_NORM_GRAD, { dy, x }, { eps: 1e-8 }) as tf.Tensor;
+      return out;
+    });
+    assertParity(results, "WGSL kernels");
+    for (
+      const [k, ref] of [["leaky", "leakyRef"], ["pixel", "pixelRef"], [
+        "pixelGrad",
+        "pixelGradRef",
+      ]]
+    ) {
+      assertAllClose(results.gpu[k], results.gpu[ref], {
+        rtol: 1e-5,
+        atol: 1e-6,
+        msg: `${k} vs formula`,
+      });
+    }
   },
 });
