@@ -6,7 +6,7 @@
  * exactly as with a read per step.
  */
 import * as tf from "@tensorflow/tfjs";
-import { onDevice } from "../backend/webgpu/host_read.ts";
+import { onDevice, throwIfGpuFailed } from "../backend/webgpu/host_read.ts";
 
 /** Steps between loss reads on a GPU backend (progress and divergence checks follow it). */
 export const DEVICE_READ_EVERY = 10;
@@ -49,6 +49,7 @@ export class PendingLosses<I> {
     const joined = tf.tidy(() => tf.concat(all.map((t) => tf.reshape(t, [1]))));
     const values = await joined.data();
     tf.dispose([joined, ...all]);
+    throwIfGpuFailed(); // a rejected dispatch leaves zeros behind: fail instead
     // On a GPU a step's host time is only its dispatch: the window's wall time is the truth.
     const mean = this.every > 1 ? (performance.now() - this.#windowStart) / steps.length : 0;
     let k = 0;

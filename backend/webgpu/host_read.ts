@@ -76,11 +76,48 @@ function shapeOf(dataId: object): number[] | undefined {
 
 /**
  * Reads every tensor to the host in one wait (the reads overlap), so that synchronous reads of
- * them afterwards answer from the host copy. Returns their values, in order.
+ * them afterwards answer from the host copy. Returns their values, in order. Fails if the GPU
+ * reported an error since the last read (see `watchGpuErrors`).
  */
 export async function onHost(tensors: Iterable<tf.Tensor>): Promise<tf.backend_util.TypedArray[]> {
-  return await Promise.all(
+  const values = await Promise.all(
     [...tensors].map((t) => t.data() as Promise<tf.backend_util.TypedArray>),
+  );
+  throwIfGpuFailed();
+  return values;
+}
+
+export class GpuError extends Error {
+  override name = "GpuError";
+}
+
+let gpuErrors: string[] = [];
+const watched = new WeakSet<object>();
+
+/**
+ * Collects the device's uncaptured errors. A WebGPU validation error does not throw where the
+ * work was queued: the failing dispatch is skipped and its output stays zero, so numbers would
+ * change silently. Reads (`onHost`, the training loops' loss reads) fail on them instead.
+ */
+export function watchGpuErrors(backendName = "webgpu"): void {
+  const device = (tf.findBackend(backendName) as unknown as { device?: EventTarget } | null)
+    ?.device;
+  if (!device || watched.has(device)) return;
+  device.addEventListener("uncapturederror", (e) => {
+    const message = (e as Event & { error?: { message?: string } }).error?.message ?? String(e);
+    gpuErrors.push(message.split("\n")[0]);
+  });
+  watched.add(device);
+}
+
+/** Throws (once) what the GPU reported since the last check. */
+export function throwIfGpuFailed(): void {
+  if (gpuErrors.length === 0) return;
+  const errors = gpuErrors;
+  gpuErrors = [];
+  throw new GpuError(
+    `the GPU rejected work (${errors.length} error${errors.length > 1 ? "s" : ""}), so results ` +
+      `would be wrong: ${errors[0]}`,
   );
 }
 

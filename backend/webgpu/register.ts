@@ -6,10 +6,11 @@
  * looked up per backend, so on WebGPU they run as the composite tfjs ops their modules fall back
  * to. All of it is checked against the cpu backend by parity_test.ts.
  */
-import { guardSyncReads } from "./host_read.ts";
+import { guardSyncReads, watchGpuErrors } from "./host_read.ts";
 import { registerWebGpuKernels } from "./kernels.ts";
 
 export function prepareWebGpu(): void {
   guardSyncReads("webgpu");
+  watchGpuErrors("webgpu");
   registerWebGpuKernels("webgpu");
 }
