@@ -15,9 +15,7 @@ export const adapterName = adapter
   ? `${adapter.info?.vendor ?? ""} ${adapter.info?.description ?? ""}`.trim()
   : "none";
 
-let said = false;
-/** Prints the reason the WebGPU tests are ignored (once per process). */
+/** Prints why `what` (a test module's WebGPU tests) is ignored, where it is. */
 export function sayIfIgnored(what: string): void {
-  if (noWebGpu && !said) console.log(`note: ${what} ignored: ${noWebGpu}`);
-  said = true;
+  if (noWebGpu) console.log(`note: ${what} ignored: ${noWebGpu}`);
 }
