@@ -3,6 +3,7 @@
  * the same run on the cpu backend in the same store:
  * - switching the backend re-runs every stage that uses it (prepare, which does not, stays
  *   cached), and switching back restores the cpu results from the store;
+ * - the same stages on webgpu in another store give the same outputs (determinism);
  * - the webgpu run's metrics are within a stated tolerance of the cpu run's;
  * - the generator methods (progressive growing with WGAN-GP, one-stage, separable convs) and
  *   compress run on webgpu too.
@@ -95,6 +96,19 @@ Deno.test({
       });
       const onGpu = await records(store);
       assertEquals(onGpu.get("train-generator")!.metrics.backend, "webgpu");
+      // Deterministic on the GPU too: the same stages in a fresh store give the same outputs.
+      const other = await Deno.makeTempDir({ prefix: "ganflow-webgpu-b-" });
+      try {
+        await cli(other, "run", "train-generator", "--backend", "webgpu");
+        for (const [stage, r] of await records(other)) {
+          assertEquals(r.key, onGpu.get(stage)!.key, `key of ${stage}`);
+          for (const [name, d] of Object.entries(r.outputs)) {
+            assertEquals(d.digest, onGpu.get(stage)!.outputs[name].digest, `${stage}.${name}`);
+          }
+        }
+      } finally {
+        await Deno.remove(other, { recursive: true });
+      }
       // Tolerances: real-stats' SWD is on host arrays (identical); the trained networks differ
       // by float32 rounding after 3 steps each: PSNR within 0.05 dB, the model's SWD x1e3
       // within 2% (its real-vs-real spread on 8 images is ~130).
