@@ -19,6 +19,7 @@ import {
 } from "./checkpoint_state.ts";
 import { onHost } from "../backend/webgpu/host_read.ts";
 import { stateTensors } from "./host_state.ts";
+import { PendingLosses } from "./pending_losses.ts";
 
 export interface ConditionalTrainOptions {
   /** `imageChannels` is the output's channel count; the input's comes from `condition`. */
@@ -74,6 +75,7 @@ export async function trainConditional(
     lastCheckpoint = s.step;
   }
   const vars = net.list();
+  const pending = new PendingLosses<null>();
   for (let step = start; step < o.steps; step++) {
     const images = await o.data.batch(step);
     const y = tf.tensor4d(images, [n, h, w, c]);
@@ -86,14 +88,18 @@ export async function trainConditional(
       return tf.add(a, tf.mul(tf.mean(tf.square(d)), l2Weight)) as tf.Scalar;
     }, vars);
     opt.apply(net, r.grads);
-    const l1 = (await (l1T as unknown as tf.Scalar).data())[0];
-    const total = (await r.value.data())[0];
-    tf.dispose([x, y, r.value, l1T!, ...Object.values(r.grads)]);
-    if (!Number.isFinite(total)) throw new DivergenceError(step, lastCheckpoint, { loss: total });
-    history.step.push(step + 1);
-    history.l1.push(l1);
-    o.onProgress?.(step + 1, o.steps, { l1 });
-    if (o.checkpoint && (step + 1) % o.checkpoint.every === 0 && step + 1 < o.steps) {
+    tf.dispose([x, y, ...Object.values(r.grads)]);
+    // Losses stay on the backend and are read every few steps on a GPU (every step here).
+    pending.push(step, [r.value, l1T as unknown as tf.Scalar], null, 0);
+    const due = o.checkpoint && (step + 1) % o.checkpoint.every === 0 && step + 1 < o.steps;
+    if (!(due || step + 1 === o.steps || pending.full)) continue;
+    for (const { step: s, values: [total, l1] } of await pending.read()) {
+      if (!Number.isFinite(total)) throw new DivergenceError(s, lastCheckpoint, { loss: total });
+      history.step.push(s + 1);
+      history.l1.push(l1);
+      o.onProgress?.(s + 1, o.steps, { l1 });
+    }
+    if (due && o.checkpoint) {
       await onHost(stateTensors(parts)); // GPU backends: the state is read asynchronously first
       await o.checkpoint.save(
         step + 1,
