@@ -66,7 +66,12 @@ export async function select(
   if (name === "webgpu" || name === "auto") {
     const gpu = await tryWebGpu(name === "webgpu", loader);
     if (gpu) return gpu;
-    if (name === "webgpu") throw new Error("no WebGPU adapter is available");
+    if (name === "webgpu") {
+      throw new Error(
+        "no WebGPU adapter is available (install the GPU's Vulkan driver; Debian's " +
+          "mesa-vulkan-drivers gives a slow software one; see docs/gpu.md)",
+      );
+    }
   }
   if (name === "onednn" || name === "auto") {
     try {
