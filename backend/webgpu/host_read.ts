@@ -7,8 +7,10 @@
  * - `guardSyncReads` makes a synchronous read of data still on the GPU fail at once with an
  *   error that names the tensor and the fix;
  * - `onHost` reads tensors asynchronously (one `await` for a whole list). tfjs then keeps a host
- *   copy of each, so code after it may read them synchronously (a checkpoint's `toArrays`).
- * On the JS-array backends both are free: the values already live on the host.
+ *   copy of each, so code after it may read them synchronously (a checkpoint's `toArrays`);
+ * - `watchGpuErrors` turns work the GPU rejected (which WebGPU skips silently) into an error at
+ *   the next read.
+ * On the JS-array backends all of it is free: the values already live on the host.
  */
 import * as tf from "@tensorflow/tfjs";
 
