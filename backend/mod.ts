@@ -13,6 +13,8 @@ import { registerLeakyRelu } from "./onednn/leaky_relu_kernels.ts";
 import { registerResizeKernels } from "./onednn/resize_kernels.ts";
 import { loadOneDnn, waitPolicy } from "./onednn/ffi.ts";
 import { ensureOneDnn } from "./onednn/setup.ts";
+import { type BackendLoader, defaultLoader } from "./loader.ts";
+import { prepareWebGpu } from "./webgpu/register.ts";
 
 export type BackendName = "auto" | "tensorflow" | "webgpu" | "onednn" | "wasm" | "cpu";
 export const BACKEND_NAMES: BackendName[] = [
@@ -32,14 +34,14 @@ export interface BackendInfo {
 const INSTALL_TF = "the native TensorFlow backend is not installed. Install it where its " +
   "libtensorflow download can run: `deno install --allow-scripts=npm:@tensorflow/tfjs-node-gpu " +
   "npm:@tensorflow/tfjs-node-gpu` (CUDA 11.2 / cuDNN 8.1), or `...tfjs-node` for CPU; " +
-  'deno.json then needs "nodeModulesDir": "auto"';
-
-let current: BackendInfo | null = null;
+  'deno.json then needs "nodeModulesDir": "auto" (docs/gpu.md)';
 
 /** Whether oneDNN (Debian's libdnnl2) can be loaded here, i.e. whether "onednn" can run. */
 export function oneDnnAvailable(): boolean {
   return loadOneDnn() !== null;
 }
+
+let current: BackendInfo | null = null;
 
 export async function initBackend(name: BackendName = "auto"): Promise<BackendInfo> {
   if (current && (name === "auto" || name === current.name)) return current;
@@ -62,16 +64,25 @@ export async function initBackend(name: BackendName = "auto"): Promise<BackendIn
   return info;
 }
 
-async function select(name: BackendName): Promise<BackendInfo> {
+/** Picks and starts a backend; `loader` is how packages and adapters are found (tests fake it). */
+export async function select(
+  name: BackendName,
+  loader: BackendLoader = defaultLoader,
+): Promise<BackendInfo> {
   if (name === "tensorflow" || name === "auto") {
-    const tfNode = await tryNative();
+    const tfNode = await tryNative(loader);
     if (tfNode) return tfNode;
     if (name === "tensorflow") throw new Error(INSTALL_TF);
   }
   if (name === "webgpu" || name === "auto") {
-    const gpu = await tryWebGpu(name === "webgpu");
+    const gpu = await tryWebGpu(name === "webgpu", loader);
     if (gpu) return gpu;
-    if (name === "webgpu") throw new Error("no WebGPU adapter is available");
+    if (name === "webgpu") {
+      throw new Error(
+        "no WebGPU adapter is available (install the GPU's Vulkan driver; Debian's " +
+          "mesa-vulkan-drivers gives a slow software one; see docs/gpu.md)",
+      );
+    }
   }
   if (name === "onednn" || name === "auto") {
     // Fetches Debian's libdnnl2 into the cache dir where none loads (one line says so).
@@ -87,7 +98,7 @@ async function select(name: BackendName): Promise<BackendInfo> {
       };
     } catch (e) {
       if (name === "onednn") throw e;
-      console.error(
+      loader.note(
         `note: ${
           (e as Error).message
         }; using the plain cpu backend (pure JS, far slower than oneDNN)`,
@@ -105,40 +116,47 @@ async function select(name: BackendName): Promise<BackendInfo> {
   return { name: "cpu", detail: "tfjs cpu (pure JS)" };
 }
 
-async function tryNative(): Promise<BackendInfo | null> {
+async function tryNative(loader: BackendLoader): Promise<BackendInfo | null> {
   for (const pkg of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
+    // Only where a user installed it into node_modules (its install script must have run).
+    if (!(await loader.exists(`node_modules/${pkg}/package.json`))) continue;
     try {
-      // Only where a user installed it into node_modules (its install script must have run).
-      await Deno.stat(`node_modules/${pkg}/package.json`);
-    } catch {
-      continue;
-    }
-    try {
-      await import(pkg);
-      await tf.setBackend("tensorflow");
+      await loader.load(pkg);
+      if (!(await loader.setBackend("tensorflow"))) throw new Error("its backend did not start");
       return { name: "tensorflow", detail: pkg };
     } catch (e) {
-      console.error(`note: ${pkg} is present but failed to load: ${(e as Error).message}`);
+      loader.note(
+        `note: ${pkg} is present but failed to load (${firstLine(e)}); trying the next backend`,
+      );
     }
   }
   return null;
 }
 
-async function tryWebGpu(explicit: boolean): Promise<BackendInfo | null> {
-  const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
-  if (!gpu) return null;
-  const adapter = await gpu.requestAdapter().catch(() => null) as
-    | { isFallbackAdapter?: boolean; info?: { vendor?: string; description?: string } }
-    | null;
+function firstLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split("\n")[0];
+}
+
+async function tryWebGpu(explicit: boolean, loader: BackendLoader): Promise<BackendInfo | null> {
+  const adapter = await loader.requestAdapter();
   if (!adapter) return null;
   const desc = `${adapter.info?.vendor ?? ""} ${adapter.info?.description ?? ""}`.trim();
   // A software rasteriser (llvmpipe) is far slower than our CPU path: never pick it by itself.
-  const software = adapter.isFallbackAdapter || /llvmpipe|swiftshader|software/i.test(desc);
+  const software = adapter.isFallbackAdapter || adapter.info?.isFallbackAdapter ||
+    /llvmpipe|swiftshader|software/i.test(desc);
   if (software && !explicit) return null;
-  const spec = "@tensorflow/tfjs-backend-webgpu";
-  await import(spec);
-  await tf.setBackend("webgpu");
-  return { name: "webgpu", detail: `WebGPU ${desc || "adapter"}` };
+  try {
+    await loader.load("@tensorflow/tfjs-backend-webgpu");
+    if (!(await loader.setBackend("webgpu"))) throw new Error("its backend did not start");
+  } catch (e) {
+    if (explicit) throw e;
+    loader.note(
+      `note: WebGPU (${desc}) failed to start (${firstLine(e)}); trying the next backend`,
+    );
+    return null;
+  }
+  prepareWebGpu();
+  return { name: "webgpu", detail: `WebGPU ${desc || "adapter"}${software ? " (software)" : ""}` };
 }
 
 function threads(): string {

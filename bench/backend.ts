@@ -9,28 +9,12 @@ import { loadOneDnn, waitPolicy } from "../backend/onednn/ffi.ts";
 import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
 import { median } from "../nn/stats.ts";
-import { conv2d, dense, lrelu } from "../models/layers.ts";
-import { upsample2x } from "../models/upsample.ts";
 import { Adam } from "../train/adam.ts";
 import { type StepNets, twoStageStep } from "../train/gan_step.ts";
-import { numberFlag } from "./flags.ts";
-
-const Z = 128;
-
-function referenceNets(size: number) {
-  const blocks = size === 64 ? [128, 64, 32, 16] : [128, 64, 32];
-  const G = (p: Params, z: tf.Tensor2D) => {
-    let h = tf.reshape(dense(p, "fc", z, 4 * 4 * 256), [-1, 4, 4, 256]) as tf.Tensor4D;
-    blocks.forEach((c, i) => (h = lrelu(conv2d(p, `c${i}`, upsample2x(h), c))));
-    return tf.tanh(conv2d(p, "out", h, 3));
-  };
-  const D = (p: Params, x: tf.Tensor4D) => {
-    let h = x;
-    [32, 64, 128, 256].forEach((c, i) => (h = lrelu(conv2d(p, `c${i}`, h, c, { stride: 2 }))));
-    return tf.reshape(dense(p, "fc", tf.reshape(h, [h.shape[0], -1]) as tf.Tensor2D, 1), [-1]);
-  };
-  return { G, D };
-}
+import { flag, numberFlag } from "./flags.ts";
+import { onDevice } from "../backend/host_read.ts";
+import { deviceBatch, deviceGanStepMs } from "./backend_device.ts";
+import { referenceNets, Z } from "./reference_nets.ts";
 
 /**
  * ms per (D step + G step) after warm-up, on the current backend: median (and mean, min, max) of
@@ -235,9 +219,14 @@ function profileKernels(backendName: string) {
 
 export async function benchBackend(args: string[]): Promise<void> {
   const size = args.includes("--32") ? 32 : 64;
-  const batch = 32;
+  const batch = deviceBatch(args) ?? 32; // --batch=N: e.g. small, for a software adapter
   const steps = numberFlag(args, "steps", 5);
-  const backends: BackendName[] = args.includes("--all") ? ["onednn", "cpu"] : ["onednn"];
+  const named = flag(args, "backend") as BackendName | undefined;
+  const backends: BackendName[] = named
+    ? [named]
+    : args.includes("--all")
+    ? ["onednn", "cpu"]
+    : ["onednn"];
   console.log(
     `reference GAN step: ${size}x${size}, batch ${batch}, ${steps} timed steps on each side ` +
       `(medians, min-max spread; torch's are split before and after ours, so load changes hit ` +
@@ -256,6 +245,15 @@ export async function benchBackend(args: string[]): Promise<void> {
   for (const b of backends) {
     try {
       const info = await initBackend(b);
+      if (onDevice()) {
+        // A GPU backend: steps are queued and timed to completion (backend_device.ts).
+        const r = await deviceGanStepMs(size, batch, steps);
+        if (r.ms < best) [best, bestCpu] = [r.ms, NaN];
+        console.log(
+          `${info.name.padEnd(8)} ${r.ms.toFixed(0).padStart(6)} ms/step  ${info.detail}`,
+        );
+        continue;
+      }
       const prof = args.includes("--profile") ? profileKernels(info.name) : null;
       const r = ganStepMs(size, batch, steps, prof?.reset);
       if (r.ms < best) [best, bestCpu] = [r.ms, r.cpuMs];

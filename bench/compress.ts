@@ -116,14 +116,14 @@ async function caseAt(res: number, ds: string, args: string[], rec?: BenchRecord
     train: {
       codes: trainCodes,
       codeShape: cropCode,
-      targets: decodeAll(tp, cfg, trainCodes, cropCode),
+      targets: await decodeAll(tp, cfg, trainCodes, cropCode),
       imageShape: [crop, crop, 3],
     },
     calibration: {
       codes: calCodes,
       codeShape: cropCode,
       originals: calX,
-      reference: decodeAll(tp, cfg, calCodes, cropCode),
+      reference: await decodeAll(tp, cfg, calCodes, cropCode),
     },
     target: { maxPsnrLossDb: maxLoss },
     minChannels: 2,
@@ -142,9 +142,9 @@ async function caseAt(res: number, ds: string, args: string[], rec?: BenchRecord
   const code = [res / factor, res / factor, 4] as [number, number, number];
   const heldCodes = encodeAll(held, res);
   const sp = paramsFrom(r.student.arrays), pp = paramsFrom(r.pruned.arrays);
-  const ref = decodeAll(tp, cfg, heldCodes, code);
-  const out = decodeAll(sp, r.student.config, heldCodes, code);
-  const prunedOut = decodeAll(pp, r.pruned.config, heldCodes, code);
+  const ref = await decodeAll(tp, cfg, heldCodes, code);
+  const out = await decodeAll(sp, r.student.config, heldCodes, code);
+  const prunedOut = await decodeAll(pp, r.pruned.config, heldCodes, code);
   const before = decoderCost(cfg, code[0], code[1]);
   const after = decoderCost(r.student.config, code[0], code[1]);
   // Latency: teacher and student in turns, round by round (fair under changing load), both as

@@ -25,8 +25,12 @@ const benches: Record<string, (args: string[], rec: BenchRecorder) => Promise<vo
   cluster: (a, r) => import("./cluster.ts").then((m) => m.benchCluster(a, r)),
 };
 
-const names = Deno.args.filter((a) => !a.startsWith("--"));
-const flags = Deno.args.filter((a) => a.startsWith("--"));
+// "--backend NAME" is one flag, "--backend=NAME".
+const args = Deno.args.flatMap((a, i, all) =>
+  a === "--backend" ? [`--backend=${all[i + 1] ?? ""}`] : all[i - 1] === "--backend" ? [] : [a]
+);
+const names = args.filter((a) => !a.startsWith("--"));
+const flags = args.filter((a) => a.startsWith("--"));
 for (const name of names.length ? names : Object.keys(benches)) {
   const run = benches[name];
   if (!run) {

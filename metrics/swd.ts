@@ -5,6 +5,7 @@
  * of 128 random unit directions; the mean |sorted(projA) - sorted(projB)|, x1e3, per level.
  */
 import * as tf from "@tensorflow/tfjs";
+import { hostCompute } from "../backend/host_compute.ts";
 import { Rng } from "../nn/rng.ts";
 import { RadixSorter } from "./radix_sort.ts";
 
@@ -189,13 +190,16 @@ export function slicedDistance(
   if (na !== nb) throw new Error(`SWD needs equal descriptor counts (${na} vs ${nb})`);
   // Projections as [count, n]: each direction's values are one contiguous row.
   // (tf.tidy must return tensors: given typed arrays it walks every element looking for some.)
-  const [ta, tb] = tf.tidy(() => {
-    const d = tf.tensor2d(dirs, [dim, count]);
-    return [
-      tf.matMul(d, tf.tensor2d(a, [na, dim]), true, true),
-      tf.matMul(d, tf.tensor2d(b, [nb, dim]), true, true),
-    ];
-  });
+  // Host arrays in and out: on a GPU backend this runs on tfjs's cpu backend (hostCompute).
+  const [ta, tb] = hostCompute(() =>
+    tf.tidy(() => {
+      const d = tf.tensor2d(dirs, [dim, count]);
+      return [
+        tf.matMul(d, tf.tensor2d(a, [na, dim]), true, true),
+        tf.matMul(d, tf.tensor2d(b, [nb, dim]), true, true),
+      ];
+    })
+  );
   const pa = ta.dataSync() as Float32Array, pb = tb.dataSync() as Float32Array;
   tf.dispose([ta, tb]);
   // Sorting is nearly all of SWD's time: a radix sort, into two reused buffers.

@@ -149,13 +149,16 @@ export class TrainedGenerator {
     });
   }
 
-  /** `count` images drawn in batches from `seed`'s latents, as one NHWC Float32Array. */
-  sampleAll(
+  /**
+   * `count` images drawn in batches from `seed`'s latents, as one NHWC Float32Array (each batch
+   * read asynchronously: a GPU backend cannot read synchronously).
+   */
+  async sampleAll(
     count: number,
     seed: number,
     batch: number,
     onBatch?: (done: number) => void,
-  ): { data: Float32Array; shape: [number, number, number] } {
+  ): Promise<{ data: Float32Array; shape: [number, number, number] }> {
     const rng = new Rng(seed);
     let out: Float32Array | null = null;
     let shape: [number, number, number] = [0, 0, 0];
@@ -166,7 +169,7 @@ export class TrainedGenerator {
         shape = imgs.shape.slice(1) as [number, number, number];
         out = new Float32Array(count * shape[0] * shape[1] * shape[2]);
       }
-      out.set(imgs.dataSync() as Float32Array, i * shape[0] * shape[1] * shape[2]);
+      out.set(await imgs.data() as Float32Array, i * shape[0] * shape[1] * shape[2]);
       imgs.dispose();
       onBatch?.(i + m);
     }

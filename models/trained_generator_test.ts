@@ -51,7 +51,7 @@ Deno.test("a pixel generator samples what generate() gives for the same latents"
     });
     const gen = await TrainedGenerator.load(path);
     // Two batches (3 + 2) draw the same latents as one batch of 5.
-    const all = gen.sampleAll(5, 7, 3);
+    const all = await gen.sampleAll(5, 7, 3);
     assertEquals(all.shape, [8, 8, 3]);
     assertAllClose(all.data, direct.dataSync(), { atol: 1e-6 });
     gen.dispose();

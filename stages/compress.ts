@@ -21,7 +21,7 @@ import {
   slimConfigOf,
   type SlimDecoderConfig,
 } from "../models/slim_decoder.ts";
-import { mapBatches, psnr } from "../train/autoencoder.ts";
+import { mapBatchesAsync, psnr } from "../train/autoencoder.ts";
 import { compressDecoder } from "../train/compress.ts";
 import type { CompressTarget } from "../train/compress_options.ts";
 import { decodeAll, paramsFrom } from "../train/compress_pruning.ts";
@@ -133,21 +133,22 @@ export const compressStage = tensorStage({
     const ae = paramsFrom(model.arrays);
     const condition = (x: Float32Array) => cond ? sobelEdges(x, [res, res, 3], cond.threshold) : x;
     const inC = cond ? 1 : 3;
-    const codesOf = (x: Float32Array) =>
-      mapBatches(condition(x), [res, res, inC], 64, (t) => encode(ae, aeConfig, t)).data;
+    const codesOf = async (x: Float32Array) =>
+      (await mapBatchesAsync(condition(x), [res, res, inC], 64, (t) => encode(ae, aeConfig, t)))
+        .data;
     const codes = {
-      train: codesOf(sets.train),
-      calibration: codesOf(sets.calibration),
-      holdout: codesOf(sets.holdout),
+      train: await codesOf(sets.train),
+      calibration: await codesOf(sets.calibration),
+      holdout: await codesOf(sets.holdout),
     };
     ae.dispose();
     const config = slimConfigOf(aeConfig);
     const teacher = decoderArrays(model.arrays);
     const tp = paramsFrom(teacher);
     const reference = {
-      train: decodeAll(tp, config, codes.train, codeShape),
-      calibration: decodeAll(tp, config, codes.calibration, codeShape),
-      holdout: decodeAll(tp, config, codes.holdout, codeShape),
+      train: await decodeAll(tp, config, codes.train, codeShape),
+      calibration: await decodeAll(tp, config, codes.calibration, codeShape),
+      holdout: await decodeAll(tp, config, codes.holdout, codeShape),
     };
     ctx.log(
       `${trainN} training, ${calN} calibration, ${holdout} held-out images; teacher channels ` +
@@ -201,9 +202,9 @@ export const compressStage = tensorStage({
     });
 
     // Held-out figures: teacher, pruned only, distilled student.
-    const evaluate = (arrays: Record<string, NamedArray>, cfg: SlimDecoderConfig) => {
+    const evaluate = async (arrays: Record<string, NamedArray>, cfg: SlimDecoderConfig) => {
       const q = paramsFrom(arrays);
-      const out = decodeAll(q, cfg, codes.holdout, codeShape);
+      const out = await decodeAll(q, cfg, codes.holdout, codeShape);
       const cost = decoderCost(cfg, codeShape[0], codeShape[1]);
       q.dispose();
       return {
@@ -218,9 +219,9 @@ export const compressStage = tensorStage({
       };
     };
     tp.dispose();
-    const before = evaluate(teacher, config);
-    const prunedOnly = evaluate(result.pruned.arrays, result.pruned.config);
-    const after = evaluate(result.student.arrays, result.student.config);
+    const before = await evaluate(teacher, config);
+    const prunedOnly = await evaluate(result.pruned.arrays, result.pruned.config);
+    const after = await evaluate(result.student.arrays, result.student.config);
     // CPU latency of the teacher and the compressed decoder, measured in turns.
     const pair = [
       { arrays: teacher, config },

@@ -2,7 +2,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
 import { writeFloatArray } from "../data/zarr_arrays.ts";
-import { mapBatches } from "../train/autoencoder.ts";
+import { mapBatchesAsync } from "../train/autoencoder.ts";
 import { encode } from "../models/autoencoder.ts";
 import { readAutoencoderFile } from "../models/autoencoder_file.ts";
 import { Params } from "../nn/params.ts";
@@ -27,7 +27,7 @@ export const encodeStage = tensorStage({
     const x = toUnitRange(images.data);
     let done = 0;
     const n = images.shape[0];
-    const codes = mapBatches(x, [res, res, 3], ctx.params.batch, (t) => {
+    const codes = await mapBatchesAsync(x, [res, res, 3], ctx.params.batch, (t) => {
       done += t.shape[0];
       ctx.progress(done, n, "images encoded");
       return encode(ae, config, t);

@@ -233,7 +233,7 @@ async function swdCurve(
     ctx.progress(i, files.length, `SWD at step ${f.step}`);
     // The same latents for every point, so the curve follows the weights, not the draw.
     const gen = await TrainedGenerator.load(f.path, decoder);
-    const imgs = gen.sampleAll(count, seed ^ 0x5eed, 64);
+    const imgs = await gen.sampleAll(count, seed ^ 0x5eed, 64);
     gen.dispose();
     if (imgs.shape[0] !== res) {
       ctx.log(`snapshot at step ${f.step} makes ${imgs.shape[0]}px images; skipped`);

@@ -9,7 +9,7 @@ export async function gridPng(
   cols = 8,
 ): Promise<Uint8Array> {
   const [n, h, w, c] = images instanceof Float32Array ? shape! : images.shape;
-  const data = images instanceof Float32Array ? images : (images.dataSync() as Float32Array);
+  const data = images instanceof Float32Array ? images : (await images.data() as Float32Array);
   const g = imageGrid(data, n, h, w, c, Math.min(cols, n));
   return await encodePng(g.pixels, g.width, g.height, 3, h <= 64 ? 3 : 1);
 }

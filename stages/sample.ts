@@ -46,7 +46,7 @@ export const sampleStage = tensorStage({
       decoder = { arrays: ae.arrays, config: slimConfigOf(ae.config) };
     }
     const gen = await TrainedGenerator.load(ctx.inputs.generator, decoder);
-    const { data: out, shape } = gen.sampleAll(
+    const { data: out, shape } = await gen.sampleAll(
       p.count,
       p.seed,
       p.batch,

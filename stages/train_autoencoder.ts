@@ -1,7 +1,7 @@
 /** Stage `train-autoencoder`: images -> small latent codes and back (Liu et al. 2019, stage 1). */
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
-import { mapBatches, psnr, trainAutoencoder } from "../train/autoencoder.ts";
+import { mapBatchesAsync, psnr, trainAutoencoder } from "../train/autoencoder.ts";
 import { decode, encode } from "../models/autoencoder.ts";
 import { writeAutoencoderFile } from "../models/autoencoder_file.ts";
 import { gridPng } from "./grid_png.ts";
@@ -9,6 +9,7 @@ import { checkpointHooks } from "./checkpoint_hooks.ts";
 import { tensorStage } from "./tensor_stage.ts";
 import { trainingSplit } from "./prepared_dataset.ts";
 import { trainingProgress } from "./training_progress.ts";
+import { onHost } from "../backend/host_read.ts";
 
 const params = z.object({
   factor: z.number().int().refine((f) => Number.isInteger(Math.log2(f)), "a power of two").default(
@@ -64,7 +65,7 @@ export const trainAutoencoderStage = tensorStage({
     // Held-out PSNR and the originals-vs-reconstructions picture.
     const held = await split.heldOut();
     const per = res * res * 3;
-    const rec = mapBatches(
+    const rec = await mapBatchesAsync(
       held,
       [res, res, 3],
       64,
@@ -82,6 +83,7 @@ export const trainAutoencoderStage = tensorStage({
       await gridPng(pair, [2 * show, res, res, 3], 8),
     );
     const codeShape: [number, number, number] = [res / p.factor, res / p.factor, p.latentChannels];
+    await onHost(result.params.list()); // a GPU backend reads the weights asynchronously first
     await writeAutoencoderFile(ctx.outputs.model, {
       arrays: result.params.toArrays(),
       config,

@@ -8,13 +8,14 @@ import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
 import { sobelEdges } from "../data/edges.ts";
 import { generateFrom, trainConditional } from "../train/conditional.ts";
-import { mapBatches, psnr } from "../train/autoencoder.ts";
+import { mapBatchesAsync, psnr } from "../train/autoencoder.ts";
 import { writeAutoencoderFile } from "../models/autoencoder_file.ts";
 import { gridPng } from "./grid_png.ts";
 import { checkpointHooks } from "./checkpoint_hooks.ts";
 import { tensorStage } from "./tensor_stage.ts";
 import { trainingSplit } from "./prepared_dataset.ts";
 import { trainingProgress } from "./training_progress.ts";
+import { onHost } from "../backend/host_read.ts";
 
 const params = z.object({
   factor: z.number().int().refine((f) => Number.isInteger(Math.log2(f)), "a power of two").default(
@@ -69,7 +70,12 @@ export const trainConditionalStage = tensorStage({
     const per = res * res * 3;
     const held = await split.heldOut();
     const edges = condition(held);
-    const gen = mapBatches(edges, [res, res, 1], 64, (x) => generateFrom(result.params, config, x));
+    const gen = await mapBatchesAsync(
+      edges,
+      [res, res, 1],
+      64,
+      (x) => generateFrom(result.params, config, x),
+    );
     const heldPsnr = psnr(gen.data, held);
     // Rows: edge maps (grey), generated images, the real images.
     const show = Math.min(8, holdout);
@@ -79,6 +85,7 @@ export const trainConditionalStage = tensorStage({
     grid.set(held.subarray(0, show * per), 2 * show * per);
     await Deno.writeFile(ctx.outputs.samples, await gridPng(grid, [3 * show, res, res, 3], show));
     const codeShape: [number, number, number] = [res / p.factor, res / p.factor, p.latentChannels];
+    await onHost(result.params.list()); // a GPU backend reads the weights asynchronously first
     await writeAutoencoderFile(ctx.outputs.model, {
       arrays: result.params.toArrays(),
       config,

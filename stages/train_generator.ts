@@ -36,6 +36,7 @@ import { checkpointHooks } from "./checkpoint_hooks.ts";
 import { tensorStage } from "./tensor_stage.ts";
 import { datasetResolution } from "./prepared_dataset.ts";
 import { trainingProgress } from "./training_progress.ts";
+import { onHost } from "../backend/host_read.ts";
 
 const params = z.object({
   space: z.enum(["latent", "pixel"]).default("latent"),
@@ -217,16 +218,14 @@ export const trainGeneratorStage = tensorStage({
       snapshots: {
         every: p.sampleEvery,
         // A growing GAN's snapshot records its phase, so it is sampled as it was trained.
-        save: (step, ema, phase) =>
-          writeGeneratorFile(
+        save: async (step, ema, phase) => {
+          await onHost(ema.list()); // a GPU backend reads the weights asynchronously first
+          await writeGeneratorFile(
             join(ctx.outputs.snapshots, `${stepName(step)}.gft`),
             ema.toArrays("E/"),
-            {
-              ...meta,
-              step,
-              ...(p.growth ? { phase } : {}),
-            },
-          ),
+            { ...meta, step, ...(p.growth ? { phase } : {}) },
+          );
+        },
       },
       onProgress: (s, t, l) =>
         progress(
@@ -247,6 +246,7 @@ export const trainGeneratorStage = tensorStage({
           (peakMB !== null ? `, peak tensor memory ${peakMB.toFixed(0)} MB` : ""),
       );
     }
+    await onHost([...result.ema.list(), ...result.g.list()]);
     await writeGeneratorFile(ctx.outputs.model, {
       ...result.ema.toArrays("E/"),
       ...result.g.toArrays("G/"),

@@ -85,13 +85,13 @@ const MAY_IMPORT: Record<string, string[]> = {
   "nn/": [],
   "report/": [],
   "data/": ["nn/"],
-  "metrics/": ["nn/"],
+  "metrics/": ["nn/", "backend/"],
   "models/": ["nn/", "backend/"],
   "train/": ["models/", "nn/", "data/batch_source.ts", "backend/"],
   "backend/": ["nn/"],
 };
 
-/** A backend module other folders may use (its internals: onednn/, patches/). */
+/** A backend module other folders may use (its internals: onednn/, webgpu/, patches/). */
 const publicBackend = (path: string) =>
   /^backend\/[a-z_]+\.ts$/.test(path) || /^backend\/(ops|inference)\//.test(path);
 

@@ -17,6 +17,9 @@ import {
   unpackState,
 } from "./checkpoint_state.ts";
 import { dLossFn, gLossFn } from "./losses.ts";
+import { stateTensors } from "./host_state.ts";
+import { PendingLosses } from "./pending_losses.ts";
+import { onHost } from "../backend/host_read.ts";
 
 export interface AutoencoderTrainOptions {
   config: AutoencoderConfig;
@@ -81,10 +84,10 @@ export async function trainAutoencoder(o: AutoencoderTrainOptions): Promise<Auto
     lastCheckpoint = s.step;
   }
   const aeVars = ae.list(), cVars = critic.list();
+  const pending = new PendingLosses<null>();
   for (let step = start; step < o.steps; step++) {
     const x = tf.tensor4d(await o.data.batch(step), [n, h, w, c]);
     const useAdv = advWeight > 0 && step >= advStart;
-    let adv = 0;
     let l1T: tf.Scalar | null = null;
     const r = tf.variableGrads(() => {
       const rec = decode(ae, cfg, encode(ae, cfg, x));
@@ -100,7 +103,7 @@ export async function trainAutoencoder(o: AutoencoderTrainOptions): Promise<Auto
       return tf.add(lossL1, tf.mul(gLossFn(patchCritic(critic, rec)), advWeight)) as tf.Scalar;
     }, aeVars);
     optAe.apply(ae, r.grads);
-    const total = (await r.value.data())[0];
+    let advT: tf.Scalar | null = null;
     if (useAdv) {
       const rec = decode(ae, cfg, encode(ae, cfg, x));
       const cr = tf.variableGrads(
@@ -108,20 +111,25 @@ export async function trainAutoencoder(o: AutoencoderTrainOptions): Promise<Auto
         cVars,
       );
       optC.apply(critic, cr.grads);
-      adv = (await cr.value.data())[0];
-      tf.dispose([rec, cr.value, ...Object.values(cr.grads)]);
+      advT = cr.value;
+      tf.dispose([rec, ...Object.values(cr.grads)]);
     }
-    const l1 = (l1T as tf.Scalar | null)?.dataSync()[0] ?? total;
-    (l1T as tf.Scalar | null)?.dispose();
-    tf.dispose([x, r.value, ...Object.values(r.grads)]);
-    if (!Number.isFinite(total) || !Number.isFinite(adv)) {
-      throw new DivergenceError(step, lastCheckpoint, { l1: total, critic: adv });
+    tf.dispose([x, ...Object.values(r.grads)]);
+    // Losses stay on the backend and are read every few steps on a GPU (every step here).
+    pending.push(step, [r.value, l1T ?? tf.clone(r.value), advT ?? tf.scalar(0)], null, 0);
+    const due = o.checkpoint && (step + 1) % o.checkpoint.every === 0 && step + 1 < o.steps;
+    if (!(due || step + 1 === o.steps || pending.full)) continue;
+    for (const { step: s, values: [total, l1, advValue] } of await pending.read()) {
+      if (!Number.isFinite(total) || !Number.isFinite(advValue)) {
+        throw new DivergenceError(s, lastCheckpoint, { l1: total, critic: advValue });
+      }
+      history.step.push(s + 1);
+      history.l1.push(l1);
+      history.adv.push(advValue);
+      o.onProgress?.(s + 1, o.steps, { l1, adv: advValue });
     }
-    history.step.push(step + 1);
-    history.l1.push(l1);
-    history.adv.push(adv);
-    o.onProgress?.(step + 1, o.steps, { l1, adv });
-    if (o.checkpoint && (step + 1) % o.checkpoint.every === 0 && step + 1 < o.steps) {
+    if (due && o.checkpoint) {
+      await onHost(stateTensors(parts)); // GPU backends: the state is read asynchronously first
       const state = packState(parts, step + 1, rng.state(), history);
       await o.checkpoint.save(step + 1, state);
       lastCheckpoint = step + 1;
@@ -153,6 +161,31 @@ export function mapBatches(
       out = new Float32Array(n * a * b * c);
     }
     out.set(res.dataSync() as Float32Array, i * a * b * c);
+    res.dispose();
+  }
+  return { data: out ?? new Float32Array(), shape: outShape };
+}
+
+/** `mapBatches` reading each batch's result asynchronously (what a GPU backend needs). */
+export async function mapBatchesAsync(
+  x: Float32Array,
+  inShape: [number, number, number],
+  batch: number,
+  fn: (t: tf.Tensor4D) => tf.Tensor4D,
+): Promise<{ data: Float32Array; shape: [number, number, number] }> {
+  const per = inShape[0] * inShape[1] * inShape[2];
+  const n = x.length / per;
+  let out: Float32Array | null = null;
+  let outShape: [number, number, number] = [0, 0, 0];
+  for (let i = 0; i < n; i += batch) {
+    const m = Math.min(batch, n - i);
+    const res = tf.tidy(() => fn(tf.tensor4d(x.subarray(i * per, (i + m) * per), [m, ...inShape])));
+    const [, a, b, c] = res.shape;
+    if (!out) {
+      outShape = [a, b, c];
+      out = new Float32Array(n * a * b * c);
+    }
+    out.set(await res.data() as Float32Array, i * a * b * c);
     res.dispose();
   }
   return { data: out ?? new Float32Array(), shape: outShape };

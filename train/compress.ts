@@ -27,7 +27,7 @@ import { CompressionRun } from "./compress_run.ts";
 
 export async function compressDecoder(o: CompressOptions): Promise<CompressResult> {
   const run = new CompressionRun(o);
-  run.resume();
+  await run.resume();
   await run.condense();
   return run.finish(await run.pruneAndDistill());
 }

@@ -8,18 +8,19 @@ import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
 import type { NamedArray } from "../nn/tensor_file.ts";
 import { pruneDecoder, slimDecode, type SlimDecoderConfig } from "../models/slim_decoder.ts";
-import { mapBatches, psnr } from "./autoencoder.ts";
+import { mapBatchesAsync, psnr } from "./autoencoder.ts";
 import type { Calibration, CompressTarget } from "./compress_options.ts";
 
-/** Decodes every code (in batches of 64) through a slim decoder. */
-export function decodeAll(
+/** Decodes every code (in batches of 64, each read asynchronously) through a slim decoder. */
+export async function decodeAll(
   p: Params,
   cfg: SlimDecoderConfig,
   codes: Float32Array,
   codeShape: [number, number, number],
   scales?: Params,
-): Float32Array {
-  return mapBatches(codes, codeShape, 64, (z) => slimDecode(p, cfg, z, { scales })).data;
+): Promise<Float32Array> {
+  return (await mapBatchesAsync(codes, codeShape, 64, (z) => slimDecode(p, cfg, z, { scales })))
+    .data;
 }
 
 /** A slim decoder's parameter store from arrays (not trainable unless asked). */
@@ -71,14 +72,14 @@ export function prunable(channels: number[], minChannels = 1): number {
  * (folded, undistilled) decoder loses at most `maxPsnrLossDb` on the calibration set, by binary
  * search over the count (the loss is taken to grow with the count; every probe is recorded).
  */
-export function choosePruneCount(
+export async function choosePruneCount(
   weights: Record<string, NamedArray>,
   scales: Float32Array[],
   cfg: SlimDecoderConfig,
   cal: Calibration,
   target: CompressTarget,
   minChannels = 1,
-): { count: number; selection: { pruned: number; lossDb: number }[] } {
+): Promise<{ count: number; selection: { pruned: number; lossDb: number }[] }> {
   const max = prunable(cfg.channels, minChannels);
   if ("keepFraction" in target) {
     const total = cfg.channels.reduce((a, b) => a + b, 0);
@@ -86,21 +87,21 @@ export function choosePruneCount(
     return { count, selection: [] };
   }
   const selection: { pruned: number; lossDb: number }[] = [];
-  const loss = (count: number) => {
+  const loss = async (count: number) => {
     const { keep } = keepAfterPruning(scales, count, minChannels);
     const pr = pruneDecoder(weights, cfg, keep, scales);
     const p = paramsFrom(pr.arrays);
-    const l = psnrLossDb(cal, decodeAll(p, pr.config, cal.codes, cal.codeShape));
+    const l = psnrLossDb(cal, await decodeAll(p, pr.config, cal.codes, cal.codeShape));
     p.dispose();
     selection.push({ pruned: count, lossDb: l });
     return l;
   };
   let lo = 0, hi = max; // invariant: lo fits (or is 0), everything above hi does not
-  if (loss(hi) <= target.maxPsnrLossDb) return { count: hi, selection };
+  if (await loss(hi) <= target.maxPsnrLossDb) return { count: hi, selection };
   hi--;
   while (lo < hi) {
     const mid = Math.ceil((lo + hi) / 2);
-    if (loss(mid) <= target.maxPsnrLossDb) lo = mid;
+    if (await loss(mid) <= target.maxPsnrLossDb) lo = mid;
     else hi = mid - 1;
   }
   return { count: lo, selection };

@@ -29,6 +29,8 @@ import {
   psnrLossDb,
   selectionAdapters,
 } from "./compress_pruning.ts";
+import { onHost } from "../backend/host_read.ts";
+import { stateTensors } from "./host_state.ts";
 
 /** Rows of minibatch `step`: epoch-wise seeded permutations, a pure function of (seed, step). */
 export function batchRows(n: number, batch: number, seed: number, step: number): number[] {
@@ -92,7 +94,7 @@ interface Best {
 
 /** What the prune phase chose, and the student that results from it. */
 interface Outcome {
-  safe: ReturnType<typeof choosePruneCount>;
+  safe: Awaited<ReturnType<typeof choosePruneCount>>;
   scales: Float32Array[];
   weights: Record<string, NamedArray>;
   total: number;
@@ -228,6 +230,8 @@ export class CompressionRun {
   private async save(): Promise<void> {
     if (!this.o.checkpoint) return;
     const { W, S, optW, optS } = this;
+    // GPU backends: the state is read asynchronously first.
+    await onHost(stateTensors({ W, S, optW, optS, ...this.studentParts(this.student) }));
     const state = packState(
       stores({ W, S, optW, optS, ...this.studentParts(this.student) }),
       this.counter,
@@ -266,7 +270,7 @@ export class CompressionRun {
   }
 
   /** Restores the state of the checkpoint the options carry, if any. */
-  resume(): void {
+  async resume(): Promise<void> {
     const s = this.o.checkpoint?.resume;
     if (!s) return;
     const extra = s.extra as
@@ -289,6 +293,7 @@ export class CompressionRun {
       this.best = { ...extra.best, arrays };
     }
     if (this.final) {
+      await onHost([...W.list(), ...S.list()]); // newStudent reads them synchronously
       this.student = this.newStudent(this.final.keep);
       unpackState(s, stores(this.studentParts(this.student)));
     }
@@ -309,6 +314,7 @@ export class CompressionRun {
       optW.opts.lr = weightLr * decay;
       optS.opts.lr = lr * decay;
       const vars = weightLr > 0 ? [...W.list(), ...S.list()] : S.list();
+      let parts: tf.Tensor[] = [];
       const r = tf.variableGrads(() => {
         const rec = reconLoss(slimForward(W, this.cfg, z, { scales: S }).out, y);
         const pen = tf.addN(
@@ -316,12 +322,13 @@ export class CompressionRun {
             tf.mul(tf.sum(tf.abs(S.vars.get(`${nm}.s`)!)), this.penaltyWeights[i])
           ),
         );
-        losses.rec = rec.dataSync()[0];
-        losses.l1 = pen.dataSync()[0];
+        parts = [tf.keep(rec), tf.keep(pen)]; // read after the step (asynchronously)
         return tf.add(rec, tf.mul(pen, this.l1)) as tf.Scalar;
       }, vars);
       if (weightLr > 0) optW.apply(W, r.grads);
       optS.apply(S, r.grads);
+      [losses.rec, losses.l1] = (await onHost(parts)).map((v) => v[0]);
+      tf.dispose(parts);
       losses.loss = (await r.value.data())[0];
       tf.dispose([z, y, r.value, ...Object.values(r.grads)]);
       this.record("condense", losses);
@@ -351,6 +358,7 @@ export class CompressionRun {
         const pixels = (pixelsFrom === "original" ? g : c)!.out;
         return [pixels, ...(featuresFrom === "original" ? g : c)!.features];
       });
+      let parts: tf.Tensor[] = [];
       const r = tf.variableGrads(() => {
         const f = slimForward(st.p, st.config, z);
         const pix = reconLoss(f.out, t[0]);
@@ -359,12 +367,13 @@ export class CompressionRun {
           return tf.mean(tf.square(tf.sub(tf.conv2d(h, a, 1, "same"), t[i + 1])));
         });
         const feat = tf.div(tf.addN(feats), feats.length) as tf.Scalar;
-        losses.pixel = pix.dataSync()[0];
-        losses.feature = feat.dataSync()[0];
+        parts = [tf.keep(pix), tf.keep(feat)]; // read after the step (asynchronously)
         return tf.add(pix, tf.mul(feat, this.featureWeight)) as tf.Scalar;
       }, [...st.p.list(), ...st.adapters.list()]);
       st.opt.apply(st.p, r.grads);
       st.optA.apply(st.adapters, r.grads);
+      [losses.pixel, losses.feature] = (await onHost(parts)).map((v) => v[0]);
+      tf.dispose(parts);
       losses.loss = (await r.value.data())[0];
       tf.dispose([z, r.value, ...Object.values(r.grads), ...t]);
       this.record("distill", losses);
@@ -378,9 +387,9 @@ export class CompressionRun {
     }
   }
 
-  private calibrationLoss(p: Params, c: SlimDecoderConfig): number {
+  private async calibrationLoss(p: Params, c: SlimDecoderConfig): Promise<number> {
     const cal = this.o.calibration;
-    return psnrLossDb(cal, decodeAll(p, c, cal.codes, cal.codeShape));
+    return psnrLossDb(cal, await decodeAll(p, c, cal.codes, cal.codeShape));
   }
 
   /**
@@ -393,9 +402,10 @@ export class CompressionRun {
    */
   async pruneAndDistill(): Promise<Outcome> {
     const { o, cfg, names, minChannels, probeSteps, C, D } = this;
+    await onHost([...this.W.list(), ...this.S.list()]); // read synchronously from here on (GPU backends)
     const scales = scalesOf(this.S, names);
     const weights = this.W.toArrays();
-    const safe = choosePruneCount(weights, scales, cfg, o.calibration, o.target, minChannels);
+    const safe = await choosePruneCount(weights, scales, cfg, o.calibration, o.target, minChannels);
     const max = prunable(cfg.channels, minChannels);
     const total = cfg.channels.reduce((a, b) => a + b, 0);
     const grid = Math.max(1, Math.round(total / 16));
@@ -411,8 +421,9 @@ export class CompressionRun {
       const estimate = C + Math.ceil(Math.log2(candidates.length + 1)) * probeSteps +
         (reuse ? 0 : D);
       await this.distill(st, this.counter, probeSteps, estimate);
-      const l = this.calibrationLoss(st.p, st.config);
+      const l = await this.calibrationLoss(st.p, st.config);
       if (reuse && l <= limit && (!this.best || count > this.best.count)) {
+        await onHost(st.p.list());
         this.best = { count, keep: st.keep, arrays: st.p.toArrays() };
       }
       this.dropStudent(st);
@@ -448,6 +459,7 @@ export class CompressionRun {
       }
       const student = this.student!;
       await this.distill(student, this.final.start, D, this.final.start + D);
+      await onHost(student.p.list());
       out = { keep: this.final.keep, config: student.config, arrays: student.p.toArrays() };
       pruned = student.pruned;
       this.dropStudent(student);
@@ -456,7 +468,7 @@ export class CompressionRun {
   }
 
   /** The result of the run, and its tensors released. */
-  finish(r: Outcome): CompressResult {
+  async finish(r: Outcome): Promise<CompressResult> {
     const { minChannels } = this;
     const removed = r.total - r.out.keep.reduce((a, k) => a + k.length, 0);
     const sp = paramsFrom(r.out.arrays);
@@ -473,7 +485,7 @@ export class CompressionRun {
         })),
       },
       threshold: keepAfterPruning(r.scales, removed, minChannels).threshold,
-      calibrationLossDb: this.calibrationLoss(sp, r.out.config),
+      calibrationLossDb: await this.calibrationLoss(sp, r.out.config),
       history: this.history,
     };
     sp.dispose();

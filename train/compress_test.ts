@@ -30,18 +30,18 @@ const CODE: [number, number, number] = [4, 4, 2];
 const IMAGE: [number, number, number] = [8, 8, 3];
 
 /** A random He-initialised decoder as the teacher, and `n` random codes with its decodes. */
-function teacherAndData(seed: number, n: number) {
+async function teacherAndData(seed: number, n: number) {
   const p = new Params(new Rng(seed), false);
   slimDecode(p, CFG, tf.zeros([1, ...CODE])).dispose();
   const teacher = p.toArrays();
   const codes = new Rng(seed + 1).normalArray(n * 32);
-  const outs = decodeAll(p, CFG, codes, CODE);
+  const outs = await decodeAll(p, CFG, codes, CODE);
   p.dispose();
   return { teacher, codes, outs };
 }
 
-function split(seed: number, noiseStd = 0.05) {
-  const { teacher, codes, outs } = teacherAndData(seed, 96);
+async function split(seed: number, noiseStd = 0.05) {
+  const { teacher, codes, outs } = await teacherAndData(seed, 96);
   const per = 32, img = 8 * 8 * 3;
   const train: CodeSet = {
     codes: codes.slice(0, 64 * per),
@@ -80,38 +80,40 @@ Deno.test("keepAfterPruning: global smallest |scale| first, a per-layer minimum 
   assertEquals(keepAfterPruning(s, 2, 2).keep, [[0, 2], [0, 1]]);
 });
 
-Deno.test("choosePruneCount: a channel budget, and the largest count within a PSNR loss", () => {
-  const { teacher, calibration } = split(11, 0.05);
+Deno.test("choosePruneCount: a channel budget, and the largest count within a PSNR loss", async () => {
+  const { teacher, calibration } = await split(11, 0.05);
   const scales = [0, 1, 2].map((l) => new Rng(20 + l).uniformArray(8, 0.1, 1));
   for (const [l, c] of [[0, 3], [1, 6], [2, 1]]) scales[l][c] = 1e-3; // condensed away
   // The condensed teacher is the scaled network: its outputs are the reference.
   const all = pruneDecoder(teacher, CFG, CFG.channels.map((c) => [...Array(c).keys()]), scales);
   const pa = paramsFrom(all.arrays);
   const noise = calibration.originals.map((v, i) => v - calibration.reference[i]);
-  calibration.reference = decodeAll(pa, CFG, calibration.codes, CODE);
+  calibration.reference = await decodeAll(pa, CFG, calibration.codes, CODE);
   calibration.originals = calibration.reference.map((v, i) => v + noise[i]);
   pa.dispose();
-  const budget = choosePruneCount(teacher, scales, CFG, calibration, { keepFraction: 0.25 });
+  const budget = await choosePruneCount(teacher, scales, CFG, calibration, { keepFraction: 0.25 });
   assertEquals(budget.count, 18); // 24 channels, keep 6
   const target = { maxPsnrLossDb: 1 };
-  const c = choosePruneCount(teacher, scales, CFG, calibration, target);
+  const c = await choosePruneCount(teacher, scales, CFG, calibration, target);
   // The loss of pruning n channels, measured directly rather than through the search.
-  const loss = (n: number) => {
+  const loss = async (n: number) => {
     const { keep } = keepAfterPruning(scales, n);
     const pr = pruneDecoder(teacher, CFG, keep, scales);
     const p = paramsFrom(pr.arrays);
-    const l = psnrLossDb(calibration, decodeAll(p, pr.config, calibration.codes, CODE));
+    const l = psnrLossDb(calibration, await decodeAll(p, pr.config, calibration.codes, CODE));
     p.dispose();
     return l;
   };
   assert(c.count >= 3 && c.count < 21, `count ${c.count}`); // 6 with these seeds
-  assert(loss(3) < 0.01, "the three ~0 channels cost nothing");
-  assert(loss(c.count) <= 1, `loss at ${c.count}: ${loss(c.count)}`);
-  assert(loss(c.count + 1) > 1, `loss at ${c.count + 1}: ${loss(c.count + 1)}`);
+  assert(await loss(3) < 0.01, "the three ~0 channels cost nothing");
+  const atCount = await loss(c.count);
+  assert(atCount <= 1, `loss at ${c.count}: ${atCount}`);
+  const above = await loss(c.count + 1);
+  assert(above > 1, `loss at ${c.count + 1}: ${above}`);
 });
 
 Deno.test("condense: the L1 penalty drives the scales of unused channels to ~0", async () => {
-  const { teacher, train, calibration } = split(3);
+  const { teacher, train, calibration } = await split(3);
   // Channels 5..7 of dec.in feed nothing: their outgoing weights in dec.up1 are zero.
   const w = teacher["dec.up1.w"];
   const dead = [5, 6, 7];
@@ -140,7 +142,7 @@ Deno.test("condense: the L1 penalty drives the scales of unused channels to ~0",
 });
 
 Deno.test("distillation improves PSNR over the pruned-only network; tensors shrink", async () => {
-  const { teacher, train, calibration } = split(5);
+  const { teacher, train, calibration } = await split(5);
   const o: CompressOptions = {
     teacher,
     config: CFG,
@@ -160,13 +162,13 @@ Deno.test("distillation improves PSNR over the pruned-only network; tensors shri
     assert(a.data.length <= teacher[k].data.length, k);
   }
   assert(r.student.arrays["dec.up1.w"].data.length < teacher["dec.up1.w"].data.length);
-  const score = (arrays: Record<string, NamedArray>) => {
+  const score = async (arrays: Record<string, NamedArray>) => {
     const p = paramsFrom(arrays);
-    const out = decodeAll(p, r.student.config, calibration.codes, CODE);
+    const out = await decodeAll(p, r.student.config, calibration.codes, CODE);
     p.dispose();
     return psnr(out, calibration.reference);
   };
-  const before = score(r.pruned.arrays), after = score(r.student.arrays);
+  const before = await score(r.pruned.arrays), after = await score(r.student.arrays);
   assert(after > before + 1, `PSNR vs teacher: pruned ${before.toFixed(2)}, distilled ${after}`);
   assert(r.history.pixel.at(-1)! < r.history.pixel[0], "pixel loss fell");
 });
@@ -174,7 +176,7 @@ Deno.test("distillation improves PSNR over the pruned-only network; tensors shri
 for (const probeSteps of [2, undefined]) {
   const what = probeSteps ? "short probes, then a final distillation" : "full-length probes";
   Deno.test(`compress (${what}): resuming from checkpoints is bit-identical`, async () => {
-    const { teacher, train, calibration } = split(7);
+    const { teacher, train, calibration } = await split(7);
     const o: CompressOptions = {
       teacher,
       config: CFG,

@@ -17,6 +17,9 @@ import {
   packState,
   unpackState,
 } from "./checkpoint_state.ts";
+import { onHost } from "../backend/host_read.ts";
+import { stateTensors } from "./host_state.ts";
+import { PendingLosses } from "./pending_losses.ts";
 
 export interface ConditionalTrainOptions {
   /** `imageChannels` is the output's channel count; the input's comes from `condition`. */
@@ -72,25 +75,32 @@ export async function trainConditional(
     lastCheckpoint = s.step;
   }
   const vars = net.list();
+  const pending = new PendingLosses<null>();
   for (let step = start; step < o.steps; step++) {
     const images = await o.data.batch(step);
     const y = tf.tensor4d(images, [n, h, w, c]);
     const x = tf.tensor4d(o.condition(images, n), [n, h, w, o.conditionChannels]);
-    let l1 = 0;
+    let l1T: tf.Scalar | null = null;
     const r = tf.variableGrads(() => {
       const d = tf.sub(decode(net, cfg, encode(net, cfg, x)), y);
       const a = tf.mean(tf.abs(d)) as tf.Scalar;
-      l1 = a.dataSync()[0];
+      l1T = tf.keep(a); // read after the step (asynchronously)
       return tf.add(a, tf.mul(tf.mean(tf.square(d)), l2Weight)) as tf.Scalar;
     }, vars);
     opt.apply(net, r.grads);
-    const total = (await r.value.data())[0];
-    tf.dispose([x, y, r.value, ...Object.values(r.grads)]);
-    if (!Number.isFinite(total)) throw new DivergenceError(step, lastCheckpoint, { loss: total });
-    history.step.push(step + 1);
-    history.l1.push(l1);
-    o.onProgress?.(step + 1, o.steps, { l1 });
-    if (o.checkpoint && (step + 1) % o.checkpoint.every === 0 && step + 1 < o.steps) {
+    tf.dispose([x, y, ...Object.values(r.grads)]);
+    // Losses stay on the backend and are read every few steps on a GPU (every step here).
+    pending.push(step, [r.value, l1T as unknown as tf.Scalar], null, 0);
+    const due = o.checkpoint && (step + 1) % o.checkpoint.every === 0 && step + 1 < o.steps;
+    if (!(due || step + 1 === o.steps || pending.full)) continue;
+    for (const { step: s, values: [total, l1] } of await pending.read()) {
+      if (!Number.isFinite(total)) throw new DivergenceError(s, lastCheckpoint, { loss: total });
+      history.step.push(s + 1);
+      history.l1.push(l1);
+      o.onProgress?.(s + 1, o.steps, { l1 });
+    }
+    if (due && o.checkpoint) {
+      await onHost(stateTensors(parts)); // GPU backends: the state is read asynchronously first
       await o.checkpoint.save(
         step + 1,
         packState(parts, step + 1, new Rng(o.seed).state(), history),

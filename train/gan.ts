@@ -27,8 +27,12 @@ import {
   packState,
   unpackState,
 } from "./checkpoint_state.ts";
-import { assertOneStage, ganStep, type Schedule } from "./gan_step.ts";
+import { assertOneStage, ganStepTensors, type Schedule } from "./gan_step.ts";
 import { adamFor, stepNets } from "./recipe.ts";
+import { PendingLosses } from "./pending_losses.ts";
+import { stateTensors } from "./host_state.ts";
+import { onDevice, onHost } from "../backend/host_read.ts";
+import { copyParamsOnDevice } from "./device_copy.ts";
 import { type DRegularisers, GAN_LOSSES, type GanLossName } from "./losses.ts";
 import { type Growth, growthPhase } from "./growth.ts";
 
@@ -105,7 +109,8 @@ export function createGan(config: GanConfig, seed: number, features?: FeatureNet
     });
   }
   const ema = new Params(new Rng(0), false);
-  ema.loadArrays(g.toArrays());
+  if (onDevice()) copyParamsOnDevice(g, ema);
+  else ema.loadArrays(g.toArrays());
   return { config, g, d, ema };
 }
 
@@ -160,6 +165,7 @@ export async function trainGan(o: GanTrainOptions): Promise<GanResult> {
   const [h, w, c] = o.data.sampleShape;
   let level = phaseAt(start).level;
   let end = start;
+  const pending = new PendingLosses<ReturnType<typeof phaseAt>>();
 
   for (let step = start; step < o.steps; step++) {
     const ph = phaseAt(step);
@@ -183,24 +189,36 @@ export async function trainGan(o: GanTrainOptions): Promise<GanResult> {
     const z2 = sampleLatents(rng, n, cfg.zDim);
     const eps = o.reg ? tf.tensor1d(rng.uniformArray(n)) : undefined;
     const t0 = performance.now();
-    const losses = ganStep(schedule, nets, { real, z1, z2, eps }, optD, optG, { loss, reg: o.reg });
+    const lossT = ganStepTensors(schedule, nets, { real, z1, z2, eps }, optD, optG, {
+      loss,
+      reg: o.reg,
+    });
     // Ramp the EMA decay up (as TF's ExponentialMovingAverage with num_updates): a fixed 0.999
     // would keep the average dominated by the random initial weights for thousands of steps.
     emaUpdate(emaVars, gVars, Math.min(decay, (1 + step) / (10 + step)));
-    stepTimes.push({ resolution: ph.resolution, ms: performance.now() - t0 });
+    pending.push(step, [lossT.d, lossT.g], ph, performance.now() - t0);
     tf.dispose([real, z1, z2, ...(eps ? [eps] : [])]);
-    if (!Number.isFinite(losses.d) || !Number.isFinite(losses.g)) {
-      throw new DivergenceError(step, lastCheckpoint, losses);
-    }
-    history.step.push(step + 1);
-    history.d.push(losses.d);
-    history.g.push(losses.g);
     const done = end = step + 1;
-    const info: StepInfo = o.growth
-      ? { ...losses, resolution: ph.resolution, alpha: ph.alpha }
-      : losses;
-    o.onProgress?.(done, o.steps, info);
     const last = done === o.steps || (o.until?.(done) ?? false);
+    const saving = (o.samples && done % o.samples.every === 0) ||
+      (o.snapshots && done % o.snapshots.every === 0) ||
+      (o.checkpoint && done % o.checkpoint.every === 0);
+    // Losses are read every step on the host backends, every few steps on a GPU (no stall).
+    if (!(last || saving || pending.full)) continue;
+    for (const r of await pending.read()) {
+      const losses = { d: r.values[0], g: r.values[1] };
+      stepTimes.push({ resolution: r.info.resolution, ms: r.ms });
+      if (!Number.isFinite(losses.d) || !Number.isFinite(losses.g)) {
+        throw new DivergenceError(r.step, lastCheckpoint, losses);
+      }
+      history.step.push(r.step + 1);
+      history.d.push(losses.d);
+      history.g.push(losses.g);
+      const info: StepInfo = o.growth
+        ? { ...losses, resolution: r.info.resolution, alpha: r.info.alpha }
+        : losses;
+      o.onProgress?.(r.step + 1, o.steps, info);
+    }
     if (o.samples && fixedZ && (done % o.samples.every === 0 || last)) {
       const imgs = tf.tidy(() =>
         upsampleTo(generate(ema, cfg, fixedZ, { ...call, noiseSeed: 0 }), size)
@@ -213,6 +231,7 @@ export async function trainGan(o: GanTrainOptions): Promise<GanResult> {
     }
     if (last) break;
     if (o.checkpoint && done % o.checkpoint.every === 0) {
+      await onHost(stateTensors(parts)); // GPU backends: the state is read asynchronously first
       await o.checkpoint.save(done, packState(parts, done, rng.state(), history));
       lastCheckpoint = done;
     }

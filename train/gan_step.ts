@@ -12,6 +12,9 @@ import * as tf from "@tensorflow/tfjs";
 import type { Params } from "../nn/params.ts";
 import type { Adam } from "./adam.ts";
 import { type DRegularisers, GAN_LOSSES, type GanLoss, gradientPenalty } from "./losses.ts";
+import { onDevice } from "../backend/host_read.ts";
+import { untaped } from "../backend/ops/untaped.ts";
+import { gammaTensor } from "./one_stage_gamma.ts";
 
 export interface StepNets {
   g: Params;
@@ -127,6 +130,66 @@ export function oneStageGrads(
     return dObjective(nets, b, o, D(b.real), fakeLogits, detached);
   }, [...nets.d.list(), ...nets.g.list()]);
   return { ...out, gValue };
+}
+
+/**
+ * `oneStageGrads` for a backend that cannot read tensors back mid-step (WebGPU): gamma is
+ * computed from the logits on the device, the penalty's fake samples are an untaped copy, and
+ * L_G stays a tensor. Same maths; float32 exp instead of the host's float64 one.
+ */
+export function oneStageGradsOnDevice(
+  nets: StepNets,
+  b: StepBatch,
+  o: StepOptions,
+): Grads & { gValue: tf.Scalar } {
+  assertOneStage(o.loss);
+  let gamma: tf.Tensor4D | null = null;
+  let gValue: tf.Scalar | null = null;
+  const scaled = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
+    value: tf.clone(args[0] as tf.Tensor),
+    gradFunc: (dy: tf.Tensor) => tf.mul(dy, gamma!),
+  }));
+  const D = dForOwnStep(nets, o);
+  const out = tf.variableGrads(() => {
+    const fake = nets.G(b.z1);
+    const fakeLogits = D(scaled(fake) as tf.Tensor4D);
+    const detached = untaped(() => {
+      gamma = tf.keep(gammaTensor(o.loss, fakeLogits));
+      gValue = tf.keep(o.loss.g(fakeLogits));
+      return o.reg ? tf.clone(fake) : fake;
+    });
+    return dObjective(nets, b, o, D(b.real), fakeLogits, detached);
+  }, [...nets.d.list(), ...nets.g.list()]);
+  (gamma as tf.Tensor | null)?.dispose();
+  return { ...out, gValue: gValue! };
+}
+
+/**
+ * One step as `ganStep`, with the losses left on the backend (no read back): what a training
+ * loop on a GPU reads asynchronously every few steps.
+ */
+export function ganStepTensors(
+  schedule: Schedule,
+  nets: StepNets,
+  b: StepBatch,
+  optD: Adam,
+  optG: Adam,
+  o: StepOptions,
+): { d: tf.Scalar; g: tf.Scalar } {
+  if (schedule === "one-stage") {
+    const step = onDevice() ? oneStageGradsOnDevice(nets, b, o) : oneStageGrads(nets, b, o);
+    optD.apply(nets.d, step.grads);
+    optG.apply(nets.g, step.grads);
+    tf.dispose(Object.values(step.grads));
+    const g = typeof step.gValue === "number" ? tf.scalar(step.gValue) : step.gValue;
+    return { d: step.value, g };
+  }
+  const dStep = discriminatorGrads(nets, b, o);
+  optD.apply(nets.d, dStep.grads);
+  const gStep = generatorGrads(nets, b.z2, o);
+  optG.apply(nets.g, gStep.grads);
+  tf.dispose([...Object.values(dStep.grads), ...Object.values(gStep.grads)]);
+  return { d: dStep.value, g: gStep.value };
 }
 
 export function ganStep(

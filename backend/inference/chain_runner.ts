@@ -12,14 +12,31 @@ import {
 } from "./conv_chain.ts";
 import { loadOneDnn } from "../onednn/ffi.ts";
 import { compileOneDnnChain } from "./onednn_chain.ts";
+import { onDevice } from "../host_read.ts";
+import { hostCompute } from "../host_compute.ts";
+import { DeviceChain } from "../webgpu/device_chain.ts";
 
 /** Compiles the chain for the current backend: oneDNN primitives on onednn, else tfjs ops. */
 export function compileConvChain(
   layers: ChainConv[],
   inShape: [number, number, number, number],
 ): ConvChain {
-  const d = tf.getBackend() === "onednn" ? loadOneDnn() : null;
-  return d ? compileOneDnnChain(d, layers, inShape) : tfjsChain(layers, inShape);
+  // Host arrays in and out: on a GPU backend they are run on the CPU (oneDNN where installed).
+  const d = tf.getBackend() === "onednn" || onDevice() ? loadOneDnn() : null;
+  if (d) return compileOneDnnChain(d, layers, inShape);
+  return onDevice() ? hostChain(layers, inShape) : tfjsChain(layers, inShape);
+}
+
+/** `tfjsChain` on tfjs's cpu backend, for a GPU backend's host-array runs. */
+function hostChain(layers: ChainConv[], inShape: [number, number, number, number]): ConvChain {
+  const chain = hostCompute(() => tfjsChain(layers, inShape));
+  return {
+    inShape,
+    outShape: chain.outShape,
+    engine: chain.engine,
+    run: (x, out) => hostCompute(() => chain.run(x, out)),
+    dispose: () => chain.dispose(),
+  };
 }
 
 /**
@@ -31,6 +48,7 @@ export function compileConvChain(
  */
 export class ChainRunner {
   #compiled = new Map<string, ConvChain>();
+  #device: DeviceChain | null = null;
   readonly cacheBytes: number;
   constructor(readonly layers: ChainConv[], opts: { cacheBytes?: number } = {}) {
     this.cacheBytes = opts.cacheBytes ?? 2 << 20;
@@ -83,12 +101,16 @@ export class ChainRunner {
 
   /** The chain applied to an NHWC batch, as a new tensor. */
   run(x: tf.Tensor4D): tf.Tensor4D {
+    // On a GPU the tensor stays there: tfjs ops on the device, no host round trip.
+    if (onDevice()) return (this.#device ??= new DeviceChain(this.layers)).run(x);
     const { data, shape } = this.runArray(x.dataSync() as Float32Array, x.shape);
     return tf.tensor4d(data, shape);
   }
 
   dispose(): void {
     for (const c of this.#compiled.values()) c.dispose();
+    this.#device?.dispose();
+    this.#device = null;
     this.#compiled.clear();
   }
 }

@@ -125,9 +125,11 @@ export function tfjsChain(
   inShape: [number, number, number, number],
 ): ConvChain {
   const shapes = chainShapes(layers, inShape);
+  // Kept: a chain may be compiled inside a caller's tidy (the first run of a ChainRunner.run),
+  // which must not free the weights its later runs use.
   const weights = layers.map((l) => ({
-    filter: tf.tensor4d(l.filter.data, l.filter.shape as [number, number, number, number]),
-    bias: tf.tensor1d(l.bias),
+    filter: tf.keep(tf.tensor4d(l.filter.data, l.filter.shape as [number, number, number, number])),
+    bias: tf.keep(tf.tensor1d(l.bias)),
   }));
   return {
     inShape,
