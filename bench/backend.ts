@@ -3,6 +3,7 @@
  * backend, the same network in PyTorch (/usr/bin/python3) in the same run, and the GFLOP/s of a
  * lone 3x3 64->64 conv on 32x64x64. Prints ratios; absolute figures depend on the machine.
  */
+import type { BenchRecorder } from "./results.ts";
 import * as tf from "@tensorflow/tfjs";
 import { type BackendName, initBackend } from "../backend/mod.ts";
 import { loadOneDnn, waitPolicy } from "../backend/onednn/ffi.ts";
@@ -217,7 +218,7 @@ function profileKernels(backendName: string) {
   };
 }
 
-export async function benchBackend(args: string[]): Promise<void> {
+export async function benchBackend(args: string[], rec?: BenchRecorder): Promise<void> {
   const size = args.includes("--32") ? 32 : 64;
   const batch = deviceBatch(args) ?? 32; // --batch=N: e.g. small, for a software adapter
   const steps = numberFlag(args, "steps", 5);
@@ -249,6 +250,12 @@ export async function benchBackend(args: string[]): Promise<void> {
         // A GPU backend: steps are queued and timed to completion (backend_device.ts).
         const r = await deviceGanStepMs(size, batch, steps);
         if (r.ms < best) [best, bestCpu] = [r.ms, NaN];
+        rec?.figure(
+          `backend.step.${info.name}.${size}.ms`,
+          `${info.name} step, ${size}², batch ${batch}`,
+          r.ms,
+          "ms",
+        );
         console.log(
           `${info.name.padEnd(8)} ${r.ms.toFixed(0).padStart(6)} ms/step  ${info.detail}`,
         );
@@ -257,6 +264,13 @@ export async function benchBackend(args: string[]): Promise<void> {
       const prof = args.includes("--profile") ? profileKernels(info.name) : null;
       const r = ganStepMs(size, batch, steps, prof?.reset);
       if (r.ms < best) [best, bestCpu] = [r.ms, r.cpuMs];
+      rec?.figure(
+        `backend.step.${info.name}.${size}.ms`,
+        `${info.name} step, ${size}², batch ${batch}`,
+        r.ms,
+        "ms",
+        [r.min, r.max],
+      );
       console.log(
         `${info.name.padEnd(8)} ${r.ms.toFixed(0).padStart(6)} ms/step  ${
           (batch * 1000 / r.ms).toFixed(1).padStart(7)
@@ -295,6 +309,14 @@ export async function benchBackend(args: string[]): Promise<void> {
           cpuMs.toFixed(0)
         } ms)`,
     );
+    rec?.figure(
+      `backend.step.torch.${size}.ms`,
+      `PyTorch 1.13 step, ${size}², batch ${batch} (${wait})`,
+      ms,
+      "ms",
+      times,
+    );
+    rec?.figure(`backend.torch_over_onednn_${size}`, "PyTorch's step time / ours", ms / best, "x");
     console.log(
       `ratio vs torch: ${
         (ms / best).toFixed(2)
@@ -304,5 +326,6 @@ export async function benchBackend(args: string[]): Promise<void> {
     );
   } else {
     console.log("torch: /usr/bin/python3 with torch not available; no ratio");
+    rec?.note("PyTorch (/usr/bin/python3 with torch) was not available: no ratio");
   }
 }

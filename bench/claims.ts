@@ -25,8 +25,10 @@ export const CLAIMS: ClaimRow[] = [
     paper: "Liu et al. 2019: training in the code space",
     bench: "latent",
     judge: (fig) => {
-      const r = fig("latent.pixel_over_latent_ms_per_kimg");
-      return r ? { ours: `${r.value.toFixed(1)}x cheaper per kimg`, met: r.value > 1 } : null;
+      const r = fig("latent.64.pixel_over_latent");
+      return r
+        ? { ours: `${r.value.toFixed(1)}x cheaper per kimg at 64²`, met: r.value > 1 }
+        : null;
     },
     reason: "",
   },

@@ -3,6 +3,7 @@
  * pixel mode at 32², 64² and 128², same batch and the same depth rules (latent codes are the
  * autoencoder's 8x downsampled 4-channel codes; pixel mode trains on the images). Prints ratios.
  */
+import type { BenchRecorder } from "./results.ts";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend/mod.ts";
 import { createGan } from "../train/gan.ts";
@@ -39,7 +40,7 @@ function secondsPerKimg(cfg: GanConfig, batch: number, steps: number): number {
   return s / (batch / 1000);
 }
 
-export async function benchLatent(args: string[]): Promise<void> {
+export async function benchLatent(args: string[], rec?: BenchRecorder): Promise<void> {
   const steps = numberFlag(args, "steps", 3);
   const batch = 32;
   const info = await initBackend("auto");
@@ -68,6 +69,14 @@ export async function benchLatent(args: string[]): Promise<void> {
       }²x4) ${latent.toFixed(1).padStart(6)} s/kimg -> latent is ${
         (pixel / latent).toFixed(1)
       }x faster per kimg`,
+    );
+    rec?.figure(`latent.${res}.pixel_s_per_kimg`, `${res}²: pixel GAN`, pixel, "s/kimg");
+    rec?.figure(`latent.${res}.latent_s_per_kimg`, `${res}²: latent GAN`, latent, "s/kimg");
+    rec?.figure(
+      `latent.${res}.pixel_over_latent`,
+      `${res}²: pixel / latent cost per kimg`,
+      pixel / latent,
+      "x",
     );
   }
 }

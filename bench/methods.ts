@@ -15,6 +15,7 @@
  * optimizer temporaries; on onednn distinct buffers, elsewhere tfjs's count); training memory
  * adds the weights, Adam moments and EMA copy held throughout.
  */
+import type { BenchRecorder } from "./results.ts";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend/mod.ts";
 import { median } from "../nn/stats.ts";
@@ -187,7 +188,7 @@ async function measure(
   return out;
 }
 
-async function growthComparison(args: string[]): Promise<void> {
+async function growthComparison(args: string[], rec?: BenchRecorder): Promise<void> {
   const kimg = numberFlag(args, "growth-kimg", 1);
   const dir = await Deno.makeTempDir({ prefix: "ganflow-methods-" });
   try {
@@ -275,13 +276,26 @@ async function growthComparison(args: string[]): Promise<void> {
         (fixedSwd / progSwd).toFixed(2)
       } (> 1: growing is ahead)`,
     );
+    rec?.figure(
+      "methods.growth.progressive_swd",
+      "progressive growing: SWD at equal CPU time",
+      progSwd,
+      "",
+    );
+    rec?.figure("methods.growth.fixed_swd", "fixed 64²: SWD at equal CPU time", fixedSwd, "");
+    rec?.figure(
+      "methods.growth.fixed_over_progressive_swd",
+      "SWD fixed / progressive",
+      fixedSwd / progSwd,
+      "x",
+    );
     evalZ.dispose();
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
 }
 
-export async function benchMethods(args: string[]): Promise<void> {
+export async function benchMethods(args: string[], rec?: BenchRecorder): Promise<void> {
   const info = await initBackend("auto");
   const steps = numberFlag(args, "steps", 5);
   const minMs = numberFlag(args, "min-seconds", 10) * 1000;
@@ -316,12 +330,12 @@ export async function benchMethods(args: string[]): Promise<void> {
   for (const base of widths) {
     for (const [name, cfg, feats] of spaces(base)) {
       if (only && !name.includes(only)) continue;
-      await methodsAt(name, base, cfg, steps, minMs, feats);
+      await methodsAt(name, base, cfg, steps, minMs, feats, rec);
     }
   }
   if (!args.includes("--skip-growth")) {
     console.log("\nfixed vs progressive (pixel 64², MNIST):");
-    await growthComparison(args);
+    await growthComparison(args, rec);
   }
 }
 
@@ -333,6 +347,7 @@ async function methodsAt(
   steps: number,
   minMs: number,
   feats?: FeatureNet,
+  rec?: BenchRecorder,
 ): Promise<void> {
   const { std, sep, one, paper } = await measure(
     {
@@ -367,5 +382,34 @@ async function methodsAt(
     }x faster than the paper's two-stage loop (${paper.ms.toFixed(0)} ms; paper 1.5x), ${
       (std.ms / one.ms).toFixed(2)
     }x faster than ours (${std.ms.toFixed(0)} ms; pass count bounds this near 1.33x)`,
+  );
+  const id = `methods.${
+    name.split(" ")[0] === "latent" ? "latent" : feats ? "fastgan" : "pixel"
+  }.${base}`;
+  const change = (a: number, b: number) => (a / b - 1) * 100;
+  rec?.figure(`${id}.standard.step_ms`, `${name}, width ${base}: standard G step`, std.ms, "ms");
+  rec?.figure(
+    `${id}.separable.step_change_pct`,
+    `${name}, width ${base}: separable G step time`,
+    change(sep.ms, std.ms),
+    "%",
+  );
+  rec?.figure(
+    `${id}.separable.train_mb_change_pct`,
+    `${name}, width ${base}: separable G training memory`,
+    change(sep.trainMB, std.trainMB),
+    "%",
+  );
+  rec?.figure(
+    `${id}.one_stage.speedup_vs_paper_loop`,
+    `${name}, width ${base}: one-stage vs the paper's two-stage loop`,
+    paper.ms / one.ms,
+    "x",
+  );
+  rec?.figure(
+    `${id}.one_stage.speedup_vs_ours`,
+    `${name}, width ${base}: one-stage vs our two-stage step`,
+    std.ms / one.ms,
+    "x",
   );
 }
