@@ -7,15 +7,12 @@ import type { BenchRecorder } from "./results.ts";
 import * as tf from "@tensorflow/tfjs";
 import { type BackendName, initBackend } from "../backend/mod.ts";
 import { loadOneDnn, waitPolicy } from "../backend/onednn/ffi.ts";
-import { Params } from "../nn/params.ts";
-import { Rng } from "../nn/rng.ts";
 import { median } from "../nn/stats.ts";
-import { Adam } from "../train/adam.ts";
-import { type StepNets, twoStageStep } from "../train/gan_step.ts";
+import { twoStageStep } from "../train/gan_step.ts";
 import { flag, numberFlag } from "./flags.ts";
 import { onDevice } from "../backend/host_read.ts";
 import { deviceBatch, deviceGanStepMs } from "./backend_device.ts";
-import { referenceNets, Z } from "./reference_nets.ts";
+import { referenceTraining, Z } from "./reference_nets.ts";
 
 /**
  * ms per (D step + G step) after warm-up, on the current backend: median (and mean, min, max) of
@@ -36,14 +33,7 @@ export function ganStepMs(
   gParams: number;
   dParams: number;
 } {
-  const { G, D } = referenceNets(size);
-  const rng = new Rng(0);
-  const g = new Params(rng.fork()), d = new Params(rng.fork());
-  tf.tidy(() => D(d, G(g, tf.zeros([1, Z]))));
-  const og = new Adam({ lr: 2e-4, beta1: 0.5, beta2: 0.999, eps: 1e-8 });
-  const od = new Adam({ lr: 2e-4, beta1: 0.5, beta2: 0.999, eps: 1e-8 });
-  const real = tf.tensor4d(rng.normalArray(batch * size * size * 3), [batch, size, size, 3]);
-  const nets: StepNets = { g, d, G: (z) => G(g, z), D: (x) => D(d, x) };
+  const { rng, g, d, og, od, real, nets } = referenceTraining(size, batch);
   const step = () => {
     const z1 = tf.tensor2d(rng.normalArray(batch * Z), [batch, Z]);
     const z2 = tf.tensor2d(rng.normalArray(batch * Z), [batch, Z]);

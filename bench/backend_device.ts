@@ -4,12 +4,9 @@
  * so ms/step is the device's throughput, not the time to enqueue work.
  */
 import * as tf from "@tensorflow/tfjs";
-import { Params } from "../nn/params.ts";
-import { Rng } from "../nn/rng.ts";
-import { Adam } from "../train/adam.ts";
-import { ganStepTensors, type StepNets } from "../train/gan_step.ts";
+import { ganStepTensors } from "../train/gan_step.ts";
 import { GAN_LOSSES } from "../train/losses.ts";
-import { referenceNets, Z } from "./reference_nets.ts";
+import { referenceTraining, Z } from "./reference_nets.ts";
 import { flag } from "./flags.ts";
 
 /** `--batch=N` (default 32): smaller for a software adapter (lavapipe), where 32 takes a minute. */
@@ -23,14 +20,7 @@ export async function deviceGanStepMs(
   batch: number,
   steps: number,
 ): Promise<{ ms: number; gParams: number; dParams: number }> {
-  const { G, D } = referenceNets(size);
-  const rng = new Rng(0);
-  const g = new Params(rng.fork()), d = new Params(rng.fork());
-  tf.tidy(() => D(d, G(g, tf.zeros([1, Z]))));
-  const og = new Adam({ lr: 2e-4, beta1: 0.5, beta2: 0.999, eps: 1e-8 });
-  const od = new Adam({ lr: 2e-4, beta1: 0.5, beta2: 0.999, eps: 1e-8 });
-  const real = tf.tensor4d(rng.normalArray(batch * size * size * 3), [batch, size, size, 3]);
-  const nets: StepNets = { g, d, G: (z) => G(g, z), D: (x) => D(d, x) };
+  const { rng, g, d, og, od, real, nets } = referenceTraining(size, batch);
   const loss = { loss: GAN_LOSSES.logistic };
   const run = async (n: number) => {
     let last: tf.Scalar[] = [];

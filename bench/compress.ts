@@ -25,7 +25,7 @@ import type { BatchSource } from "../data/batch_source.ts";
 import { encode } from "../models/autoencoder.ts";
 import { decoderArrays, decoderCost, slimConfigOf } from "../models/slim_decoder.ts";
 import { Rng } from "../nn/rng.ts";
-import { mapBatches, psnr, trainAutoencoder } from "../train/autoencoder.ts";
+import { mapBatchesAsync, psnr, trainAutoencoder } from "../train/autoencoder.ts";
 import { compressDecoder } from "../train/compress.ts";
 import { decodeAll, paramsFrom } from "../train/compress_pruning.ts";
 import { decoderLatencies } from "../train/decoder_latency.ts";
@@ -94,8 +94,8 @@ async function caseAt(res: number, ds: string, args: string[], rec?: BenchRecord
   const cfg = slimConfigOf(ae);
   const teacher = decoderArrays(trained.params.toArrays());
   const cropCode: [number, number, number] = [crop / factor, crop / factor, 4];
-  const encodeAll = (x: Float32Array, size: number) =>
-    mapBatches(x, [size, size, 3], 16, (t) => encode(trained.params, ae, t)).data;
+  const encodeAll = async (x: Float32Array, size: number) =>
+    (await mapBatchesAsync(x, [size, size, 3], 16, (t) => encode(trained.params, ae, t))).data;
   const tp = paramsFrom(teacher);
   const rng = new Rng(77);
   const trainRows = Array.from({ length: 1024 }, () => rng.int(trainN - calN));
@@ -107,7 +107,7 @@ async function caseAt(res: number, ds: string, args: string[], rec?: BenchRecord
     Array.from({ length: calN }, (_, i) => trainN - calN + i),
     rng,
   );
-  const trainCodes = encodeAll(trainX, crop), calCodes = encodeAll(calX, crop);
+  const trainCodes = await encodeAll(trainX, crop), calCodes = await encodeAll(calX, crop);
   console.log(`${res}²: compressing...`);
   t0 = performance.now();
   const r = await compressDecoder({
@@ -140,7 +140,7 @@ async function caseAt(res: number, ds: string, args: string[], rec?: BenchRecord
   const per = res * res * 3;
   const held = Float32Array.from(images.subarray(trainN * per, n * per), (v) => v / 127.5 - 1);
   const code = [res / factor, res / factor, 4] as [number, number, number];
-  const heldCodes = encodeAll(held, res);
+  const heldCodes = await encodeAll(held, res);
   const sp = paramsFrom(r.student.arrays), pp = paramsFrom(r.pruned.arrays);
   const ref = await decodeAll(tp, cfg, heldCodes, code);
   const out = await decodeAll(sp, r.student.config, heldCodes, code);

@@ -11,7 +11,7 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend/mod.ts";
 import { openImageBatches } from "../data/image_batches.ts";
 import { openArrayBatches, writeFloatArray } from "../data/zarr_arrays.ts";
-import { mapBatches, trainAutoencoder } from "../train/autoencoder.ts";
+import { mapBatchesAsync, trainAutoencoder } from "../train/autoencoder.ts";
 import { decode, encode } from "../models/autoencoder.ts";
 import { createGan } from "../train/gan.ts";
 import { type GanConfig, generate, sampleLatents } from "../models/gan.ts";
@@ -110,7 +110,7 @@ export async function benchQuality(args: string[]): Promise<void> {
       lr: 2e-3,
     });
     const x = real.data.map((v) => v / 127.5 - 1);
-    const codes = mapBatches(x, [RES, RES, 3], 128, (t) => encode(ae.params, aeCfg, t));
+    const codes = await mapBatchesAsync(x, [RES, RES, 3], 128, (t) => encode(ae.params, aeCfg, t));
     await writeFloatArray(dir, "codes", codes.data, [real.shape[0], ...codes.shape]);
     const aeSeconds = cpuSeconds() - t0;
     const codeData = await openArrayBatches({ store: dir, array: "codes", batchSize: 32, seed: 1 });

@@ -3,7 +3,10 @@
  * host-backend timing (backend.ts) and the GPU one (backend_device.ts).
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Params } from "../nn/params.ts";
+import { Params } from "../nn/params.ts";
+import { Rng } from "../nn/rng.ts";
+import { Adam } from "../train/adam.ts";
+import type { StepNets } from "../train/gan_step.ts";
 import { conv2d, dense, lrelu } from "../models/layers.ts";
 import { upsample2x } from "../models/upsample.ts";
 
@@ -23,4 +26,21 @@ export function referenceNets(size: number) {
     return tf.reshape(dense(p, "fc", tf.reshape(h, [h.shape[0], -1]) as tf.Tensor2D, 1), [-1]);
   };
   return { G, D };
+}
+
+/**
+ * What a timed run of the reference step needs: both networks built (one forward pass), their
+ * Adam optimizers with the backend issue's settings, a batch of "real" images and the seeded
+ * generator for latents.
+ */
+export function referenceTraining(size: number, batch: number) {
+  const { G, D } = referenceNets(size);
+  const rng = new Rng(0);
+  const g = new Params(rng.fork()), d = new Params(rng.fork());
+  tf.tidy(() => D(d, G(g, tf.zeros([1, Z]))));
+  const og = new Adam({ lr: 2e-4, beta1: 0.5, beta2: 0.999, eps: 1e-8 });
+  const od = new Adam({ lr: 2e-4, beta1: 0.5, beta2: 0.999, eps: 1e-8 });
+  const real = tf.tensor4d(rng.normalArray(batch * size * size * 3), [batch, size, size, 3]);
+  const nets: StepNets = { g, d, G: (z) => G(g, z), D: (x) => D(d, x) };
+  return { rng, g, d, og, od, real, nets };
 }

@@ -141,32 +141,10 @@ export async function trainAutoencoder(o: AutoencoderTrainOptions): Promise<Auto
   return { params: ae, config: cfg, history };
 }
 
-/** Encodes/decodes in batches (bounded memory); returns NHWC floats. */
-export function mapBatches(
-  x: Float32Array,
-  inShape: [number, number, number],
-  batch: number,
-  fn: (t: tf.Tensor4D) => tf.Tensor4D,
-): { data: Float32Array; shape: [number, number, number] } {
-  const per = inShape[0] * inShape[1] * inShape[2];
-  const n = x.length / per;
-  let out: Float32Array | null = null;
-  let outShape: [number, number, number] = [0, 0, 0];
-  for (let i = 0; i < n; i += batch) {
-    const m = Math.min(batch, n - i);
-    const res = tf.tidy(() => fn(tf.tensor4d(x.subarray(i * per, (i + m) * per), [m, ...inShape])));
-    const [, a, b, c] = res.shape;
-    if (!out) {
-      outShape = [a, b, c];
-      out = new Float32Array(n * a * b * c);
-    }
-    out.set(res.dataSync() as Float32Array, i * a * b * c);
-    res.dispose();
-  }
-  return { data: out ?? new Float32Array(), shape: outShape };
-}
-
-/** `mapBatches` reading each batch's result asynchronously (what a GPU backend needs). */
+/**
+ * Encodes/decodes in batches (bounded memory); returns NHWC floats. Each batch's result is read
+ * asynchronously, as a GPU backend needs (on the CPU backends the same values).
+ */
 export async function mapBatchesAsync(
   x: Float32Array,
   inShape: [number, number, number],

@@ -8,20 +8,10 @@
  * which step it runs in.
  */
 import type * as tf from "@tensorflow/tfjs";
-import { engine, mayNeedGradient } from "../patches/eager_backprop.ts";
+import { mayNeedGradient } from "../patches/eager_backprop.ts";
+import { untaped } from "./untaped.ts";
 
 /** `f()` (a function of `x` and of constants only), recorded for backprop only if `x` may need it. */
 export function offTape<T>(x: tf.Tensor, f: () => T): T {
-  if (mayNeedGradient(x)) return f();
-  const state = engine().state;
-  const { gradientDepth, activeTape } = state;
-  // At depth 0 tfjs records nothing, and a gradient taken inside f starts a tape of its own
-  // (then ends it): the outer one is put back after.
-  state.gradientDepth = 0;
-  try {
-    return f();
-  } finally {
-    state.gradientDepth = gradientDepth;
-    state.activeTape = activeTape;
-  }
+  return mayNeedGradient(x) ? f() : untaped(f);
 }

@@ -9,6 +9,8 @@ import { engine } from "../patches/eager_backprop.ts";
 export function untaped<T>(f: () => T): T {
   const state = engine().state;
   const { gradientDepth, activeTape } = state;
+  // At depth 0 tfjs records nothing, and a gradient taken inside f starts a tape of its own
+  // (then ends it): the outer one is put back after.
   state.gradientDepth = 0;
   try {
     return f();
