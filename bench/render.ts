@@ -41,7 +41,9 @@ export function formatFigure(f: Figure): string {
 export function provenance(r: BenchResult): string {
   const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(" ");
   return `${r.date.slice(0, 10)}, commit ${r.commit}${r.dirty ? " (uncommitted changes)" : ""}, ` +
-    `${r.cpu.model} (${r.cpu.cores} cores; ${r.cpu.features.join(", ") || "no AVX2"}), ` +
+    `${r.cpu.model} (${r.cpu.cores} cores; ${
+      r.cpu.features.join(", ") || "features not recorded"
+    }), ` +
     `load ${load(r.load.before)} before, ${load(r.load.after)} after`;
 }
 
