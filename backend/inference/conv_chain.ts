@@ -119,6 +119,34 @@ export function upsampledPhases(
   });
 }
 
+/** A chain's weights as tensors, kept out of any enclosing tidy (the caller disposes them). */
+export function keptChainWeights(layers: ChainConv[]): ChainWeights {
+  return layers.map((l) => ({
+    filter: tf.keep(tf.tensor4d(l.filter.data, l.filter.shape as [number, number, number, number])),
+    bias: tf.keep(tf.tensor1d(l.bias)),
+  }));
+}
+
+export type ChainWeights = { filter: tf.Tensor4D; bias: tf.Tensor1D }[];
+
+/** The layers applied to `x` as tfjs ops (nearest upsample, fused conv + bias + activation). */
+export function chainOps(layers: ChainConv[], weights: ChainWeights, x: tf.Tensor4D): tf.Tensor4D {
+  let h = x;
+  layers.forEach((l, i) => {
+    if (l.upsample) h = tf.image.resizeNearestNeighbor(h, [2 * h.shape[1], 2 * h.shape[2]]);
+    h = tf.fused.conv2d({
+      x: h,
+      filter: weights[i].filter,
+      bias: weights[i].bias,
+      strides: 1,
+      pad: "same",
+      activation: l.alpha === null ? "linear" : "leakyrelu",
+      leakyreluAlpha: l.alpha ?? undefined,
+    });
+  });
+  return h;
+}
+
 /** The chain as tfjs ops (any backend): the reference the compiled chain is tested against. */
 export function tfjsChain(
   layers: ChainConv[],
@@ -127,31 +155,13 @@ export function tfjsChain(
   const shapes = chainShapes(layers, inShape);
   // Kept: a chain may be compiled inside a caller's tidy (the first run of a ChainRunner.run),
   // which must not free the weights its later runs use.
-  const weights = layers.map((l) => ({
-    filter: tf.keep(tf.tensor4d(l.filter.data, l.filter.shape as [number, number, number, number])),
-    bias: tf.keep(tf.tensor1d(l.bias)),
-  }));
+  const weights = keptChainWeights(layers);
   return {
     inShape,
     outShape: shapes[shapes.length - 1],
     engine: `tfjs ${tf.getBackend()} ops`,
     run(x, out) {
-      const y = tf.tidy(() => {
-        let h = tf.tensor4d(x, inShape);
-        layers.forEach((l, i) => {
-          if (l.upsample) h = tf.image.resizeNearestNeighbor(h, [2 * h.shape[1], 2 * h.shape[2]]);
-          h = tf.fused.conv2d({
-            x: h,
-            filter: weights[i].filter,
-            bias: weights[i].bias,
-            strides: 1,
-            pad: "same",
-            activation: l.alpha === null ? "linear" : "leakyrelu",
-            leakyreluAlpha: l.alpha ?? undefined,
-          });
-        });
-        return h;
-      });
+      const y = tf.tidy(() => chainOps(layers, weights, tf.tensor4d(x, inShape)));
       const data = y.dataSync() as Float32Array;
       y.dispose();
       if (!out) return Float32Array.from(data);
