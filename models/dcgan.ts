@@ -6,6 +6,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { Params } from "../nn/params.ts";
 import { blocks, channelsAt, type GanConfig } from "./gan_config.ts";
 import { conv2d, dense, lrelu, pixelNorm } from "./layers.ts";
+import { minibatchStddev } from "./progan.ts";
 
 export function dcganG(p: Params, cfg: GanConfig, z: tf.Tensor2D): tf.Tensor4D {
   return tf.tidy(() => {
@@ -37,6 +38,7 @@ export function dcganD(p: Params, cfg: GanConfig, x: tf.Tensor4D, lean = false):
       h = conv2d(p, `d.conv${b}`, h, channelsAt(cfg, b), o);
       h = conv2d(p, `d.down${b}`, h, channelsAt(cfg, b - 1), { ...o, stride: 2 });
     }
+    if (cfg.mbstd) h = minibatchStddev(h);
     h = conv2d(p, "d.conv0", h, channelsAt(cfg, 0), o);
     const flat = tf.reshape(h, [h.shape[0], -1]) as tf.Tensor2D;
     return tf.reshape(dense(p, "d.fc", flat, 1, { gain: 1 }), [-1]) as tf.Tensor1D;

@@ -22,6 +22,11 @@ export interface GanConfig {
   conv?: "standard" | "separable";
   /** Also make D's 3x3 convs separable. */
   separableD?: boolean;
+  /**
+   * DCGAN's D: append the minibatch standard deviation (ProGAN) as a feature at 4x4, so D sees
+   * how varied a batch is and G is pushed away from collapsing onto few modes. Default false.
+   */
+  mbstd?: boolean;
   /** "projected": D judges frozen pretrained features (Projected GAN). Default standard. */
   discriminator?: "standard" | "projected";
 }

@@ -39,6 +39,7 @@ export function parseGanConfig(f: MetaFields): GanConfig {
   const arch = f.optionalChoice("arch", ["dcgan", "progan", "fastgan"] as const);
   const conv = f.optionalChoice("conv", ["standard", "separable"] as const);
   const separableD = f.optionalBoolean("separableD");
+  const mbstd = f.optionalBoolean("mbstd");
   const discriminator = f.optionalChoice("discriminator", ["standard", "projected"] as const);
   return {
     shape: [h, w, c],
@@ -50,6 +51,7 @@ export function parseGanConfig(f: MetaFields): GanConfig {
     ...(arch !== undefined ? { arch } : {}),
     ...(conv !== undefined ? { conv } : {}),
     ...(separableD !== undefined ? { separableD } : {}),
+    ...(mbstd !== undefined ? { mbstd } : {}),
     ...(discriminator !== undefined ? { discriminator } : {}),
   };
 }

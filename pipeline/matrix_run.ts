@@ -34,6 +34,8 @@ export interface MatrixRow {
   combo: Record<string, unknown>;
   outcomes: Record<string, string>;
   metrics: Record<string, number>;
+  /** Each stage's compute time when its result was made (cached ones: by the run that made it). */
+  seconds: Record<string, number>;
 }
 
 /** Runs the matrix; returns the process exit code (1 when any stage failed). */
@@ -84,6 +86,7 @@ export async function runMatrix(o: MatrixOptions): Promise<number> {
       combo,
       outcomes: Object.fromEntries(results.map((r) => [r.stage, r.outcome])),
       metrics,
+      seconds: Object.fromEntries(Object.entries(records).map(([s, rec]) => [s, rec.seconds])),
     };
     cells[i] = {
       label,

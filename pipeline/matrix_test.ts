@@ -55,6 +55,7 @@ Deno.test("matrix: every combination runs once on one store, shared stages are c
       combo: Record<string, number>;
       outcomes: Record<string, string>;
       metrics: Record<string, number>;
+      seconds: Record<string, number>;
     }[];
     // a's output is "HELLO WORLD" * repeat + "!": 11 * repeat + 1 characters.
     assertEquals(rows.map((x) => [x.combo["a.repeat"], x.combo["m.k"], x.metrics["m.len"]]), [
@@ -78,6 +79,10 @@ Deno.test("matrix: every combination runs once on one store, shared stages are c
     const again = await toy.cli(args);
     const rows2 = JSON.parse(await Deno.readTextFile(json)) as typeof rows;
     assertEquals(again.code, 0);
+    // Stage times are those of the runs that made the results, cached or not.
+    assertEquals(rows2.map((x) => Object.keys(x.seconds).sort()), rows.map(() => ["a", "m"]));
+    assertEquals(rows2[1].seconds.a, rows[0].seconds.a);
+    assertEquals(rows2.map((x) => x.seconds.m), rows.map((x) => x.seconds.m));
     // Nothing is computed again: each stage is the current result (cached) or an earlier one
     // taken back from the store (restored).
     const outcomes = rows2.flatMap((x) => Object.values(x.outcomes));

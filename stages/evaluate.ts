@@ -7,6 +7,9 @@
  * - SWD (ProGAN's sliced Wasserstein distance) and MS-SSIM of consecutive pairs (diversity);
  * - FID and KID on pytorch-fid's Inception-v3 pool3 features, when `real-stats` had the weights
  *   (the same file, checked by SHA-256, embeds the samples);
+ * - in latent mode, the autoencoder's floor: SWD of real set B's reconstructions against set A,
+ *   what a generator that matched the codes exactly would score (the decoder's share of the gap
+ *   to Reals2, told apart from the generator's);
  * - a curve of SWD over training: every `train-generator` snapshot (`snapshots/step-NNNNNNN.gft`,
  *   EMA weights) and the final model each generate `curveCount` images from the same latents,
  *   compared with as many real images.
@@ -29,6 +32,10 @@ import {
 import { fidFromFeatures } from "../metrics/fid.ts";
 import { kidFromFeatures } from "../metrics/kid.ts";
 import { readAutoencoderFile } from "../models/autoencoder_file.ts";
+import { decode, encode } from "../models/autoencoder.ts";
+import { mapBatchesAsync } from "../train/autoencoder.ts";
+import { Params } from "../nn/params.ts";
+import { Rng } from "../nn/rng.ts";
 import { slimConfigOf } from "../models/slim_decoder.ts";
 import { type DecoderWeights, TrainedGenerator } from "../models/trained_generator.ts";
 import { tensorStage } from "./tensor_stage.ts";
@@ -58,12 +65,9 @@ export const evaluateStage = tensorStage({
       samples: "sample.samples",
       dataset: "prepare.dataset",
       realStats: "real-stats.stats",
+      ...(latent ? { autoencoder: "train-autoencoder.model" } : {}),
       ...(p.curveCount > 0
-        ? {
-          snapshots: "train-generator.snapshots",
-          generator: "train-generator.model",
-          ...(latent ? { autoencoder: "train-autoencoder.model" } : {}),
-        }
+        ? { snapshots: "train-generator.snapshots", generator: "train-generator.model" }
         : {}),
     };
   },
@@ -90,7 +94,8 @@ export const evaluateStage = tensorStage({
     const notes = [...stats.notes];
     const seed = stats.seed;
     const realA = real.set("a", n), realB = real.set("b", n);
-    const steps = 3 + (p.curveCount > 0 ? 1 : 0);
+    const latent = ctx.inputs.autoencoder !== undefined;
+    const steps = 3 + (p.curveCount > 0 ? 1 : 0) + (latent ? 1 : 0);
     ctx.progress(0, steps, "SWD model vs real");
     const fakeBytes = quantise(fake.data.subarray(0, n * h * w * c));
     const fakeSet: ImageSet = { data: fakeBytes, n, h, w, c };
@@ -151,6 +156,14 @@ export const evaluateStage = tensorStage({
       }
     }
 
+    let aeFloor: number | null = null;
+    if (latent) {
+      ctx.progress(steps - 1, steps, "autoencoder floor");
+      const ae = await readAutoencoderFile(ctx.inputs.autoencoder);
+      const recB = await reconstruct(ae, realB);
+      aeFloor = slicedWassersteinDistance(realA, recB, { seed }).average;
+    }
+
     let curve: {
       count: number;
       points: { step: number; swd: number }[];
@@ -170,12 +183,14 @@ export const evaluateStage = tensorStage({
       ...(fid !== null ? { fid, kid } : {}),
       reals2,
       ...(stats.inception ? { inception: stats.inception } : {}),
+      ...(aeFloor !== null ? { aeFloorSwd: aeFloor } : {}),
       ...(curve ? { curve } : {}),
       notes,
     };
     await Deno.writeTextFile(ctx.outputs.metrics, JSON.stringify(metrics, null, 2));
     ctx.log(
       `SWD x1e3: model ${model.average.toFixed(2)}, real-vs-real ${reals2.swdAverage.toFixed(2)}` +
+        (aeFloor !== null ? `, autoencoder floor ${aeFloor.toFixed(2)}` : "") +
         (fid !== null
           ? `; FID model ${fid.toFixed(2)}, real-vs-real ${reals2.fid!.toFixed(2)}`
           : ""),
@@ -186,6 +201,7 @@ export const evaluateStage = tensorStage({
       reals2Swd: reals2.swdAverage,
       msSsim: msModel,
       reals2MsSsim: reals2.msSsim,
+      ...(aeFloor !== null ? { aeFloorSwd: aeFloor } : {}),
       ...(fid !== null
         ? {
           fid,
@@ -198,6 +214,26 @@ export const evaluateStage = tensorStage({
     };
   },
 });
+
+/** 8-bit images through the autoencoder and back, quantised again as samples are. */
+async function reconstruct(
+  ae: Awaited<ReturnType<typeof readAutoencoderFile>>,
+  set: ImageSet,
+): Promise<ImageSet> {
+  const params = new Params(new Rng(0), false);
+  params.loadArrays(ae.arrays);
+  const { h, w, c } = set;
+  const x = new Float32Array(set.data.length);
+  for (let i = 0; i < x.length; i++) x[i] = set.data[i] / 127.5 - 1;
+  const rec = await mapBatchesAsync(
+    x,
+    [h, w, c],
+    100,
+    (t) => decode(params, ae.config, encode(params, ae.config, t)),
+  );
+  params.dispose();
+  return { ...set, data: quantise(rec.data) };
+}
 
 /**
  * SWD of `curveCount` images (at most half the dataset) from every snapshot and the final model

@@ -21,6 +21,8 @@ const params = z.object({
   batch: z.number().int().min(1).max(512).default(32),
   lr: z.number().positive().max(1).default(2e-3),
   advWeight: z.number().min(0).max(10).default(0.05),
+  /** Noise on codes while training, in code standard deviations: a decoder robust to it. */
+  codeNoise: z.number().min(0).max(2).default(0),
   holdout: z.number().int().min(8).default(256),
   checkpointEvery: z.number().int().min(1).default(250),
   seed: z.number().int().default(1),
@@ -58,6 +60,7 @@ export const trainAutoencoderStage = tensorStage({
       seed: p.seed,
       lr: p.lr,
       advWeight: p.advWeight,
+      codeNoise: p.codeNoise,
       checkpoint: await checkpointHooks(ctx, p.checkpointEvery),
       onProgress: (s, t, l) => progress(s, t, `L1 ${l.l1.toFixed(4)} critic ${l.adv.toFixed(3)}`),
     });

@@ -51,6 +51,11 @@ const params = z.object({
   loss: z.enum(["auto", "logistic", "wgan", "wgan-gp", "hinge"]).default("auto"),
   gpLambda: z.number().min(0).default(10),
   drift: z.number().min(0).default(1e-3),
+  /** R1 penalty on D at the real samples (0: none), applied every `r1Every` steps. */
+  r1Gamma: z.number().min(0).default(0),
+  r1Every: z.number().int().min(1).default(4),
+  /** DCGAN's D sees the minibatch standard deviation. */
+  mbstd: z.boolean().default(false),
   schedule: z.enum(["two-stage", "one-stage"]).default("two-stage"),
   /** Progressive growing (arch progan): e.g. {"start": 4, "fadeKimg": 30, "stableKimg": 30}. */
   growth: z.object({
@@ -140,6 +145,7 @@ export const trainGeneratorStage = tensorStage({
       conv: p.conv,
       separableD: p.separableD,
       discriminator: p.discriminator,
+      ...(p.mbstd ? { mbstd: true } : {}),
     };
     const recipe = ganRecipe({
       arch: p.arch,
@@ -199,6 +205,7 @@ export const trainGeneratorStage = tensorStage({
       seed: p.seed,
       ...recipe.options,
       emaDecay: p.emaDecay,
+      r1: { gamma: p.r1Gamma, every: p.r1Every },
       schedule: p.schedule,
       growth: p.growth ?? undefined,
       features,

@@ -20,6 +20,7 @@ import { dLossFn, gLossFn } from "./losses.ts";
 import { stateTensors } from "./host_state.ts";
 import { PendingLosses } from "./pending_losses.ts";
 import { onHost } from "../backend/host_read.ts";
+import { untaped } from "../backend/ops/untaped.ts";
 
 export interface AutoencoderTrainOptions {
   config: AutoencoderConfig;
@@ -31,6 +32,13 @@ export interface AutoencoderTrainOptions {
   /** Weight of the mean squared error added to L1. */
   l2Weight?: number;
   advStart?: number;
+  /**
+   * Gaussian noise added to the codes before decoding, in units of each code channel's standard
+   * deviation over the batch (0: none). The decoder then maps a neighbourhood of each code to
+   * the same image, so a generator's codes that land near, not on, the encoder's decode to
+   * clean images rather than artefacts.
+   */
+  codeNoise?: number;
   checkpoint?: CheckpointHooks;
   onProgress?: (step: number, total: number, losses: { l1: number; adv: number }) => void;
 }
@@ -70,6 +78,7 @@ export async function trainAutoencoder(o: AutoencoderTrainOptions): Promise<Auto
   const advWeight = o.advWeight ?? 0.05;
   const l2Weight = o.l2Weight ?? 1;
   const advStart = o.advStart ?? Math.floor(o.steps / 2);
+  const codeNoise = o.codeNoise ?? 0;
   const history = { step: [] as number[], l1: [] as number[], adv: [] as number[] };
   let start = 0;
   let lastCheckpoint: number | null = null;
@@ -88,9 +97,14 @@ export async function trainAutoencoder(o: AutoencoderTrainOptions): Promise<Auto
   for (let step = start; step < o.steps; step++) {
     const x = tf.tensor4d(await o.data.batch(step), [n, h, w, c]);
     const useAdv = advWeight > 0 && step >= advStart;
+    const codeSize = (h / cfg.factor) * (w / cfg.factor) * cfg.latentChannels;
+    // From the checkpointed stream, so a resumed run draws the same noise.
+    const eps = codeNoise > 0 ? tf.tensor1d(rng.normalArray(n * codeSize)) : null;
     let l1T: tf.Scalar | null = null;
     const r = tf.variableGrads(() => {
-      const rec = decode(ae, cfg, encode(ae, cfg, x));
+      let code = encode(ae, cfg, x);
+      if (eps) code = withCodeNoise(code, eps, codeNoise);
+      const rec = decode(ae, cfg, code);
       const diff = tf.sub(rec, x);
       l1T = tf.keep(tf.mean(tf.abs(diff)) as tf.Scalar);
       // L1 alone sits in a local minimum on mostly-black images (the per-pixel median is the
@@ -114,7 +128,7 @@ export async function trainAutoencoder(o: AutoencoderTrainOptions): Promise<Auto
       advT = cr.value;
       tf.dispose([rec, ...Object.values(cr.grads)]);
     }
-    tf.dispose([x, ...Object.values(r.grads)]);
+    tf.dispose([x, ...(eps ? [eps] : []), ...Object.values(r.grads)]);
     // Losses stay on the backend and are read every few steps on a GPU (every step here).
     pending.push(step, [r.value, l1T ?? tf.clone(r.value), advT ?? tf.scalar(0)], null, 0);
     const due = o.checkpoint && (step + 1) % o.checkpoint.every === 0 && step + 1 < o.steps;
@@ -139,6 +153,16 @@ export async function trainAutoencoder(o: AutoencoderTrainOptions): Promise<Auto
   optC.dispose();
   critic.dispose();
   return { params: ae, config: cfg, history };
+}
+
+/**
+ * code + scale * std * eps, with std each channel's standard deviation over the batch taken as
+ * data (no gradient through it: the noise level is fixed relative to the codes' spread, which
+ * is what the z-scored codes the generator learns see).
+ */
+export function withCodeNoise(code: tf.Tensor4D, eps: tf.Tensor1D, scale: number): tf.Tensor4D {
+  const std = untaped(() => tf.sqrt(tf.add(tf.moments(code, [0, 1, 2]).variance, 1e-12)));
+  return tf.add(code, tf.mul(tf.reshape(eps, code.shape), tf.mul(std, scale))) as tf.Tensor4D;
 }
 
 /**

@@ -1,8 +1,8 @@
 import * as tf from "@tensorflow/tfjs";
-import { assert } from "../tests/assert.ts";
+import { assert, assertAllClose } from "../tests/assert.ts";
 import { initBackend } from "../backend/mod.ts";
 import { blobs } from "../tests/blob_batches.ts";
-import { trainAutoencoder } from "./autoencoder.ts";
+import { trainAutoencoder, withCodeNoise } from "./autoencoder.ts";
 
 await initBackend("cpu");
 
@@ -18,5 +18,47 @@ Deno.test("autoencoder: training reduces the reconstruction error", async () => 
   const first = r.history.l1.slice(0, 5).reduce((a, b) => a + b) / 5;
   const last = r.history.l1.slice(-5).reduce((a, b) => a + b) / 5;
   assert(last < 0.6 * first, `L1 ${first.toFixed(4)} -> ${last.toFixed(4)}`);
+  tf.disposeVariables();
+});
+
+Deno.test("code noise: code + scale * per-channel batch std * eps, with no gradient through std", () => {
+  // Two channels over 2 samples x 1 x 2 positions: channel 0 = [1, 3, 5, 7] (std sqrt(5)),
+  // channel 1 = [2, 2, 2, 2] (std 0, kept at sqrt(1e-12)).
+  const code = tf.tensor4d([1, 2, 3, 2, 5, 2, 7, 2], [2, 1, 2, 2]);
+  const eps = tf.tensor1d([1, 1, -1, 1, 0.5, 1, 2, 1]);
+  const s = Math.sqrt(5);
+  const out = withCodeNoise(code, eps, 0.1).dataSync();
+  assertAllClose(out, [1 + 0.1 * s, 2, 3 - 0.1 * s, 2, 5 + 0.05 * s, 2, 7 + 0.2 * s, 2], {
+    rtol: 1e-5,
+  });
+  // The std is data: d(sum out)/d code = 1 everywhere (through std it would not be).
+  const g = tf.grad((c: tf.Tensor) => tf.sum(withCodeNoise(c as tf.Tensor4D, eps, 0.1)))(code);
+  assertAllClose(g.dataSync(), new Array(8).fill(1), { rtol: 1e-6 });
+  tf.dispose([code, eps, g]);
+});
+
+Deno.test("autoencoder: code noise is seeded (two runs agree) and reaches the loss from the first step", async () => {
+  const run = () =>
+    trainAutoencoder({
+      config: { factor: 2, latentChannels: 4, width: 8 },
+      data: blobs([8, 8, 3], 8, 4),
+      steps: 3,
+      seed: 1,
+      lr: 3e-3,
+      advWeight: 0,
+      codeNoise: 0.3,
+    });
+  const a = await run(), b = await run();
+  assertAllClose(a.history.l1, b.history.l1, { rtol: 0 });
+  const plain = await trainAutoencoder({
+    config: { factor: 2, latentChannels: 4, width: 8 },
+    data: blobs([8, 8, 3], 8, 4),
+    steps: 1,
+    seed: 1,
+    lr: 3e-3,
+    advWeight: 0,
+  });
+  // The first step's loss already sees the noise.
+  assert(a.history.l1[0] !== plain.history.l1[0], "code noise changed nothing");
   tf.disposeVariables();
 });

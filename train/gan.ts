@@ -49,6 +49,8 @@ export interface GanTrainOptions {
   loss?: GanLossName;
   /** WGAN-GP's gradient penalty and drift (ProGAN: lambda 10, drift 1e-3). */
   reg?: DRegularisers;
+  /** R1 penalty on D's gradient at real samples: gamma (0: none) and the lazy interval. */
+  r1?: { gamma: number; every: number };
   /** Default "two-stage". */
   schedule?: Schedule;
   /** Progressive growing (progan architecture only). */
@@ -189,9 +191,12 @@ export async function trainGan(o: GanTrainOptions): Promise<GanResult> {
     const z2 = sampleLatents(rng, n, cfg.zDim);
     const eps = o.reg ? tf.tensor1d(rng.uniformArray(n)) : undefined;
     const t0 = performance.now();
+    // A lazy R1 (StyleGAN2) runs every `every` steps with its weight scaled up to match.
+    const r1Due = o.r1 && o.r1.gamma > 0 && step % o.r1.every === 0;
     const lossT = ganStepTensors(schedule, nets, { real, z1, z2, eps }, optD, optG, {
       loss,
       reg: o.reg,
+      ...(r1Due ? { r1Weight: (o.r1!.gamma / 2) * o.r1!.every } : {}),
     });
     // Ramp the EMA decay up (as TF's ExponentialMovingAverage with num_updates): a fixed 0.999
     // would keep the average dominated by the random initial weights for thousands of steps.

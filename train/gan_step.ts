@@ -11,7 +11,13 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Params } from "../nn/params.ts";
 import type { Adam } from "./adam.ts";
-import { type DRegularisers, GAN_LOSSES, type GanLoss, gradientPenalty } from "./losses.ts";
+import {
+  type DRegularisers,
+  GAN_LOSSES,
+  type GanLoss,
+  gradientPenalty,
+  r1Penalty,
+} from "./losses.ts";
 import { onDevice } from "../backend/host_read.ts";
 import { untaped } from "../backend/ops/untaped.ts";
 import { gammaTensor } from "./one_stage_gamma.ts";
@@ -42,6 +48,8 @@ export interface StepBatch {
 export interface StepOptions {
   loss: GanLoss;
   reg?: DRegularisers;
+  /** Weight of D's R1 penalty this step (gamma / 2, times the interval of a lazy penalty). */
+  r1Weight?: number;
 }
 
 type Grads = { value: tf.Scalar; grads: tf.NamedTensorMap };
@@ -64,12 +72,13 @@ function dObjective(
     const drift = tf.mean(tf.square(realLogits));
     loss = tf.addN([loss, tf.mul(gp, o.reg.gpLambda), tf.mul(drift, o.reg.drift)]) as tf.Scalar;
   }
+  if (o.r1Weight) loss = tf.add(loss, tf.mul(r1Penalty(nets.D, b.real), o.r1Weight)) as tf.Scalar;
   return loss;
 }
 
 /** D for a step that takes D's weight gradients: lean unless a penalty needs second order. */
 function dForOwnStep(nets: StepNets, o: StepOptions): (x: tf.Tensor4D) => tf.Tensor {
-  return !o.reg && nets.DLean ? nets.DLean : nets.D;
+  return !o.reg && !o.r1Weight && nets.DLean ? nets.DLean : nets.D;
 }
 
 /** Gradients of L_D w.r.t. D (fake samples held fixed). */

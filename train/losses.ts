@@ -78,3 +78,13 @@ export interface DRegularisers {
   gpTarget?: number;
   drift: number;
 }
+
+/**
+ * R1 (Mescheder et al. 2018): gamma / 2 * mean_i ||dD/dx (real_i)||^2, a penalty on D's gradient
+ * at the real samples only. It keeps D from growing steep around the data, where a
+ * non-saturating GAN otherwise oscillates. Differentiable in D's weights (second order).
+ */
+export function r1Penalty(D: (x: tf.Tensor4D) => tf.Tensor, real: tf.Tensor4D): tf.Scalar {
+  const grad = tf.grad((x: tf.Tensor) => tf.sum(D(x as tf.Tensor4D)))(real);
+  return tf.mean(tf.sum(tf.square(tf.reshape(grad, [grad.shape[0], -1])), 1)) as tf.Scalar;
+}
