@@ -6,6 +6,15 @@
 import { assert, assertEquals } from "../assert.ts";
 import type { RunRecord } from "../../pipeline/stage.ts";
 import { hasChromium, launchChromium } from "../browser.ts";
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../../backend/mod.ts";
+import { readFloatArray } from "../../data/zarr_arrays.ts";
+import { readAutoencoderFile } from "../../models/autoencoder_file.ts";
+import { decode, encode } from "../../models/autoencoder.ts";
+import { Params } from "../../nn/params.ts";
+import { Rng } from "../../nn/rng.ts";
+import { slicedWassersteinDistance } from "../../metrics/swd.ts";
+import { realSetIndices } from "../../stages/real_stats.ts";
 
 /** What a person sees in the pipeline's own report, in a real headless browser. */
 async function inspectReport(path: string) {
@@ -90,6 +99,43 @@ async function records(store: string): Promise<Map<string, RunRecord>> {
   return out;
 }
 
+/**
+ * evaluate's autoencoder floor is the SWD of real set B's reconstructions against real set A,
+ * both the 16 images real-stats draws (seed 4), rebuilt here from the dataset and the model.
+ */
+async function checkAutoencoderFloor(store: string) {
+  const metrics = JSON.parse(await Deno.readTextFile(`${store}/out/evaluate/metrics.json`));
+  await initBackend("cpu");
+  const real = await readFloatArray(`${store}/out/prepare/dataset.zarr`, "images/16");
+  const [n, h, w, c] = real.shape, per = h * w * c, count = 16;
+  const sets = realSetIndices(n, 4);
+  const pick = (idx: Uint32Array) => {
+    const out = new Float32Array(count * per);
+    for (let i = 0; i < count; i++) {
+      out.set(real.data.subarray(idx[i] * per, (idx[i] + 1) * per), i * per);
+    }
+    return out;
+  };
+  const ae = await readAutoencoderFile(`${store}/out/train-autoencoder/autoencoder.gft`);
+  const p = new Params(new Rng(0), false);
+  p.loadArrays(ae.arrays);
+  const b = pick(sets.b);
+  const x = tf.tensor4d(b.map((v) => v / 127.5 - 1), [count, h, w, c]);
+  const rec = decode(p, ae.config, encode(p, ae.config, x));
+  const bytes = Float32Array.from(
+    rec.dataSync(),
+    (v) => Math.min(255, Math.max(0, Math.round((v + 1) * 127.5))),
+  );
+  tf.dispose([x, rec]);
+  p.dispose();
+  const floor = slicedWassersteinDistance(
+    { data: pick(sets.a), n: count, h, w, c },
+    { data: bytes, n: count, h, w, c },
+    { seed: 4 },
+  ).average;
+  assert(Math.abs(metrics.aeFloorSwd - floor) <= 1e-3 * floor, `${metrics.aeFloorSwd} vs ${floor}`);
+}
+
 Deno.test({
   name: "GAN pipeline at toy size: deterministic keys and outputs, minimal re-runs, pixel baseline",
   sanitizeResources: false,
@@ -115,6 +161,7 @@ Deno.test({
           assertEquals(rb.get(stage)!.outputs[name].digest, d.digest, `${stage}.${name}`);
         }
       }
+      await checkAutoencoderFloor(a);
       const html = await Deno.readTextFile(`${a}/out/report/report.html`);
       assert(html.includes('id="metrics"') && html.includes("data:image/png;base64,"));
       if (hasChromium) {
