@@ -14,7 +14,7 @@ import { verifyStages } from "./verify.ts";
 import { keyOf } from "./key.ts";
 import type { PipelineModule, RunRecord } from "./stage.ts";
 import { mermaid, textTree } from "./dag_view.ts";
-import { parseVariation } from "./matrix.ts";
+import { parseCombos, parseVariation } from "./matrix.ts";
 import { runMatrix } from "./matrix_run.ts";
 import { anyFailed, summaryTable } from "./summary.ts";
 import type { Executor } from "./executor.ts";
@@ -189,22 +189,47 @@ export async function runCli(
       "run every combination of --vary values (one store: shared stages run once); tabulate metrics",
     ),
   ))
-    .requiredOption("--vary <stage.param=v1,v2...>", "values to try (repeat for a product)")
+    .option("--vary <stage.param=v1,v2...>", "values to try (repeat for a product)")
+    .option(
+      "--combos <file>",
+      'JSON list of named combinations, [{"label": "...", "set": {"stage.param": value}}]',
+    )
     .option("--metrics <stage...>", "stages whose numeric metrics to tabulate (default: targets)")
     .option("--json <file>", "also write every combination's outcomes and metrics as JSON")
     .option("--html <file>", "also write the pipeline's comparison page (samples, curves, metrics)")
     .action(
       async (
         stages: string[],
-        o: ExecOptions & { vary: string[]; metrics?: string[]; json?: string; html?: string },
+        o: ExecOptions & {
+          vary?: string[];
+          combos?: string;
+          metrics?: string[];
+          json?: string;
+          html?: string;
+        },
       ) => {
+        if (!o.vary?.length && !o.combos) {
+          throw new PipelineError("matrix needs --vary stage.param=v1,v2 or --combos <file>");
+        }
+        const variations = (o.vary ?? []).map(parseVariation);
+        let named;
+        if (o.combos) {
+          let text: string;
+          try {
+            text = await Deno.readTextFile(o.combos);
+          } catch (e) {
+            if (!(e instanceof Deno.errors.NotFound)) throw e;
+            throw new PipelineError(`--combos ${o.combos}: no such file`);
+          }
+          named = parseCombos(text, o.combos);
+        }
         const exec = await execution(o);
-        const variations = o.vary.map(parseVariation);
         let cleaned = false;
         try {
           exitCode = await runMatrix({
             mod,
             variations,
+            named,
             targets: stages.length ? stages : mod.defaultTargets,
             metricStages: o.metrics,
             json: o.json,

@@ -36,12 +36,58 @@ export function parseVariation(spec: string): Variation {
   return { param: spec.slice(0, eq), values };
 }
 
-/** Every combination of the variations, as override maps (first variation varies slowest). */
-export function combinations(variations: Variation[]): Record<string, unknown>[] {
+/** One named set of overrides from a `--combos` file (an ablation's row, say). */
+export interface NamedCombo {
+  label: string;
+  set: Record<string, unknown>;
+}
+
+/**
+ * A `--combos` file: a JSON list of `{ "label": "...", "set": { "stage.param": value } }`, each
+ * one combination (no product), so an ablation lists its rows, the baseline as `"set": {}`.
+ */
+export function parseCombos(text: string, where: string): NamedCombo[] {
+  let list: unknown;
+  try {
+    list = JSON.parse(text);
+  } catch (e) {
+    throw new PipelineError(`${where}: not JSON (${(e as Error).message})`);
+  }
+  if (!Array.isArray(list) || list.length === 0) {
+    throw new PipelineError(`${where}: expected a non-empty JSON list of {label, set}`);
+  }
+  const labels = new Set<string>();
+  return list.map((item, i) => {
+    const { label, set, ...rest } = (item ?? {}) as Record<string, unknown>;
+    const at = `${where}: entry ${i + 1}`;
+    if (typeof label !== "string" || !label) throw new PipelineError(`${at}: "label" is missing`);
+    if (labels.has(label)) throw new PipelineError(`${at}: label "${label}" given twice`);
+    labels.add(label);
+    if (!set || typeof set !== "object" || Array.isArray(set)) {
+      throw new PipelineError(`${at} ("${label}"): "set" must be an object of stage.param values`);
+    }
+    const bad = Object.keys(set).find((k) => !/^[^.]+\..+/.test(k));
+    if (bad) throw new PipelineError(`${at} ("${label}"): "${bad}" is not stage.param`);
+    const extra = Object.keys(rest);
+    if (extra.length) throw new PipelineError(`${at} ("${label}"): unknown field "${extra[0]}"`);
+    return { label, set: set as Record<string, unknown> };
+  });
+}
+
+/**
+ * Every combination of the variations, as override maps (first variation varies slowest); with
+ * named combos, each of them times every combination of the variations.
+ */
+export function combinations(
+  variations: Variation[],
+  named: NamedCombo[] = [],
+): Record<string, unknown>[] {
   const params = variations.map((v) => v.param);
   const twice = params.find((p, i) => params.indexOf(p) !== i);
   if (twice) throw new PipelineError(`--vary ${twice} given twice`);
-  let out: Record<string, unknown>[] = [{}];
+  const clash = named.flatMap((c) => Object.keys(c.set)).find((k) => params.includes(k));
+  if (clash) throw new PipelineError(`${clash} is both in --combos and --vary`);
+  let out: Record<string, unknown>[] = named.length ? named.map((c) => ({ ...c.set })) : [{}];
   for (const v of variations) {
     out = out.flatMap((combo) => v.values.map((value) => ({ ...combo, [v.param]: value })));
   }

@@ -6,7 +6,7 @@
  */
 import { PipelineError } from "./graph.ts";
 import { JobSlots } from "./job_slots.ts";
-import { combinations, numericMetrics, table, type Variation } from "./matrix.ts";
+import { combinations, type NamedCombo, numericMetrics, table, type Variation } from "./matrix.ts";
 import type { Engine } from "./runner.ts";
 import { consoleReporter, type Reporter } from "./reporter.ts";
 import type { CacheStore } from "./store.ts";
@@ -16,6 +16,8 @@ import { anyFailed, summaryTable } from "./summary.ts";
 export interface MatrixOptions {
   mod: PipelineModule;
   variations: Variation[];
+  /** Combinations listed by name (`--combos`), each times every combination of `variations`. */
+  named?: NamedCombo[];
   targets?: string[];
   /** Stages whose numeric metrics to tabulate (default: the targets, else every stage). */
   metricStages?: string[];
@@ -31,6 +33,8 @@ export interface MatrixOptions {
 }
 
 export interface MatrixRow {
+  /** The named combination's label (`--combos`). */
+  label?: string;
   combo: Record<string, unknown>;
   outcomes: Record<string, string>;
   metrics: Record<string, number>;
@@ -43,7 +47,10 @@ export async function runMatrix(o: MatrixOptions): Promise<number> {
   if (o.html && !o.mod.matrixReport) {
     throw new PipelineError("--html: this pipeline module exports no matrixReport");
   }
-  const combos = combinations(o.variations);
+  const combos = combinations(o.variations, o.named);
+  const perNamed = combos.length / Math.max(1, o.named?.length ?? 0);
+  const nameOf = (i: number) =>
+    o.named?.length ? o.named[Math.floor(i / perNamed)].label : undefined;
   const slots = new JobSlots(o.jobs);
   const rows: MatrixRow[] = new Array(combos.length);
   const cells: MatrixCell[] = new Array(combos.length);
@@ -51,7 +58,9 @@ export async function runMatrix(o: MatrixOptions): Promise<number> {
 
   const runCombo = async (i: number) => {
     const combo = combos[i];
-    const label = Object.entries(combo).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(" ");
+    const name = nameOf(i);
+    const settings = Object.entries(combo).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(" ");
+    const label = name ? `${name}${settings ? `: ${settings}` : ""}` : settings;
     const concurrent = o.jobs > 1 && combos.length > 1;
     const tag = `[${i + 1}/${combos.length}] `;
     const reporter: Reporter = concurrent
@@ -83,6 +92,7 @@ export async function runMatrix(o: MatrixOptions): Promise<number> {
       }
     }
     rows[i] = {
+      ...(name !== undefined ? { label: name } : {}),
       combo,
       outcomes: Object.fromEntries(results.map((r) => [r.stage, r.outcome])),
       metrics,
@@ -102,12 +112,14 @@ export async function runMatrix(o: MatrixOptions): Promise<number> {
 
   const params = o.variations.map((v) => v.param);
   const cols = [...new Set(rows.flatMap((r) => Object.keys(r.metrics)))];
+  const nameCol = o.named?.length ? ["combination"] : [];
   const fmt = (v: number | undefined) =>
     v === undefined ? "-" : Number.isInteger(v) ? String(v) : v.toPrecision(4);
   console.log(`\n${combos.length} combinations:`);
   console.log(table(
-    [...params, ...cols],
+    [...nameCol, ...params, ...cols],
     rows.map((r) => [
+      ...(nameCol.length ? [r.label!] : []),
       ...params.map((p) => JSON.stringify(r.combo[p])),
       ...cols.map((c) => fmt(r.metrics[c])),
     ]),

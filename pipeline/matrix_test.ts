@@ -2,7 +2,7 @@ import { assert, assertEquals, assertThrows } from "../tests/assert.ts";
 import { makeToy } from "./testing/toy_project.ts";
 import { TOY_FILES } from "./testing/toy_files.ts";
 import { join } from "node:path";
-import { combinations, parseVariation } from "./matrix.ts";
+import { combinations, parseCombos, parseVariation } from "./matrix.ts";
 
 const STAGE_M = `import { defineStage } from "$STAGE";
 import { z } from "$ZOD";
@@ -141,4 +141,70 @@ Deno.test("matrix: variation syntax and errors", () => {
   assertThrows(() => parseVariation("nodot=1"), /stage\.param/);
   assertEquals(combinations([parseVariation("s.a=1,2"), parseVariation("s.b=x,y")]).length, 4);
   assertThrows(() => combinations([parseVariation("s.a=1"), parseVariation("s.a=2")]), /twice/);
+});
+
+Deno.test("matrix --combos: named combinations (no product), each times the --vary values", async () => {
+  const toy = await makeToy({
+    ...TOY_FILES,
+    "stage_m.ts": STAGE_M,
+    "pipeline.ts": TOY_FILES["pipeline.ts"].replace(
+      "export const stages = [a, b, c];",
+      'import { m } from "./stage_m.ts";\nexport const stages = [a, b, c, m];\n',
+    ),
+  });
+  try {
+    const json = join(toy.dir, "matrix.json");
+    const combos = join(toy.dir, "combos.json");
+    await Deno.writeTextFile(
+      combos,
+      JSON.stringify([
+        { label: "baseline", set: {} },
+        { label: "long", set: { "a.repeat": 3 } },
+      ]),
+    );
+    const r = await toy.cli(["matrix", "m", "--combos", combos, "--vary", "a.repeat=1,2"]);
+    assertEquals(r.code !== 0, true);
+    assert(r.stderr.includes("a.repeat is both in --combos and --vary"), r.stderr);
+    const ok = await toy.cli([
+      "matrix",
+      "m",
+      "--combos",
+      combos,
+      "--vary",
+      "m.k=1,3",
+      "--json",
+      json,
+    ]);
+    assertEquals(ok.code, 0, ok.stderr);
+    const rows = JSON.parse(await Deno.readTextFile(json)) as {
+      label: string;
+      combo: Record<string, number>;
+      metrics: Record<string, number>;
+    }[];
+    // Baseline's a.repeat is the default, 1: len = (11 * repeat + 1) * k.
+    assertEquals(rows.map((x) => [x.label, x.combo["a.repeat"], x.metrics["m.len"]]), [
+      ["baseline", undefined, 12],
+      ["baseline", undefined, 36],
+      ["long", 3, 34],
+      ["long", 3, 102],
+    ]);
+    assert(ok.stdout.includes("== combination 3/4: long: a.repeat=3 m.k=1"), ok.stdout);
+  } finally {
+    await toy.cleanup();
+  }
+});
+
+Deno.test("matrix --combos: file errors name the file, the entry and the fault", () => {
+  assertThrows(() => parseCombos("[", "c.json"), /c\.json: not JSON/);
+  assertThrows(() => parseCombos("[]", "c.json"), /non-empty JSON list/);
+  assertThrows(() => parseCombos('[{"set": {}}]', "c.json"), /entry 1: "label" is missing/);
+  assertThrows(
+    () => parseCombos('[{"label": "x", "set": {}}, {"label": "x", "set": {}}]', "c.json"),
+    /entry 2: label "x" given twice/,
+  );
+  assertThrows(() => parseCombos('[{"label": "x", "set": {"nodot": 1}}]', "c"), /"nodot" is not/);
+  assertThrows(() => parseCombos('[{"label": "x", "set": {}, "vary": 1}]', "c"), /unknown field/);
+  assertEquals(parseCombos('[{"label": "x", "set": {"s.p": 2}}]', "c"), [
+    { label: "x", set: { "s.p": 2 } },
+  ]);
 });
