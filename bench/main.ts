@@ -23,6 +23,7 @@ const benches: Record<string, (args: string[], rec: BenchRecorder) => Promise<vo
   pipeline: benchPipeline,
   compress: (a, r) => import("./compress.ts").then((m) => m.benchCompress(a, r)),
   cluster: (a, r) => import("./cluster.ts").then((m) => m.benchCluster(a, r)),
+  ablation: (a, r) => import("./ablation.ts").then((m) => m.benchAblation(a, r)),
 };
 
 // "--backend NAME" is one flag, "--backend=NAME".

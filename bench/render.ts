@@ -128,6 +128,7 @@ export function renderBenchmarks(results: BenchResult[]): string {
 //
 // `<!-- bench:claims -->...<!-- /bench:claims -->`      the claims, one list item each
 // `<!-- bench:pipeline -->...<!-- /bench:pipeline -->`  the default pipeline's time per stage
+// `<!-- bench:ablation -->...<!-- /bench:ablation -->`  the sample-quality ablation's table
 // `<!-- bench:figure:ID -->...<!-- /bench:figure:ID -->` one figure's value, inline
 
 /** Rendered lines are wrapped here, so a page stays readable raw (code spans never break). */
@@ -202,6 +203,50 @@ function pipelineBlock(results: BenchResult[]): string[] {
   return lines;
 }
 
+const ABLATION_SWD = /^ablation\.([a-z0-9-]+)\.swd$/;
+
+function ablationBlock(results: BenchResult[]): string[] {
+  const run = results.find((r) => r.bench === "ablation" && r.figures.length);
+  if (!run) {
+    return wrap(
+      "Not measured yet: run `deno task bench ablation`, then `deno task bench-render`.",
+    );
+  }
+  const fig = (id: string) => run.figures.find((f) => f.id === id);
+  const cell = (id: string) => {
+    const f = fig(id);
+    return f ? formatFigure(f) : "-";
+  };
+  const rows = run.figures.flatMap((f) => {
+    const slug = f.id.match(ABLATION_SWD)?.[1];
+    if (!slug) return [];
+    const label = f.label.replace(/: SWD x1e3 at \d+ steps$/, "");
+    const atTime = fig(`ablation.${slug}.swd_at_base_time`);
+    return [[
+      label,
+      formatFigure(f),
+      atTime ? `${formatFigure(atTime)} (${atTime.label.replace(/.*, /, "")})` : "-",
+      cell(`ablation.${slug}.train_s`),
+      cell(`ablation.${slug}.floor`),
+    ]];
+  });
+  const reals2 = fig("ablation.reals2"), curve = fig("ablation.curve_reals2");
+  return [
+    ...markdownTable(
+      ["combination", "SWD", "SWD at the baseline's time", "training time", "autoencoder floor"],
+      rows,
+    ),
+    "",
+    ...wrap(
+      "SWD x1e3 of 1000 samples against 1000 real images (lower is better)" +
+        (reals2 ? `; two real sets score ${formatFigure(reals2)}` : "") +
+        ". The baseline's time column uses the 256-image training curve" +
+        (curve ? `, where two real sets score ${formatFigure(curve)}` : "") +
+        `. Measured with \`${run.command}\` on ${provenance(run)}.`,
+    ),
+  ];
+}
+
 function figureValue(results: BenchResult[], id: string): string {
   for (const r of results) {
     const f = r.figures.find((x) => x.id === id);
@@ -235,6 +280,8 @@ export function fillBlocks(page: string, results: BenchResult[], where = "page")
       ? claimsBlock(results)
       : name === "pipeline"
       ? pipelineBlock(results)
+      : name === "ablation"
+      ? ablationBlock(results)
       : null;
     if (!body) throw new Error(`${where}:${lineOf(at)}: unknown block "bench:${name}"`);
     return [open, "", ...body, "", close].join("\n");

@@ -40,6 +40,8 @@ export interface MatrixRow {
   metrics: Record<string, number>;
   /** Each stage's compute time when its result was made (cached ones: by the run that made it). */
   seconds: Record<string, number>;
+  /** Each stage's key: its record and outputs in the store. */
+  keys: Record<string, string>;
 }
 
 /** Runs the matrix; returns the process exit code (1 when any stage failed). */
@@ -97,6 +99,7 @@ export async function runMatrix(o: MatrixOptions): Promise<number> {
       outcomes: Object.fromEntries(results.map((r) => [r.stage, r.outcome])),
       metrics,
       seconds: Object.fromEntries(Object.entries(records).map(([s, rec]) => [s, rec.seconds])),
+      keys: Object.fromEntries(Object.entries(records).map(([s, rec]) => [s, rec.key])),
     };
     cells[i] = {
       label,

@@ -56,6 +56,7 @@ Deno.test("matrix: every combination runs once on one store, shared stages are c
       outcomes: Record<string, string>;
       metrics: Record<string, number>;
       seconds: Record<string, number>;
+      keys: Record<string, string>;
     }[];
     // a's output is "HELLO WORLD" * repeat + "!": 11 * repeat + 1 characters.
     assertEquals(rows.map((x) => [x.combo["a.repeat"], x.combo["m.k"], x.metrics["m.len"]]), [
@@ -82,6 +83,8 @@ Deno.test("matrix: every combination runs once on one store, shared stages are c
     // Stage times are those of the runs that made the results, cached or not.
     assertEquals(rows2.map((x) => Object.keys(x.seconds).sort()), rows.map(() => ["a", "m"]));
     assertEquals(rows2[1].seconds.a, rows[0].seconds.a);
+    assertEquals(rows2[1].keys.a, rows[0].keys.a);
+    assert(rows[0].keys.m !== rows[1].keys.m, "two combinations of m share a key");
     assertEquals(rows2.map((x) => x.seconds.m), rows.map((x) => x.seconds.m));
     // Nothing is computed again: each stage is the current result (cached) or an earlier one
     // taken back from the store (restored).

@@ -1,0 +1,125 @@
+/**
+ * `deno task bench ablation [--combos=FILE] [--store=DIR] [--html=FILE]`: the sample-quality
+ * ablation. Runs `matrix --combos` (default bench/ablation_combos.json, whose first entry is the
+ * baseline) on one store through the CLI, as a user would, writes its comparison page (default
+ * docs/ablation.html), and records per combination:
+ * - SWD x1e3 of its samples at its own length (1000 images vs real set A) and the autoencoder's
+ *   floor;
+ * - the training time (autoencoder + generator, from the run records);
+ * - SWD at the baseline's time: the evaluate curve (256 images per point, EMA snapshots every
+ *   250 steps) at the last snapshot the combination reached within the baseline's training time,
+ *   so a slower step pays for itself.
+ * A reused `--store` only computes what changed.
+ */
+import { join } from "node:path";
+import { FsStore } from "../pipeline/store.ts";
+import type { MatrixRow } from "../pipeline/matrix_run.ts";
+import { parseCombos } from "../pipeline/matrix.ts";
+import type { BenchRecorder } from "./results.ts";
+import { flag } from "./flags.ts";
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const ROOT = new URL("..", import.meta.url).pathname;
+
+/** A figure-id-safe name for a combination's label. */
+export function slug(label: string): string {
+  return label.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
+}
+
+interface CurvePoint {
+  step: number;
+  swd: number;
+}
+
+/**
+ * The curve's SWD at the last point reached within `budget` seconds, for a run whose fixed
+ * part (the autoencoder) took `fixed` seconds and whose steps took `perStep` seconds each; null
+ * when not even the first point is reached.
+ */
+export function swdWithin(
+  points: CurvePoint[],
+  fixed: number,
+  perStep: number,
+  budget: number,
+): CurvePoint | null {
+  let best: CurvePoint | null = null;
+  for (const p of points) if (fixed + p.step * perStep <= budget * (1 + 1e-9)) best = p;
+  return best;
+}
+
+export async function benchAblation(args: string[], rec?: BenchRecorder): Promise<void> {
+  const combosFile = flag(args, "combos") ?? join(ROOT, "bench", "ablation_combos.json");
+  const html = flag(args, "html") ?? join(ROOT, "docs", "ablation.html");
+  parseCombos(await Deno.readTextFile(combosFile), combosFile); // its errors, before any work
+  const store = flag(args, "store") ??
+    await Deno.makeTempDir({ prefix: "ganflow-bench-ablation-" });
+  const json = join(store, "ablation.json");
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      ...["run", "-A", MAIN, "matrix", "--store", store, "--combos", combosFile],
+      ...["--json", json, "--html", html],
+    ],
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  if (!out.success) throw new Error("the ablation matrix failed (its output is above)");
+  const rows = JSON.parse(await Deno.readTextFile(json)) as MatrixRow[];
+  const s = await FsStore.open(store);
+  const metricsOf = async (row: MatrixRow) => {
+    const r = await s.getRecord(row.keys.evaluate);
+    const file = r && s.objectFile(r, "metrics");
+    if (!file) throw new Error(`${row.label}: evaluate's metrics are not in ${store}`);
+    return JSON.parse(await Deno.readTextFile(file));
+  };
+  const stepsOf = async (row: MatrixRow) => {
+    const r = await s.getRecord(row.keys["train-generator"]);
+    return (r?.params as { steps: number }).steps;
+  };
+  const timeOf = (row: MatrixRow) => ({
+    fixed: row.seconds["train-autoencoder"] ?? 0,
+    gen: row.seconds["train-generator"],
+  });
+  const base = rows[0];
+  const baseTime = timeOf(base);
+  const budget = baseTime.fixed + baseTime.gen;
+  const baseMetrics = await metricsOf(base);
+  rec?.figure(
+    "ablation.reals2",
+    "SWD x1e3, real set B vs A (1000 images)",
+    baseMetrics.reals2.swdAverage,
+    "",
+  );
+  rec?.figure(
+    "ablation.curve_reals2",
+    "SWD x1e3, real set B vs A at the curve's 256 images",
+    baseMetrics.curve.reals2,
+    "",
+  );
+  console.log(`\nbaseline "${base.label}": ${budget.toFixed(0)} s of training`);
+  for (const row of rows) {
+    const m = await metricsOf(row);
+    const t = timeOf(row);
+    const steps = await stepsOf(row);
+    const id = `ablation.${slug(row.label!)}`;
+    const at = swdWithin(m.curve.points, t.fixed, t.gen / steps, budget);
+    rec?.figure(`${id}.swd`, `${row.label}: SWD x1e3 at ${steps} steps`, m.swdAverage, "");
+    if (m.aeFloorSwd !== undefined) {
+      rec?.figure(`${id}.floor`, `${row.label}: autoencoder floor, SWD x1e3`, m.aeFloorSwd, "");
+    }
+    rec?.figure(`${id}.train_s`, `${row.label}: training time`, t.fixed + t.gen, "s");
+    if (at) {
+      rec?.figure(
+        `${id}.swd_at_base_time`,
+        `${row.label}: SWD x1e3 (256 images) at the baseline's time, step ${at.step}`,
+        at.swd,
+        "",
+      );
+    }
+    console.log(
+      `${row.label!.padEnd(28)} SWD ${m.swdAverage.toFixed(2)} at ${steps} steps; ` +
+        `${(t.fixed + t.gen).toFixed(0)} s; at the baseline's time: ` +
+        (at ? `${at.swd.toFixed(1)} (step ${at.step}, 256 images)` : "no snapshot yet"),
+    );
+  }
+  rec?.note(`comparison page: ${html.startsWith(ROOT) ? html.slice(ROOT.length) : html}`);
+}
