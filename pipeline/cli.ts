@@ -15,6 +15,7 @@ import { keyOf } from "./key.ts";
 import type { PipelineModule, RunRecord } from "./stage.ts";
 import { mermaid, textTree } from "./dag_view.ts";
 import { parseCombos, parseVariation } from "./matrix.ts";
+import { loadPreset } from "./preset.ts";
 import { runMatrix } from "./matrix_run.ts";
 import { anyFailed, summaryTable } from "./summary.ts";
 import type { Executor } from "./executor.ts";
@@ -34,6 +35,7 @@ interface CommonOptions {
   pipeline?: string;
   store?: string;
   set?: string[];
+  preset?: string;
   wait: boolean;
   [global: string]: unknown;
 }
@@ -64,6 +66,7 @@ export async function runCli(
       .option("--pipeline <module>", "pipeline module exporting `stages`")
       .option("--store <dir>", "cache store directory (default: .ganflow beside the pipeline)")
       .option("--set <stage.param=value...>", "override a parameter (JSON values allowed)")
+      .option("--preset <name>", "start from presets/<name>.json's overrides (--set wins)")
       .option("--no-wait", "fail instead of waiting for a key another run is computing");
     for (const g of globals) {
       const o = new Option(`--${g.name} <value>`, g.description).default(g.default);
@@ -85,7 +88,9 @@ export async function runCli(
       resources?: (graph: Graph) => (stage: string) => Resources;
     } = {},
   ) => {
-    const overrides = { ...parseSets(o.set ?? []), ...extra };
+    const preset = o.preset ? await loadPreset(o.preset, baseDir) : null;
+    if (preset) console.error(`preset ${preset.name}: ${preset.description}`);
+    const overrides = { ...preset?.set, ...parseSets(o.set ?? []), ...extra };
     const graph = buildGraph(mod.stages, { overrides, baseDir });
     const storeRoot = resolve(o.store ?? resolve(baseDir, ".ganflow"));
     const store = await FsStore.open(storeRoot);
