@@ -51,11 +51,14 @@ const params = z.object({
   loss: z.enum(["auto", "logistic", "wgan", "wgan-gp", "hinge"]).default("auto"),
   gpLambda: z.number().min(0).default(10),
   drift: z.number().min(0).default(1e-3),
-  /** R1 penalty on D at the real samples (0: none), applied every `r1Every` steps. */
-  r1Gamma: z.number().min(0).default(0),
+  /**
+   * R1 penalty on D at the real samples (0: none), applied every `r1Every` steps; unset: 0.1
+   * for the logistic and hinge losses, none for WGAN's and ProGAN.
+   */
+  r1Gamma: z.number().min(0).optional(),
   r1Every: z.number().int().min(1).default(4),
-  /** DCGAN's D sees the minibatch standard deviation. */
-  mbstd: z.boolean().default(false),
+  /** D (DCGAN's, also FastGAN's) sees the minibatch standard deviation (ProGAN's always does). */
+  mbstd: z.boolean().default(true),
   schedule: z.enum(["two-stage", "one-stage"]).default("two-stage"),
   /** Progressive growing (arch progan): e.g. {"start": 4, "fadeKimg": 30, "stableKimg": 30}. */
   growth: z.object({
@@ -70,7 +73,7 @@ const params = z.object({
   baseChannels: z.number().int().min(8).max(8192).default(128),
   /** Width cap (ProGAN's fmap_max): see GanConfig.maxChannels. */
   maxChannels: z.number().int().min(8).max(1024).optional(),
-  /** Adam; unset: ProGAN's (1e-3, 0, 0.99) for progan, (2e-4, 0.5, 0.99) otherwise. */
+  /** Adam; unset: ProGAN's (1e-3, 0, 0.99) for progan, (4e-4, 0, 0.99) otherwise. */
   lr: z.number().positive().max(1).optional(),
   beta1: z.number().min(0).max(1).optional(),
   beta2: z.number().min(0).max(1).optional(),
@@ -145,7 +148,7 @@ export const trainGeneratorStage = tensorStage({
       conv: p.conv,
       separableD: p.separableD,
       discriminator: p.discriminator,
-      ...(p.mbstd ? { mbstd: true } : {}),
+      ...(p.mbstd && p.arch !== "progan" ? { mbstd: true } : {}),
     };
     const recipe = ganRecipe({
       arch: p.arch,
@@ -154,6 +157,8 @@ export const trainGeneratorStage = tensorStage({
       lr: p.lr,
       beta1: p.beta1,
       beta2: p.beta2,
+      r1Gamma: p.r1Gamma,
+      r1Every: p.r1Every,
     });
     // In latent mode, pictures of progress are codes decoded through the autoencoder.
     let toImages = (x: tf.Tensor4D) => x;
@@ -205,7 +210,6 @@ export const trainGeneratorStage = tensorStage({
       seed: p.seed,
       ...recipe.options,
       emaDecay: p.emaDecay,
-      r1: { gamma: p.r1Gamma, every: p.r1Every },
       schedule: p.schedule,
       growth: p.growth ?? undefined,
       features,
@@ -270,6 +274,7 @@ export const trainGeneratorStage = tensorStage({
       conv: p.conv,
       schedule: p.schedule,
       loss: recipe.lossName,
+      r1Gamma: recipe.options.r1?.gamma ?? 0,
       kimg,
       gParams: result.g.count(),
       dParams: result.d.count(),

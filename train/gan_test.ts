@@ -48,15 +48,18 @@ for (
   });
 }
 
-Deno.test("GAN: checkpoint at step 2 and resume gives bit-identical weights to an uninterrupted run", async () => {
+Deno.test("GAN: checkpoint at step 2 and resume gives bit-identical weights to an uninterrupted run (lazy R1 included)", async () => {
   const cfg = tinyGan([8, 8, 4], false);
-  const full = await trainGan({ config: cfg, data: blobs([8, 8, 4], 4, 2), steps: 4, seed: 9 });
+  // R1 at steps 0 and 3: the resumed run must take the one at step 3 by the step's index.
+  const r1 = { gamma: 0.5, every: 3 };
+  const full = await trainGan({ config: cfg, data: blobs([8, 8, 4], 4, 2), steps: 4, seed: 9, r1 });
   const saved: TrainState[] = [];
   await trainGan({
     config: cfg,
     data: blobs([8, 8, 4], 4, 2),
     steps: 3, // "killed" after step 3, with a checkpoint at 2
     seed: 9,
+    r1,
     checkpoint: { every: 2, save: (_s, st) => Promise.resolve(void saved.push(st)) },
   });
   assertEquals(saved.map((s) => s.step), [2]);
@@ -66,6 +69,7 @@ Deno.test("GAN: checkpoint at step 2 and resume gives bit-identical weights to a
     data: blobs([8, 8, 4], 4, 2),
     steps: 4,
     seed: 9,
+    r1,
     checkpoint: { every: 100, save: () => Promise.resolve(), resume: restored },
   });
   for (const part of ["g", "d", "ema"] as const) {
