@@ -73,7 +73,7 @@ const params = z.object({
   baseChannels: z.number().int().min(8).max(8192).default(128),
   /** Width cap (ProGAN's fmap_max): see GanConfig.maxChannels. */
   maxChannels: z.number().int().min(8).max(1024).optional(),
-  /** Adam; unset: ProGAN's (1e-3, 0, 0.99) for progan, (4e-4, 0, 0.99) otherwise. */
+  /** Adam; unset: ProGAN's (1e-3, 0, 0.99) for every architecture. */
   lr: z.number().positive().max(1).optional(),
   beta1: z.number().min(0).max(1).optional(),
   beta2: z.number().min(0).max(1).optional(),

@@ -1,8 +1,8 @@
 /**
  * The generator training recipe, shared by the `train-generator` stage and the benchmarks so
- * they train exactly alike: Adam's settings per architecture (ProGAN's paper values for progan;
- * otherwise lr 4e-4 and beta1 0 with an R1 penalty, which beat DCGAN's lr 2e-4, beta1 0.5 in
- * the ablation of docs/quality.md), what `loss: "auto"` means (WGAN-GP for progan, as the paper,
+ * they train exactly alike: Adam's settings per architecture (ProGAN's paper values, lr 1e-3 and beta1
+ * 0, for every architecture, with an R1 penalty where the loss is not WGAN's: they beat DCGAN's
+ * lr 2e-4, beta1 0.5 in the ablation of docs/quality.md), what `loss: "auto"` means (WGAN-GP for progan, as the paper,
  * else the non-saturating logistic loss) with WGAN-GP's regularisers or R1, and the `StepNets`
  * bundle one training step runs.
  */
@@ -22,13 +22,11 @@ import type { DRegularisers, GanLossName } from "./losses.ts";
 export type LossChoice = "auto" | GanLossName | "wgan-gp";
 
 /**
- * Adam per architecture: ProGAN's (1e-3, 0, 0.99); otherwise (4e-4, 0, 0.99). Without momentum
- * in the first moment the R1-regularised D follows G closely; DCGAN's (2e-4, 0.5) trained worse.
+ * Adam: ProGAN's (1e-3, 0, 0.99) for every architecture. Without momentum in the first moment
+ * the R1-regularised D follows G closely; DCGAN's (2e-4, 0.5) trained worse, and 2e-3 diverged.
  */
-export function adamFor(arch: GanArch = "dcgan"): AdamOptions {
-  return arch === "progan"
-    ? { lr: 1e-3, beta1: 0, beta2: 0.99, eps: 1e-8 }
-    : { lr: 4e-4, beta1: 0, beta2: 0.99, eps: 1e-8 };
+export function adamFor(_arch: GanArch = "dcgan"): AdamOptions {
+  return { lr: 1e-3, beta1: 0, beta2: 0.99, eps: 1e-8 };
 }
 
 /** R1's gamma where the stage leaves it unset: 0.1 for logistic and hinge D, none for WGAN's. */
