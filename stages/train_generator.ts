@@ -52,7 +52,7 @@ const params = z.object({
   gpLambda: z.number().min(0).default(10),
   drift: z.number().min(0).default(1e-3),
   /**
-   * R1 penalty on D at the real samples (0: none), applied every `r1Every` steps; unset: 0.1
+   * R1 penalty on D at the real samples (0: none), applied every `r1Every` steps; unset: 1
    * for the logistic and hinge losses, none for WGAN's and ProGAN.
    */
   r1Gamma: z.number().min(0).optional(),

@@ -29,8 +29,8 @@ export function adamFor(_arch: GanArch = "dcgan"): AdamOptions {
   return { lr: 1e-3, beta1: 0, beta2: 0.99, eps: 1e-8 };
 }
 
-/** R1's gamma where the stage leaves it unset: 0.1 for logistic and hinge D, none for WGAN's. */
-export const DEFAULT_R1_GAMMA = 0.1;
+/** R1's gamma where the stage leaves it unset: 1 for logistic and hinge D, none for WGAN's. */
+export const DEFAULT_R1_GAMMA = 1;
 /** Lazy R1 (StyleGAN2): the penalty every 4th step, its weight scaled by 4. */
 export const DEFAULT_R1_EVERY = 4;
 
