@@ -7,8 +7,9 @@
  * convolution it uses for plain HWIO filters. Primitives are cached by geometry, as creating
  * one costs far more than running it.
  *
- * While bf16 is on (bf16.ts; backend/precision.ts), each of these runs oneDNN's bf16 primitive:
- * inputs (activations, gradients, weights) as bf16 copies, accumulation and outputs in float32.
+ * While bf16 is on (bf16.ts; backend/precision.ts), convolutions (forward and input gradient) and
+ * matmuls run oneDNN's bf16 primitives: inputs (activations, gradients, weights) as bf16 copies,
+ * accumulation and outputs in float32; weight gradients stay float32 (bf16.ts says why).
  */
 import * as tf from "@tensorflow/tfjs";
 import type { CpuBackend } from "../js_array_backend.ts";
@@ -23,7 +24,7 @@ import {
   reorderPrimitive,
 } from "./primitive.ts";
 import { alloc } from "./buffer_pool.ts";
-import { bf16Copy, bf16Enabled } from "./bf16.ts";
+import { bf16Enabled, bf16Scratch } from "./bf16.ts";
 
 type ConvInfo = tf.backend_util.Conv2DInfo;
 type ConvKind = "fwd" | "bwd-data" | "bwd-weights";
@@ -36,7 +37,7 @@ type ConvKind = "fwd" | "bwd-data" | "bwd-weights";
 interface ConvPlan {
   main: Primitive;
   kind: ConvKind;
-  /** Inputs in bf16 (bf16.ts): activations and gradients as copies, weights reordered to bf16. */
+  /** Inputs in bf16 (fwd, bwd-data): the activation or gradient as a copy, weights reordered. */
   bf16: boolean;
   reorder: Primitive | null;
   /** Blocked weights: float32, or bf16 (fwd and bwd-data of a bf16 plan). */
@@ -105,6 +106,7 @@ function convPlan(
   ].join(",");
   const hit = cache.get(key);
   if (hit) return hit;
+  if (bf16 && kind === "bwd-weights") throw new Error("weight gradients stay float32 (bf16.ts)");
   // bf16: what the primitive reads is bf16, what it writes float32.
   const low = bf16 ? DNNL.bf16 : DNNL.f32;
   const src = nhwcDesc(
@@ -119,12 +121,7 @@ function convPlan(
   );
   const [wDims, wStrides] = filterLayout(ci, depthwise);
   const weiPlain = memoryDesc(d, wDims, wStrides);
-  const wei = memoryDescByTag(
-    d,
-    wDims,
-    DNNL.formatAny,
-    kind === "bwd-weights" ? DNNL.f32 : low,
-  );
+  const wei = memoryDescByTag(d, wDims, DNNL.formatAny, low);
   const strides = dims([ci.strideHeight, ci.strideWidth]);
   // oneDNN counts dilation from 0 (= dense), tfjs from 1.
   const dilates = dims([ci.dilationHeight - 1, ci.dilationWidth - 1]);
@@ -199,7 +196,7 @@ function convPlan(
     reorder = kind === "bwd-weights"
       ? reorderPrimitive(d, chosen, weiPlain)
       : reorderPrimitive(d, weiPlain, chosen);
-    blocked = bf16 && kind !== "bwd-weights"
+    blocked = bf16
       ? new Uint16Array(descBytes(d, chosen) / 2)
       : new Float32Array(descBytes(d, chosen) / 4);
   }
@@ -208,7 +205,7 @@ function convPlan(
   return plan;
 }
 
-/** A kernel input: its float32 values and its tfjs data id. */
+/** A kernel input: its float32 values and its tfjs data id (for the weights' reorder). */
 interface Input {
   values: Float32Array;
   id: object;
@@ -218,8 +215,8 @@ type Buffer = Float32Array | Uint16Array;
 
 /**
  * Runs a conv plan on tfjs buffers: fwd (x, filter) -> y, bwd-data (dy, filter) -> dx,
- * bwd-weights (x, dy) -> dfilter; filters in tfjs's HWIO layout. A bf16 plan reads bf16 copies
- * of its activation inputs (bf16.ts) and bf16 weights (the plan's reorder converts them).
+ * bwd-weights (x, dy) -> dfilter; filters in tfjs's HWIO layout. A bf16 plan (fwd, bwd-data)
+ * reads a bf16 copy of x or dy (bf16.ts) and bf16 weights (the plan's reorder converts them).
  */
 function runConv(
   d: OneDnn,
@@ -230,9 +227,9 @@ function runConv(
   bias: Float32Array | null = null,
 ) {
   const { main, reorder, blocked } = p;
-  const act = (t: Input): Buffer => p.bf16 ? bf16Copy(d, t.id, t.values) : t.values;
+  const act = (t: Input): Buffer => p.bf16 ? bf16Scratch(d, t.values, 0) : t.values;
   if (p.kind === "bwd-weights") {
-    execute(d, main, [[DNNL.argSrc, act(in0)], [DNNL.argDiffDst, act(in1)], [
+    execute(d, main, [[DNNL.argSrc, in0.values], [DNNL.argDiffDst, in1.values], [
       DNNL.argDiffWeights,
       blocked ?? out,
     ]]);
@@ -316,7 +313,9 @@ export function makeKernels(
       // Every output element is written by oneDNN; zeros where there is nothing to compute.
       const out = alloc(size(outShape), !run);
       if (run) {
-        const plan = convPlan(d, ci, depthwise, kind, PLAIN, bf16Enabled());
+        // Weight gradients stay float32 (bf16.ts says why).
+        const low = bf16Enabled() && kind !== "bwd-weights";
+        const plan = convPlan(d, ci, depthwise, kind, PLAIN, low);
         runConv(d, plan, input(backend, in0), input(backend, in1), out);
       }
       return backend.makeTensorInfo(outShape, "float32", out);
@@ -424,9 +423,9 @@ export function makeKernels(
       }
       const out = alloc(batch * m * n, k === 0);
       if (out.length > 0 && k > 0) {
-        const operand = (t: tf.TensorInfo): Buffer =>
-          bf16 ? bf16Copy(d, t.dataId, f32(backend, t)) : f32(backend, t);
-        execute(d, p, [[DNNL.argSrc, operand(a)], [DNNL.argWeights, operand(b)], [
+        const operand = (t: tf.TensorInfo, slot: 0 | 1): Buffer =>
+          bf16 ? bf16Scratch(d, f32(backend, t), slot) : f32(backend, t);
+        execute(d, p, [[DNNL.argSrc, operand(a, 0)], [DNNL.argWeights, operand(b, 1)], [
           DNNL.argDst,
           out,
         ]]);
