@@ -2,6 +2,8 @@
  * `deno task bench backend`: the reference GAN step of the backend issue on each available
  * backend, the same network in PyTorch (/usr/bin/python3) in the same run, and the GFLOP/s of a
  * lone 3x3 64->64 conv on 32x64x64. Prints ratios; absolute figures depend on the machine.
+ * On onednn the step also runs in bf16 (backend/precision.ts) where the CPU has it, next to
+ * fp32: `--precision=fp32` or `--precision=bf16` runs one of them.
  */
 import type { BenchRecorder } from "./results.ts";
 import * as tf from "@tensorflow/tfjs";
@@ -13,6 +15,8 @@ import { flag, numberFlag } from "./flags.ts";
 import { onDevice } from "../backend/host_read.ts";
 import { deviceBatch, deviceGanStepMs } from "./backend_device.ts";
 import { referenceTraining, Z } from "./reference_nets.ts";
+import { type Precision, PRECISIONS, usePrecision } from "../backend/precision.ts";
+import { bf16Conversions } from "../backend/onednn/bf16.ts";
 
 /**
  * ms per (D step + G step) after warm-up, on the current backend: median (and mean, min, max) of
@@ -208,11 +212,61 @@ function profileKernels(backendName: string) {
   };
 }
 
+/** Times the reference step on a host backend in `precision` (in force), records and prints it. */
+function hostStep(
+  info: { name: string; detail: string },
+  precision: Precision,
+  o: {
+    size: number;
+    batch: number;
+    steps: number;
+    prof: ReturnType<typeof profileKernels> | null;
+    rec?: BenchRecorder;
+  },
+): ReturnType<typeof ganStepMs> {
+  const { size, batch, steps, prof, rec } = o;
+  const bf16 = precision === "bf16";
+  const name = bf16 ? `${info.name}-bf16` : info.name;
+  const conversions = bf16Conversions();
+  const r = ganStepMs(size, batch, steps, prof?.reset);
+  rec?.figure(
+    `backend.step.${name}.${size}.ms`,
+    `${info.name} step${bf16 ? " in bf16" : ""}, ${size}², batch ${batch}`,
+    r.ms,
+    "ms",
+    [r.min, r.max],
+  );
+  console.log(
+    `${name.padEnd(11)} ${r.ms.toFixed(0).padStart(6)} ms/step  ${
+      (batch * 1000 / r.ms).toFixed(1).padStart(7)
+    } img/s  (spread ${r.min.toFixed(0)}-${r.max.toFixed(0)} ms, mean ${
+      r.mean.toFixed(0)
+    } ms, CPU ${r.cpuMs.toFixed(0)} ms; G ${r.gParams} params, D ${r.dParams})  ${info.detail}`,
+  );
+  prof?.report(steps, r.mean);
+  if (bf16) {
+    const n = (bf16Conversions() - conversions) / (steps + 2); // with the two warm-up steps
+    console.log(
+      `${"".padEnd(11)} bf16 copies of activations and gradients: ${n.toFixed(0)} per step`,
+    );
+  }
+  const c = convGflops();
+  console.log(
+    `${"".padEnd(11)} conv3x3 64->64 on 32x64x64: forward ${c.fwd.toFixed(1)} GFLOP/s, backward ${
+      c.bwd.toFixed(1)
+    } GFLOP/s`,
+  );
+  return r;
+}
+
 export async function benchBackend(args: string[], rec?: BenchRecorder): Promise<void> {
   const size = args.includes("--32") ? 32 : 64;
   const batch = deviceBatch(args) ?? 32; // --batch=N: e.g. small, for a software adapter
   const steps = numberFlag(args, "steps", 5);
   const named = flag(args, "backend") as BackendName | undefined;
+  const precisions = (flag(args, "precision") ?? "fp32,bf16").split(",") as Precision[];
+  const unknown = precisions.filter((p) => !PRECISIONS.includes(p));
+  if (unknown.length) throw new Error(`--precision: ${unknown} (fp32, bf16 or fp32,bf16)`);
   const backends: BackendName[] = named
     ? [named]
     : args.includes("--all")
@@ -233,9 +287,12 @@ export async function benchBackend(args: string[], rec?: BenchRecorder): Promise
   const torchHalves = [Math.ceil(steps / 2), Math.floor(steps / 2)];
   const torchBefore = torchStep(size, batch, torchHalves[0], torchEnv);
   let best = Infinity, bestCpu = NaN;
+  // The onednn step in each precision, for their ratio.
+  const byPrecision = new Map<Precision, number>();
   for (const b of backends) {
     try {
       const info = await initBackend(b);
+      const prof = args.includes("--profile") ? profileKernels(info.name) : null;
       if (onDevice()) {
         // A GPU backend: steps are queued and timed to completion (backend_device.ts).
         const r = await deviceGanStepMs(size, batch, steps);
@@ -251,33 +308,35 @@ export async function benchBackend(args: string[], rec?: BenchRecorder): Promise
         );
         continue;
       }
-      const prof = args.includes("--profile") ? profileKernels(info.name) : null;
-      const r = ganStepMs(size, batch, steps, prof?.reset);
-      if (r.ms < best) [best, bestCpu] = [r.ms, r.cpuMs];
-      rec?.figure(
-        `backend.step.${info.name}.${size}.ms`,
-        `${info.name} step, ${size}², batch ${batch}`,
-        r.ms,
-        "ms",
-        [r.min, r.max],
-      );
-      console.log(
-        `${info.name.padEnd(8)} ${r.ms.toFixed(0).padStart(6)} ms/step  ${
-          (batch * 1000 / r.ms).toFixed(1).padStart(7)
-        } img/s  (spread ${r.min.toFixed(0)}-${r.max.toFixed(0)} ms, mean ${
-          r.mean.toFixed(0)
-        } ms, CPU ${r.cpuMs.toFixed(0)} ms; G ${r.gParams} params, D ${r.dParams})  ${info.detail}`,
-      );
-      prof?.report(steps, r.mean);
-      const c = convGflops();
-      console.log(
-        `${"".padEnd(8)} conv3x3 64->64 on 32x64x64: forward ${
-          c.fwd.toFixed(1)
-        } GFLOP/s, backward ${c.bwd.toFixed(1)} GFLOP/s`,
-      );
+      for (const precision of info.name === "onednn" ? precisions : ["fp32" as const]) {
+        const scope = usePrecision(precision, { log: (l) => console.log(l) });
+        if (scope.precision !== precision) {
+          // No bf16 here: the fp32 step is (or is not) measured as itself, not twice.
+          rec?.note(scope.note!);
+          scope.end();
+          continue;
+        }
+        try {
+          const r = hostStep(info, precision, { size, batch, steps, prof, rec });
+          if (precision === "fp32" && r.ms < best) [best, bestCpu] = [r.ms, r.cpuMs];
+          if (info.name === "onednn") byPrecision.set(precision, r.ms);
+        } finally {
+          scope.end();
+        }
+      }
     } catch (e) {
       console.log(`${b.padEnd(8)} unavailable: ${(e as Error).message}`);
     }
+  }
+  const fp32 = byPrecision.get("fp32"), bf16 = byPrecision.get("bf16");
+  if (fp32 !== undefined && bf16 !== undefined) {
+    rec?.figure(
+      `backend.fp32_over_bf16_${size}`,
+      "onednn step time, fp32 / bf16 (bf16's speed-up)",
+      fp32 / bf16,
+      "x",
+    );
+    console.log(`bf16 speed-up over fp32 (onednn step): ${(fp32 / bf16).toFixed(2)}x`);
   }
   const torchAfter = torchHalves[1] > 0 ? torchStep(size, batch, torchHalves[1], torchEnv) : null;
   const runs = [torchBefore, torchAfter].filter((t): t is TorchRun => t !== null);
@@ -306,14 +365,30 @@ export async function benchBackend(args: string[], rec?: BenchRecorder): Promise
       "ms",
       times,
     );
-    rec?.figure(`backend.torch_over_onednn_${size}`, "PyTorch's step time / ours", ms / best, "x");
-    console.log(
-      `ratio vs torch: ${
-        (ms / best).toFixed(2)
-      }  (our throughput / torch throughput; target >= 0.8); CPU time per step, torch / ours: ${
-        (cpuMs / bestCpu).toFixed(2)
-      }`,
-    );
+    if (Number.isFinite(best)) {
+      rec?.figure(
+        `backend.torch_over_onednn_${size}`,
+        "PyTorch's step time / ours",
+        ms / best,
+        "x",
+      );
+      console.log(
+        `ratio vs torch: ${
+          (ms / best).toFixed(2)
+        }  (our throughput / torch throughput; target >= 0.8); CPU time per step, torch / ours: ${
+          (cpuMs / bestCpu).toFixed(2)
+        }`,
+      );
+    }
+    if (bf16 !== undefined) {
+      rec?.figure(
+        `backend.torch_over_onednn_bf16_${size}`,
+        "PyTorch's step time (fp32) / ours in bf16",
+        ms / bf16,
+        "x",
+      );
+      console.log(`ratio vs torch, our step in bf16: ${(ms / bf16).toFixed(2)}`);
+    }
   } else {
     console.log("torch: /usr/bin/python3 with torch not available; no ratio");
     rec?.note("PyTorch (/usr/bin/python3 with torch) was not available: no ratio");

@@ -6,6 +6,7 @@
  */
 import { join } from "node:path";
 import os from "node:os";
+import { flagsOf, readProcCpuinfo } from "../backend/cpu_features.ts";
 
 export interface Figure {
   /** Stable identifier other pages refer to, e.g. "step.onednn.64.ms". */
@@ -99,7 +100,7 @@ export function cpuInfo(): BenchResult["cpu"] {
   try {
     const info = readProcCpuinfo();
     model = info.match(/^model name\s*:\s*(.*)$/m)?.[1]?.trim() ?? model;
-    const flags = new Set((info.match(/^flags\s*:\s*(.*)$/m)?.[1] ?? "").split(/\s+/));
+    const flags = flagsOf(info);
     features = ["avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "avx512_vnni"]
       .filter((f) => flags.has(f));
   } catch {
@@ -110,15 +111,4 @@ export function cpuInfo(): BenchResult["cpu"] {
 
 function round2(xs: number[]): number[] {
   return xs.map((x) => Math.round(x * 100) / 100);
-}
-
-/** /proc/cpuinfo: read directly, or through `cat` where Deno's permissions refuse /proc. */
-function readProcCpuinfo(): string {
-  try {
-    return Deno.readTextFileSync("/proc/cpuinfo");
-  } catch {
-    const out = new Deno.Command("cat", { args: ["/proc/cpuinfo"], stdout: "piped" }).outputSync();
-    if (!out.success) throw new Error("/proc/cpuinfo cannot be read");
-    return new TextDecoder().decode(out.stdout);
-  }
 }

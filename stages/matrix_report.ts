@@ -1,8 +1,9 @@
 /**
  * The GAN pipeline's `matrix --html FILE` page: every combination's sample grid side by side,
  * their SWD-over-training curves on one chart (with the real-vs-real level), and a table of
- * the final metrics, generator size, step time, peak tensor memory and training time, one row per
- * combination (cached stages show the time they took when they ran).
+ * the final metrics, generator size, the precision training ran in, step time, peak tensor memory
+ * and training time, one row per combination (cached stages show the time they took when they
+ * ran).
  */
 import type { MatrixCell } from "../pipeline/stage.ts";
 import { readJson } from "../pipeline/fs_util.ts";
@@ -61,6 +62,8 @@ export async function matrixReport(cells: MatrixCell[]): Promise<string> {
       m?.fid ?? null,
       m?.kid ? m.kid.mean * 1e3 : null,
       gen?.metrics.gParams !== undefined ? String(gen.metrics.gParams) : "—",
+      // What ran (a bf16 request runs fp32 where the CPU lacks bf16); runs before it: none.
+      (gen?.metrics.precision as string | undefined) ?? null,
       (gen?.metrics.msPerStep as number | undefined) ?? null,
       (gen?.metrics.peakMB as number | undefined) ?? null,
       gen?.seconds ?? null,
@@ -99,6 +102,7 @@ export async function matrixReport(cells: MatrixCell[]): Promise<string> {
         "FID",
         "KID x1e3",
         "G params",
+        "precision",
         "ms per step",
         "peak tensor MB",
         "train-generator s",

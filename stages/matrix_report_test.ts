@@ -10,7 +10,7 @@ async function cell(
   label: string,
   metrics: Record<string, unknown> | null,
   seconds: number,
-  gen: Record<string, number> = {},
+  gen: Record<string, number | string> = {},
 ): Promise<MatrixCell> {
   const files: Record<string, string> = {};
   const grid = join(dir, `${label}.png`);
@@ -49,10 +49,12 @@ Deno.test("matrix page: one figure and row per combination, their curves on one 
       await cell(dir, "s=two", metricsOf(20.56, [[250, 60], [500, 31.5]]), 76.6, {
         msPerStep: 211.5,
         peakMB: 109.7,
+        precision: "bf16",
       }),
       await cell(dir, "s=one", metricsOf(24.25, [[250, 70], [500, 40]]), 55.25, {
         msPerStep: 175,
         peakMB: 156.5,
+        precision: "fp32",
       }),
       await cell(dir, "s=none", null, 10),
     ]);
@@ -67,13 +69,14 @@ Deno.test("matrix page: one figure and row per combination, their curves on one 
         "SWD x1e3",
         "MS-SSIM",
         "G params",
+        "precision",
         "ms per step",
         "peak tensor MB",
         "train-generator s",
       ],
-      ["s=two", "20.56", "0.2500", "1234", "211.5", "109.7", "76.60"],
-      ["s=one", "24.25", "0.2500", "1234", "175.0", "156.5", "55.25"],
-      ["train-generator.s=&quot;none&quot;", "—", "—", "1234", "—", "—", "10.00"],
+      ["s=two", "20.56", "0.2500", "1234", "bf16", "211.5", "109.7", "76.60"],
+      ["s=one", "24.25", "0.2500", "1234", "fp32", "175.0", "156.5", "55.25"],
+      ["train-generator.s=&quot;none&quot;", "—", "—", "1234", "—", "—", "—", "10.00"],
     ]);
     // One chart: both curves and the real-vs-real level, in the legend.
     assertEquals(html.match(/<svg/g)?.length, 1);

@@ -4,7 +4,8 @@
  * acceleration is measured against, directly on pixels (`space: "pixel"`). The generator
  * training methods of the other seed papers are options that combine freely: `arch` (DCGAN,
  * ProGAN, FastGAN), `conv: "separable"`, `growth` (progressive), `schedule: "one-stage"`, and a
- * projected discriminator on a frozen feature network.
+ * projected discriminator on a frozen feature network. `precision: "bf16"` trains with bf16
+ * convolutions and matmuls where the CPU has them (backend/precision.ts).
  */
 import * as tf from "@tensorflow/tfjs";
 import { z } from "zod";
@@ -37,6 +38,7 @@ import { tensorStage } from "./tensor_stage.ts";
 import { datasetResolution } from "./prepared_dataset.ts";
 import { trainingProgress } from "./training_progress.ts";
 import { onHost } from "../backend/host_read.ts";
+import { PRECISIONS, usePrecision } from "../backend/precision.ts";
 
 const params = z.object({
   space: z.enum(["latent", "pixel"]).default("latent"),
@@ -81,6 +83,12 @@ const params = z.object({
   checkpointEvery: z.number().int().min(1).default(250),
   sampleEvery: z.number().int().min(1).default(250),
   seed: z.number().int().default(2),
+  /**
+   * "bf16": convolutions and matmuls read bf16 copies of their inputs and accumulate in fp32;
+   * weights, gradients and Adam's state stay fp32. Only on the onednn backend where the CPU has
+   * AVX-512 BF16 or AMX; elsewhere a note and fp32 (the run's metrics say which ran).
+   */
+  precision: z.enum(PRECISIONS).default("fp32"),
 });
 
 type TrainGeneratorParams = z.infer<typeof params>;
@@ -203,6 +211,7 @@ export const trainGeneratorStage = tensorStage({
     const liveBefore = tracked ? backendMemory().live : 0;
     if (tracked) resetPeakMemory();
     const progress = trainingProgress(ctx, backend, p.steps);
+    const precision = usePrecision(p.precision, { log: (line) => ctx.log(line) });
     const result = await trainGan({
       config,
       data,
@@ -245,7 +254,7 @@ export const trainGeneratorStage = tensorStage({
           `D ${l.d.toFixed(3)} G ${l.g.toFixed(3)}` +
             (l.resolution ? ` ${l.resolution}px alpha ${l.alpha!.toFixed(2)}` : ""),
         ),
-    });
+    }).finally(() => precision.end());
     await data.close();
     const peakMB = tracked ? (backendMemory().peak - liveBefore) / 2 ** 20 : null;
     // Median step time at the final resolution (a growing GAN's earlier phases are cheaper).
@@ -279,6 +288,8 @@ export const trainGeneratorStage = tensorStage({
       gParams: result.g.count(),
       dParams: result.d.count(),
       backend,
+      // What ran: a bf16 request runs fp32 where the CPU or backend lacks bf16.
+      precision: precision.precision,
       ...(msPerStep !== null ? { msPerStep } : {}),
       ...(peakMB !== null ? { peakMB } : {}),
     };

@@ -6,6 +6,10 @@
  * gets its direct AVX2/AVX-512 kernels (brgconv / jit) instead of the much slower gemm-based
  * convolution it uses for plain HWIO filters. Primitives are cached by geometry, as creating
  * one costs far more than running it.
+ *
+ * While bf16 is on (bf16.ts; backend/precision.ts), convolutions (forward and input gradient) and
+ * matmuls run oneDNN's bf16 primitives: inputs (activations, gradients, weights) as bf16 copies,
+ * accumulation and outputs in float32; weight gradients stay float32 (bf16.ts says why).
  */
 import * as tf from "@tensorflow/tfjs";
 import type { CpuBackend } from "../js_array_backend.ts";
@@ -20,6 +24,7 @@ import {
   reorderPrimitive,
 } from "./primitive.ts";
 import { alloc } from "./buffer_pool.ts";
+import { bf16Enabled, bf16Scratch } from "./bf16.ts";
 
 type ConvInfo = tf.backend_util.Conv2DInfo;
 type ConvKind = "fwd" | "bwd-data" | "bwd-weights";
@@ -32,8 +37,11 @@ type ConvKind = "fwd" | "bwd-data" | "bwd-weights";
 interface ConvPlan {
   main: Primitive;
   kind: ConvKind;
+  /** Inputs in bf16 (fwd, bwd-data): the activation or gradient as a copy, weights reordered. */
+  bf16: boolean;
   reorder: Primitive | null;
-  blocked: Float32Array | null;
+  /** Blocked weights: float32, or bf16 (fwd and bwd-data of a bf16 plan). */
+  blocked: Float32Array | Uint16Array | null;
   /**
    * The tfjs data id whose filter `blocked` holds (fwd, bwd-data). tfjs never changes a
    * tensor's data in place, so the same id means the same values: a filter used for several
@@ -70,9 +78,11 @@ function convPlan(
   depthwise: boolean,
   kind: ConvKind,
   epilogue: Epilogue = PLAIN,
+  bf16 = false,
 ): ConvPlan {
   const key = [
     kind,
+    bf16,
     depthwise,
     epilogue.bias,
     epilogue.alpha,
@@ -96,11 +106,22 @@ function convPlan(
   ].join(",");
   const hit = cache.get(key);
   if (hit) return hit;
-  const src = nhwcDesc(d, [ci.batchSize, ci.inHeight, ci.inWidth, ci.inChannels]);
-  const dst = nhwcDesc(d, [ci.batchSize, ci.outHeight, ci.outWidth, ci.outChannels]);
+  if (bf16 && kind === "bwd-weights") throw new Error("weight gradients stay float32 (bf16.ts)");
+  // bf16: what the primitive reads is bf16, what it writes float32.
+  const low = bf16 ? DNNL.bf16 : DNNL.f32;
+  const src = nhwcDesc(
+    d,
+    [ci.batchSize, ci.inHeight, ci.inWidth, ci.inChannels],
+    kind === "bwd-data" ? DNNL.f32 : low,
+  );
+  const dst = nhwcDesc(
+    d,
+    [ci.batchSize, ci.outHeight, ci.outWidth, ci.outChannels],
+    kind === "fwd" ? DNNL.f32 : low,
+  );
   const [wDims, wStrides] = filterLayout(ci, depthwise);
   const weiPlain = memoryDesc(d, wDims, wStrides);
-  const wei = memoryDescByTag(d, wDims, DNNL.formatAny);
+  const wei = memoryDescByTag(d, wDims, DNNL.formatAny, low);
   const strides = dims([ci.strideHeight, ci.strideWidth]);
   // oneDNN counts dilation from 0 (= dense), tfjs from 1.
   const dilates = dims([ci.dilationHeight - 1, ci.dilationWidth - 1]);
@@ -132,7 +153,7 @@ function convPlan(
     const attr = epilogue.alpha === null ? null : reluPostOp(d, epilogue.alpha);
     main = createPrimitive(d, desc, args, null, undefined, attr);
   } else {
-    const hint = convPlan(d, ci, depthwise, "fwd").main.pd;
+    const hint = convPlan(d, ci, depthwise, "fwd", PLAIN, bf16).main.pd;
     if (kind === "bwd-data") {
       check(
         d.lib.dnnl_dilated_convolution_backward_data_desc_init(
@@ -170,54 +191,69 @@ function convPlan(
   }
   const weiArg = kind === "bwd-weights" ? DNNL.argDiffWeights : DNNL.argWeights;
   const chosen = main.descs.get(weiArg)!;
-  let reorder: Primitive | null = null, blocked: Float32Array | null = null;
+  let reorder: Primitive | null = null, blocked: Float32Array | Uint16Array | null = null;
   if (!sameDesc(d, chosen, weiPlain)) {
     reorder = kind === "bwd-weights"
       ? reorderPrimitive(d, chosen, weiPlain)
       : reorderPrimitive(d, weiPlain, chosen);
-    blocked = new Float32Array(descBytes(d, chosen) / 4);
+    blocked = bf16
+      ? new Uint16Array(descBytes(d, chosen) / 2)
+      : new Float32Array(descBytes(d, chosen) / 4);
   }
-  const plan = { main, kind, reorder, blocked, blockedFrom: null };
+  const plan = { main, kind, bf16, reorder, blocked, blockedFrom: null };
   cache.set(key, plan);
   return plan;
 }
 
+/** A kernel input: its float32 values and its tfjs data id (for the weights' reorder). */
+interface Input {
+  values: Float32Array;
+  id: object;
+}
+
+type Buffer = Float32Array | Uint16Array;
+
 /**
  * Runs a conv plan on tfjs buffers: fwd (x, filter) -> y, bwd-data (dy, filter) -> dx,
- * bwd-weights (x, dy) -> dfilter; filters in tfjs's HWIO layout. `in1Id`: the data id of in1.
+ * bwd-weights (x, dy) -> dfilter; filters in tfjs's HWIO layout. A bf16 plan (fwd, bwd-data)
+ * reads a bf16 copy of x or dy (bf16.ts) and bf16 weights (the plan's reorder converts them).
  */
 function runConv(
   d: OneDnn,
   p: ConvPlan,
-  in0: Float32Array,
-  in1: Float32Array,
-  in1Id: object,
+  in0: Input,
+  in1: Input,
   out: Float32Array,
   bias: Float32Array | null = null,
 ) {
   const { main, reorder, blocked } = p;
+  const act = (t: Input): Buffer => p.bf16 ? bf16Scratch(d, t.values, 0) : t.values;
   if (p.kind === "bwd-weights") {
-    execute(d, main, [[DNNL.argSrc, in0], [DNNL.argDiffDst, in1], [
+    execute(d, main, [[DNNL.argSrc, in0.values], [DNNL.argDiffDst, in1.values], [
       DNNL.argDiffWeights,
       blocked ?? out,
     ]]);
     if (reorder) execute(d, reorder, [[DNNL.argFrom, blocked!], [DNNL.argTo, out]]);
     return;
   }
-  if (reorder && p.blockedFrom !== in1Id) {
-    execute(d, reorder, [[DNNL.argFrom, in1], [DNNL.argTo, blocked!]]);
-    p.blockedFrom = in1Id;
+  if (reorder && p.blockedFrom !== in1.id) {
+    execute(d, reorder, [[DNNL.argFrom, in1.values], [DNNL.argTo, blocked!]]);
+    p.blockedFrom = in1.id;
   }
-  const wArg: [number, Float32Array] = [DNNL.argWeights, blocked ?? in1];
+  const wArg: [number, Buffer] = [DNNL.argWeights, blocked ?? in1.values];
   if (p.kind === "fwd") {
-    const args: [number, Float32Array][] = [[DNNL.argSrc, in0], wArg, [DNNL.argDst, out]];
+    const args: [number, Buffer][] = [[DNNL.argSrc, act(in0)], wArg, [DNNL.argDst, out]];
     if (bias) args.push([DNNL.argBias, bias]);
     execute(d, main, args);
-  } else execute(d, main, [[DNNL.argDiffDst, in0], wArg, [DNNL.argDiffSrc, out]]);
+  } else execute(d, main, [[DNNL.argDiffDst, act(in0)], wArg, [DNNL.argDiffSrc, out]]);
 }
 
 function f32(backend: CpuBackend, t: tf.TensorInfo): Float32Array {
   return backend.data.get(t.dataId).values as Float32Array;
+}
+
+function input(backend: CpuBackend, t: tf.TensorInfo): Input {
+  return { values: f32(backend, t), id: t.dataId };
 }
 
 function size(shape: number[]): number {
@@ -277,8 +313,10 @@ export function makeKernels(
       // Every output element is written by oneDNN; zeros where there is nothing to compute.
       const out = alloc(size(outShape), !run);
       if (run) {
-        const plan = convPlan(d, ci, depthwise, kind);
-        runConv(d, plan, f32(backend, in0), f32(backend, in1), in1.dataId, out);
+        // Weight gradients stay float32 (bf16.ts says why).
+        const low = bf16Enabled() && kind !== "bwd-weights";
+        const plan = convPlan(d, ci, depthwise, kind, PLAIN, low);
+        runConv(d, plan, input(backend, in0), input(backend, in1), out);
       }
       return backend.makeTensorInfo(outShape, "float32", out);
     },
@@ -323,10 +361,11 @@ export function makeKernels(
       ) {
         return fallback(name)(args);
       }
-      const plan = convPlan(d, ci, depthwise, "fwd", { bias: bias !== undefined, alpha });
+      const epilogue = { bias: bias !== undefined, alpha };
+      const plan = convPlan(d, ci, depthwise, "fwd", epilogue, bf16Enabled());
       const out = alloc(size(ci.outShape), false);
       const b = bias ? f32(backend, bias) : null;
-      runConv(d, plan, f32(backend, x!), f32(backend, filter!), filter!.dataId, out, b);
+      runConv(d, plan, input(backend, x!), input(backend, filter!), out, b);
       return backend.makeTensorInfo(ci.outShape, "float32", out);
     },
   });
@@ -349,11 +388,24 @@ export function makeKernels(
       if (as[0] !== bs[0]) return fallback("BatchMatMul")(args);
       const [batch, m, k] = [as[0], transposeA ? as[2] : as[1], transposeA ? as[1] : as[2]];
       const n = transposeB ? bs[1] : bs[2];
-      const key = ["mm", batch, m, k, n, transposeA, transposeB].join(",");
+      const bf16 = bf16Enabled();
+      const key = ["mm", bf16, batch, m, k, n, transposeA, transposeB].join(",");
       let p = matmulCache.get(key);
       if (!p) {
-        const srcMd = memoryDesc(d, [batch, m, k], transposeA ? [m * k, 1, m] : [m * k, k, 1]);
-        const weiMd = memoryDesc(d, [batch, k, n], transposeB ? [k * n, 1, k] : [k * n, n, 1]);
+        // bf16: both operands as bf16 copies (bf16.ts), the product accumulated in float32.
+        const dt = bf16 ? DNNL.bf16 : DNNL.f32;
+        const srcMd = memoryDesc(
+          d,
+          [batch, m, k],
+          transposeA ? [m * k, 1, m] : [m * k, k, 1],
+          dt,
+        );
+        const weiMd = memoryDesc(
+          d,
+          [batch, k, n],
+          transposeB ? [k * n, 1, k] : [k * n, n, 1],
+          dt,
+        );
         const dstMd = memoryDesc(d, [batch, m, n], [m * n, n, 1]);
         const desc = new Uint8Array(DNNL.matmulDescSize);
         check(
@@ -371,7 +423,9 @@ export function makeKernels(
       }
       const out = alloc(batch * m * n, k === 0);
       if (out.length > 0 && k > 0) {
-        execute(d, p, [[DNNL.argSrc, f32(backend, a)], [DNNL.argWeights, f32(backend, b)], [
+        const operand = (t: tf.TensorInfo, slot: 0 | 1): Buffer =>
+          bf16 ? bf16Scratch(d, f32(backend, t), slot) : f32(backend, t);
+        execute(d, p, [[DNNL.argSrc, operand(a, 0)], [DNNL.argWeights, operand(b, 1)], [
           DNNL.argDst,
           out,
         ]]);
@@ -399,9 +453,13 @@ export function primitiveCount(): number {
   return cache.size + matmulCache.size;
 }
 
-/** The implementation each cached primitive uses (for the benchmark's report). */
+/**
+ * The implementation each cached primitive uses (for the benchmark's report and tests): the
+ * cache key (kind, bf16, geometry) then oneDNN's name for it.
+ */
 export function primitiveImpls(d: OneDnn): string[] {
-  return [...cache].map(([k, p]) =>
-    `${k}: ${implName(d, p.main.pd)}${p.reorder ? " +reorder" : ""}`
-  );
+  return [
+    ...[...cache].map(([k, p]) => `${k}: ${implName(d, p.main.pd)}${p.reorder ? " +reorder" : ""}`),
+    ...[...matmulCache].map(([k, p]) => `${k}: ${implName(d, p.pd)}`),
+  ];
 }

@@ -12,6 +12,7 @@ import process from "node:process";
 import { type LibraryCandidate, oneDnnCandidates } from "./provision.ts";
 
 export const DNNL = {
+  bf16: 2,
   f32: 3,
   forwardTraining: 64,
   forwardInference: 96,

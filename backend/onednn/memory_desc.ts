@@ -1,6 +1,7 @@
 /**
- * oneDNN memory descriptors (dnnl_memory_desc_t, by value): float32 tensors described by strides
- * (so tfjs's NHWC buffers are used in place) or by format tag (`any`: the primitive picks).
+ * oneDNN memory descriptors (dnnl_memory_desc_t, by value): tensors described by strides (so
+ * tfjs's NHWC buffers are used in place) or by format tag (`any`: the primitive picks); float32
+ * unless a data type is given (bf16 copies for reduced-precision training, bf16.ts).
  */
 import { check, DNNL, type OneDnn, u8 } from "./ffi.ts";
 
@@ -11,11 +12,12 @@ export function dims(values: number[]): Uint8Array<ArrayBuffer> {
   return u8(a);
 }
 
-/** A float32 memory descriptor with logical dims and element strides. */
+/** A memory descriptor (float32 unless `dataType`) with logical dims and element strides. */
 export function memoryDesc(
   d: OneDnn,
   logical: number[],
   strides: number[],
+  dataType: number = DNNL.f32,
 ): Uint8Array<ArrayBuffer> {
   const md = new Uint8Array(DNNL.mdSize);
   check(
@@ -23,7 +25,7 @@ export function memoryDesc(
       md,
       logical.length,
       dims(logical),
-      DNNL.f32,
+      dataType,
       dims(strides),
     ),
     "memory_desc_init_by_strides",
@@ -32,19 +34,27 @@ export function memoryDesc(
 }
 
 /** tfjs's NHWC activations [n, h, w, c] as oneDNN's logical NCHW dims with NHWC strides. */
-export function nhwcDesc(d: OneDnn, [n, h, w, c]: number[]): Uint8Array<ArrayBuffer> {
-  return memoryDesc(d, [n, c, h, w], [h * w * c, 1, w * c, c]);
+export function nhwcDesc(
+  d: OneDnn,
+  [n, h, w, c]: number[],
+  dataType: number = DNNL.f32,
+): Uint8Array<ArrayBuffer> {
+  return memoryDesc(d, [n, c, h, w], [h * w * c, 1, w * c, c], dataType);
 }
 
-/** A float32 memory descriptor with a format tag (`DNNL.formatAny` lets a primitive choose). */
+/**
+ * A memory descriptor (float32 unless `dataType`) with a format tag (`DNNL.formatAny` lets a
+ * primitive choose).
+ */
 export function memoryDescByTag(
   d: OneDnn,
   logical: number[],
   tag: number,
+  dataType: number = DNNL.f32,
 ): Uint8Array<ArrayBuffer> {
   const md = new Uint8Array(DNNL.mdSize);
   check(
-    d.lib.dnnl_memory_desc_init_by_tag(md, logical.length, dims(logical), DNNL.f32, tag),
+    d.lib.dnnl_memory_desc_init_by_tag(md, logical.length, dims(logical), dataType, tag),
     "memory_desc_init_by_tag",
   );
   return md;

@@ -135,8 +135,15 @@ export function reorderPrimitive(
   return createPrimitive(d, null, [DNNL.argFrom, DNNL.argTo], null, pdOut);
 }
 
-/** Points each argument at its buffer and runs the primitive synchronously. */
-export function execute(d: OneDnn, p: Primitive, buffers: [number, Float32Array][]): void {
+/**
+ * Points each argument at its buffer (float32, or a Uint16Array of bf16 values where the
+ * primitive's argument is bf16) and runs the primitive synchronously.
+ */
+export function execute(
+  d: OneDnn,
+  p: Primitive,
+  buffers: [number, Float32Array | Uint16Array][],
+): void {
   for (const [arg, buf] of buffers) {
     check(d.lib.dnnl_memory_set_data_handle(p.mems.get(arg)!, u8(buf)), "set_data_handle");
   }
