@@ -13,6 +13,7 @@ import { flag, numberFlag } from "./flags.ts";
 import { onDevice } from "../backend/host_read.ts";
 import { deviceBatch, deviceGanStepMs } from "./backend_device.ts";
 import { referenceTraining, Z } from "./reference_nets.ts";
+import { setPhaseConvs } from "../backend/ops/phase_conv.ts";
 
 /**
  * ms per (D step + G step) after warm-up, on the current backend: median (and mean, min, max) of
@@ -212,14 +213,19 @@ export async function benchBackend(args: string[], rec?: BenchRecorder): Promise
   const size = args.includes("--32") ? 32 : 64;
   const batch = deviceBatch(args) ?? 32; // --batch=N: e.g. small, for a software adapter
   const steps = numberFlag(args, "steps", 5);
+  // --no-phases: G's upsampling convs as upsample + 3x3 conv instead of phase convs.
+  const phases = !args.includes("--no-phases");
+  setPhaseConvs(phases);
   const named = flag(args, "backend") as BackendName | undefined;
   const backends: BackendName[] = named
     ? [named]
     : args.includes("--all")
     ? ["onednn", "cpu"]
     : ["onednn"];
+  if (!phases) rec?.note("G's upsampling convs ran as upsample + conv (--no-phases)");
   console.log(
     `reference GAN step: ${size}x${size}, batch ${batch}, ${steps} timed steps on each side ` +
+      `(G's upsampling convs as ${phases ? "phase convs" : "upsample + conv"}) ` +
       `(medians, min-max spread; torch's are split before and after ours, so load changes hit ` +
       `both alike)`,
   );

@@ -8,7 +8,6 @@ import { Rng } from "../nn/rng.ts";
 import { Adam } from "../train/adam.ts";
 import type { StepNets } from "../train/gan_step.ts";
 import { conv2d, dense, lrelu } from "../models/layers.ts";
-import { upsample2x } from "../models/upsample.ts";
 
 /** The latent size. */
 export const Z = 128;
@@ -17,7 +16,8 @@ export function referenceNets(size: number) {
   const blocks = size === 64 ? [128, 64, 32, 16] : [128, 64, 32];
   const G = (p: Params, z: tf.Tensor2D) => {
     let h = tf.reshape(dense(p, "fc", z, 4 * 4 * 256), [-1, 4, 4, 256]) as tf.Tensor4D;
-    blocks.forEach((c, i) => (h = lrelu(conv2d(p, `c${i}`, upsample2x(h), c))));
+    // Nearest 2x upsampling + 3x3 conv: phase convs where the backend has them (layers.ts).
+    blocks.forEach((c, i) => (h = lrelu(conv2d(p, `c${i}`, h, c, { upsample: true }))));
     return tf.tanh(conv2d(p, "out", h, 3));
   };
   const D = (p: Params, x: tf.Tensor4D) => {
