@@ -13,6 +13,7 @@ import {
   PHASE_DEINTERLEAVE,
   PHASE_INTERLEAVE,
   phaseDims,
+  phaseKernelsJs,
   zeroUnreadPhases,
 } from "../ops/phase_conv.ts";
 import type { OneDnn } from "./ffi.ts";
@@ -79,7 +80,12 @@ function values(b: CpuBackend, t: tf.TensorInfo): Float32Array {
 }
 
 export function phaseKernels(dnn: OneDnn): tf.KernelConfig[] {
+  // The filter maps: the JS loops, on pooled buffers.
+  const filters = phaseKernelsJs("onednn", (n) => alloc(n)).filter((k) =>
+    k.kernelName !== PHASE_INTERLEAVE && k.kernelName !== PHASE_DEINTERLEAVE
+  );
   return [
+    ...filters,
     {
       kernelName: PHASE_INTERLEAVE,
       backendName: "onednn",
@@ -115,7 +121,7 @@ export function phaseKernels(dnn: OneDnn): tf.KernelConfig[] {
   ];
 }
 
-/** Replaces the JS interleaving kernels of the onednn backend with these. */
+/** Replaces the onednn backend's JS phase kernels with these. */
 export function registerPhaseKernels(dnn: OneDnn | null): void {
   if (!dnn) return;
   for (const k of phaseKernels(dnn)) {

@@ -181,8 +181,14 @@ export function phaseDims(zShape: readonly number[]): number[] {
   return [n, h1 - 1, w1 - 1, c4 / 4];
 }
 
-/** The JS kernels of the four ops for one backend. */
-export function phaseKernelsJs(backendName: string): tf.KernelConfig[] {
+/**
+ * The JS kernels of the four ops for one backend; `allocate` gives their output arrays (onednn
+ * passes its buffer pool's).
+ */
+export function phaseKernelsJs(
+  backendName: string,
+  allocate: (n: number) => Float32Array = (n) => new Float32Array(n),
+): tf.KernelConfig[] {
   const filters = (name: string, grad: boolean): tf.KernelConfig => ({
     kernelName: name,
     backendName,
@@ -192,7 +198,7 @@ export function phaseKernelsJs(backendName: string): tf.KernelConfig[] {
       const [, , cin, co] = t.shape;
       const cout = grad ? co / 4 : co;
       const shape = grad ? [3, 3, cin, cout] : [2, 2, cin, 4 * cout];
-      const out = new Float32Array(tf.util.sizeFromShape(shape));
+      const out = allocate(tf.util.sizeFromShape(shape));
       (grad ? phaseFiltersGradJs : phaseFiltersJs)(values(b, t), cin, cout, out);
       return b.makeTensorInfo(shape, "float32", out);
     },
@@ -207,7 +213,7 @@ export function phaseKernelsJs(backendName: string): tf.KernelConfig[] {
         const b = backend as CpuBackend;
         const { z } = inputs as { z: tf.TensorInfo };
         const [n, h, w, c] = phaseDims(z.shape);
-        const y = new Float32Array(n * 4 * h * w * c);
+        const y = allocate(n * 4 * h * w * c);
         interleaveJs(values(b, z), [n, h, w, c], y);
         return b.makeTensorInfo([n, 2 * h, 2 * w, c], "float32", y);
       },
@@ -220,7 +226,7 @@ export function phaseKernelsJs(backendName: string): tf.KernelConfig[] {
         const { dy } = inputs as { dy: tf.TensorInfo };
         const [n, h2, w2, c] = dy.shape;
         const dims = [n, h2 / 2, w2 / 2, c];
-        const dz = new Float32Array(n * (dims[1] + 1) * (dims[2] + 1) * 4 * c);
+        const dz = allocate(n * (dims[1] + 1) * (dims[2] + 1) * 4 * c);
         deinterleaveJs(values(b, dy), dims, dz);
         return b.makeTensorInfo([n, dims[1] + 1, dims[2] + 1, 4 * c], "float32", dz);
       },
