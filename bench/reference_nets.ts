@@ -16,8 +16,11 @@ export function referenceNets(size: number) {
   const blocks = size === 64 ? [128, 64, 32, 16] : [128, 64, 32];
   const G = (p: Params, z: tf.Tensor2D) => {
     let h = tf.reshape(dense(p, "fc", z, 4 * 4 * 256), [-1, 4, 4, 256]) as tf.Tensor4D;
-    // Nearest 2x upsampling + 3x3 conv: phase convs where the backend has them (layers.ts).
-    blocks.forEach((c, i) => (h = lrelu(conv2d(p, `c${i}`, h, c, { upsample: true }))));
+    // Nearest 2x upsampling + 3x3 conv + bias + leaky ReLU as G's blocks in models/ write it:
+    // phase convs where the backend has them, bias and activation fused into the conv, and a
+    // lean backward (models/layers.ts).
+    const up = { upsample: true, lrelu: true, lean: true };
+    blocks.forEach((c, i) => (h = conv2d(p, `c${i}`, h, c, up)));
     return tf.tanh(conv2d(p, "out", h, 3));
   };
   const D = (p: Params, x: tf.Tensor4D) => {
