@@ -72,7 +72,7 @@ for (const backend of ["cpu", "onednn"] as const) {
   });
 }
 
-Deno.test("leanConv keeps one new buffer (its output) from forward to backward; separate ops keep three", async () => {
+Deno.test("leanConv keeps one new buffer (its output) from forward to backward, two when upsampling (and the phase filters); separate ops keep three", async () => {
   await initBackend("cpu");
   const x = rand([2, 8, 8, 4]) as tf.Tensor4D, w = rand([3, 3, 4, 4]) as tf.Tensor4D, b = rand([4]);
   // Distinct buffers alive when forward ends, inside a gradient tape.
@@ -94,6 +94,13 @@ Deno.test("leanConv keeps one new buffer (its output) from forward to backward; 
   );
   // The raw conv output (saved by Add for its shapes), the pre-activation, the output.
   assert(kept((a, c, d) => plain(a as tf.Tensor4D, c as tf.Tensor4D, d, 1, 0.2)) >= 3);
+  // Upsampling, as phase convs: the output and the 2x2 phase filters (not the 4x larger
+  // upsampled input, nor the phase conv's raw output).
+  const up = { stride: 1, slope: 0.2, upsample: true };
+  assertEquals(
+    kept((a, c, d) => leanConv(a as tf.Tensor4D, c as tf.Tensor4D, { ...up, bias: d })),
+    2,
+  );
   assertThrows(() => leanConv(x, w, { stride: 1, slope: -1 }), "slope");
   tf.dispose([x, w, b]);
 });
