@@ -5,12 +5,14 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { registerPixelNorm } from "./ops/pixel_norm.ts";
+import { registerPhaseConv } from "./ops/phase_conv.ts";
 import { registerFastSlice } from "./patches/fast_slice.ts";
 import { installEagerBackprop } from "./patches/eager_backprop.ts";
 import { applyTfjsFixes } from "./patches/tfjs_bug_fixes.ts";
 import { registerOneDnnBackend } from "./onednn/register_backend.ts";
 import { registerLeakyRelu } from "./onednn/leaky_relu_kernels.ts";
 import { registerResizeKernels } from "./onednn/resize_kernels.ts";
+import { registerPhaseKernels } from "./onednn/phase_kernels.ts";
 import { loadOneDnn, waitPolicy } from "./onednn/ffi.ts";
 import { ensureOneDnn } from "./onednn/setup.ts";
 import { type BackendLoader, defaultLoader } from "./loader.ts";
@@ -52,6 +54,7 @@ export async function initBackend(name: BackendName = "auto"): Promise<BackendIn
   // Backward frees activations and gradients as it goes (bit-identical results, lower peak).
   installEagerBackprop();
   registerPixelNorm(["cpu", "onednn"]);
+  registerPhaseConv(["cpu", "onednn"]);
   registerFastSlice(["cpu", "onednn"]);
   // The one-pass leaky-ReLU gradient needs its kernel on whichever backend runs: only installed
   // with onednn (the cpu backend gets the gradient kernel so tests can switch to it).
@@ -59,6 +62,7 @@ export async function initBackend(name: BackendName = "auto"): Promise<BackendIn
     const dnn = loadOneDnn();
     registerLeakyRelu(["onednn"], ["cpu"], dnn);
     registerResizeKernels(["onednn"], dnn);
+    registerPhaseKernels(dnn);
   }
   current = info;
   return info;

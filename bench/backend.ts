@@ -17,6 +17,7 @@ import { deviceBatch, deviceGanStepMs } from "./backend_device.ts";
 import { referenceTraining, Z } from "./reference_nets.ts";
 import { type Precision, PRECISIONS, usePrecision } from "../backend/precision.ts";
 import { bf16Conversions } from "../backend/onednn/bf16.ts";
+import { setPhaseConvs } from "../backend/ops/phase_conv.ts";
 
 /**
  * ms per (D step + G step) after warm-up, on the current backend: median (and mean, min, max) of
@@ -263,6 +264,9 @@ export async function benchBackend(args: string[], rec?: BenchRecorder): Promise
   const size = args.includes("--32") ? 32 : 64;
   const batch = deviceBatch(args) ?? 32; // --batch=N: e.g. small, for a software adapter
   const steps = numberFlag(args, "steps", 5);
+  // --no-phases: G's upsampling convs as upsample + 3x3 conv instead of phase convs.
+  const phases = !args.includes("--no-phases");
+  setPhaseConvs(phases);
   const named = flag(args, "backend") as BackendName | undefined;
   const precisions = (flag(args, "precision") ?? "fp32,bf16").split(",") as Precision[];
   const unknown = precisions.filter((p) => !PRECISIONS.includes(p));
@@ -272,8 +276,10 @@ export async function benchBackend(args: string[], rec?: BenchRecorder): Promise
     : args.includes("--all")
     ? ["onednn", "cpu"]
     : ["onednn"];
+  if (!phases) rec?.note("G's upsampling convs ran as upsample + conv (--no-phases)");
   console.log(
     `reference GAN step: ${size}x${size}, batch ${batch}, ${steps} timed steps on each side ` +
+      `(G's upsampling convs as ${phases ? "phase convs" : "upsample + conv"}) ` +
       `(medians, min-max spread; torch's are split before and after ours, so load changes hit ` +
       `both alike)`,
   );

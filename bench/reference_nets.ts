@@ -8,23 +8,32 @@ import { Rng } from "../nn/rng.ts";
 import { Adam } from "../train/adam.ts";
 import type { StepNets } from "../train/gan_step.ts";
 import { conv2d, dense, lrelu } from "../models/layers.ts";
-import { upsample2x } from "../models/upsample.ts";
 
 /** The latent size. */
 export const Z = 128;
 
 export function referenceNets(size: number) {
   const blocks = size === 64 ? [128, 64, 32, 16] : [128, 64, 32];
-  const G = (p: Params, z: tf.Tensor2D) => {
-    let h = tf.reshape(dense(p, "fc", z, 4 * 4 * 256), [-1, 4, 4, 256]) as tf.Tensor4D;
-    blocks.forEach((c, i) => (h = lrelu(conv2d(p, `c${i}`, upsample2x(h), c))));
-    return tf.tanh(conv2d(p, "out", h, 3));
-  };
-  const D = (p: Params, x: tf.Tensor4D) => {
-    let h = x;
-    [32, 64, 128, 256].forEach((c, i) => (h = lrelu(conv2d(p, `c${i}`, h, c, { stride: 2 }))));
-    return tf.reshape(dense(p, "fc", tf.reshape(h, [h.shape[0], -1]) as tf.Tensor2D, 1), [-1]);
-  };
+  // Each in its own tidy, as the models' networks are: D's step runs G outside any gradient
+  // scope, where nothing else frees G's intermediate activations (they leaked, a batch of them per
+  // step, and the fresh buffers and garbage collections that followed were timed with the step).
+  const G = (p: Params, z: tf.Tensor2D) =>
+    tf.tidy(() => {
+      let h = tf.reshape(dense(p, "fc", z, 4 * 4 * 256), [-1, 4, 4, 256]) as tf.Tensor4D;
+      // Nearest 2x upsampling + 3x3 conv + bias + leaky ReLU as G's blocks in models/ write it:
+      // phase convs where the backend has them, bias and activation fused into the conv, and a
+      // lean backward (models/layers.ts).
+      const up = { upsample: true, lrelu: true, lean: true };
+      blocks.forEach((c, i) => (h = conv2d(p, `c${i}`, h, c, up)));
+      return tf.tanh(conv2d(p, "out", h, 3));
+    });
+  const D = (p: Params, x: tf.Tensor4D) =>
+    tf.tidy(() => {
+      let h = x;
+      [32, 64, 128, 256].forEach((c, i) => (h = lrelu(conv2d(p, `c${i}`, h, c, { stride: 2 }))));
+      const flat = tf.reshape(h, [h.shape[0], -1]) as tf.Tensor2D;
+      return tf.reshape(dense(p, "fc", flat, 1), [-1]);
+    });
   return { G, D };
 }
 

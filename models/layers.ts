@@ -7,6 +7,7 @@ import type { Params } from "../nn/params.ts";
 import { leanConv } from "./lean_conv.ts";
 import { upsample2x, upsample2xGrad } from "./upsample.ts";
 import { leakyGradFromOutput } from "../backend/ops/leaky_relu_grad.ts";
+import { phaseConvAvailable, phaseUpsampleConv } from "../backend/ops/phase_conv.ts";
 
 /** He-normal init for a conv/dense with `fanIn` inputs (gain sqrt(2)). */
 export function heStd(fanIn: number, gain = Math.SQRT2): number {
@@ -32,8 +33,10 @@ export interface ConvOptions {
    */
   lean?: boolean;
   /**
-   * Nearest-upsample the input 2x first. With `lean`, the conv keeps its small input instead of
-   * the upsampled one and upsamples again in backward.
+   * Nearest-upsample the input 2x first. A dense 3x3 conv then runs as phase convolutions at the
+   * input's resolution (backend/ops/phase_conv.ts: 4 instead of 9 multiply-adds per output and
+   * channel pair, forward and backward, no upsampled tensor) where the backend has their
+   * kernels. With `lean`, the conv keeps its small input instead of the upsampled one.
    */
   upsample?: boolean;
   /**
@@ -80,7 +83,10 @@ function conv2dBody(
   const k = opts.kernel ?? 3;
   const inC = x.shape[3];
   const upsample = opts.upsample ?? false;
-  if (upsample && !opts.lean) x = upsample2x(x);
+  // Lean convs pick the phase form themselves (leanConv).
+  const phases = upsample && !opts.lean && !opts.separable && k === 3 &&
+    (opts.stride ?? 1) === 1 && phaseConvAvailable();
+  if (upsample && !opts.lean && !phases) x = upsample2x(x);
   const stride = opts.stride ?? 1;
   const bias = opts.bias ?? true
     ? p.get(`${name}.b`, [outChannels], { kind: "const", value: 0 })
@@ -109,6 +115,12 @@ function conv2dBody(
       opts.gain,
       opts.equalized,
     ) as tf.Tensor4D;
+    if (phases) {
+      return phaseUpsampleConv(x, filter, {
+        bias,
+        slope: opts.lrelu ? LRELU_SLOPE : undefined,
+      });
+    }
     if (opts.lean) {
       return leanConv(x, filter, {
         stride,

@@ -4,6 +4,9 @@ import { initBackend } from "../backend/mod.ts";
 import { Params } from "../nn/params.ts";
 import { Rng } from "../nn/rng.ts";
 import { conv2d, dense, downsample2x, separableRecompute } from "./layers.ts";
+import { upsample2x } from "./upsample.ts";
+import { testBackends } from "../backend/onednn/test_gate.ts";
+import { noWebGpu, sayIfIgnored } from "../backend/webgpu/gpu_available.ts";
 
 await initBackend("cpu");
 
@@ -141,4 +144,73 @@ Deno.test("separable conv with recompute: same output and gradients, depthwise o
   const floats = (2 * 8 * 8 * 6 + 3 * 3 * 6 + 6 * 5) + 2 * (2 * 8 * 8 * 5); // x, dw, pw; y twice
   assertEquals(liveAfterForward(recomputed), 4 * floats);
   assert(liveAfterForward(plain) >= 4 * (2 * 8 * 8 * 6 + 2 * 8 * 8 * 5), "plain keeps its mid");
+});
+
+sayIfIgnored("the WebGPU upsampling-conv test");
+
+/**
+ * An upsampling layer (conv2d's `upsample`, lean or not, with or without leaky ReLU, equalized)
+ * and the same weights on an explicitly upsampled input: output, input gradient and weight
+ * gradients (bias gradient last), as host arrays.
+ */
+async function upLayer(
+  viaOption: boolean,
+  o: { lean: boolean; lrelu: boolean; equalized: boolean },
+): Promise<Float32Array[]> {
+  const p = new Params(new Rng(7));
+  const x = tf.tensor4d(new Rng(8).normalArray(2 * 3 * 5 * 4), [2, 3, 5, 4]);
+  const dy = tf.tensor4d(new Rng(9).normalArray(2 * 6 * 10 * 6), [2, 6, 10, 6]);
+  const f = (a: tf.Tensor4D) =>
+    viaOption
+      ? conv2d(p, "u", a, 6, { ...o, upsample: true })
+      : conv2d(p, "u", upsample2x(a), 6, { ...o, lean: false });
+  tf.tidy(() => f(x)); // creates the weights
+  const vars = [p.vars.get("u.w")!, p.vars.get("u.b")!];
+  const y = f(x);
+  const dx = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(f(a as tf.Tensor4D), dy)))(x);
+  const { grads } = tf.variableGrads(() => tf.sum(tf.mul(f(x), dy)), vars);
+  const ts = [y, dx, ...vars.map((v) => grads[v.name])];
+  const out = (await Promise.all(ts.map((t) => t.data()))).map((v) => Float32Array.from(v));
+  tf.dispose([x, dy, y, dx, ...Object.values(grads)]);
+  p.dispose();
+  return out;
+}
+
+const UP_OPTIONS = [
+  { lean: true, lrelu: true, equalized: false },
+  { lean: false, lrelu: true, equalized: true },
+  { lean: false, lrelu: false, equalized: false },
+  { lean: true, lrelu: false, equalized: true },
+];
+
+for (const backend of testBackends) {
+  Deno.test(`${backend}: conv2d's upsample option (phase convs) = conv2d of the upsampled input, values and gradients`, async () => {
+    await initBackend(backend);
+    for (const o of UP_OPTIONS) {
+      const got = await upLayer(true, o), want = await upLayer(false, o);
+      got.forEach((g, i) => {
+        const scale = want[i].reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+        assertAllClose(g, want[i], { atol: 1e-5 * scale, msg: `${JSON.stringify(o)} output ${i}` });
+      });
+    }
+  });
+}
+
+Deno.test({
+  name:
+    "webgpu: conv2d's upsample option (upsample + conv there) matches the cpu backend's phase convs",
+  ignore: noWebGpu !== null,
+  fn: async () => {
+    for (const o of UP_OPTIONS) {
+      await initBackend("cpu");
+      const cpu = await upLayer(true, o);
+      await initBackend("webgpu");
+      const gpu = await upLayer(true, o);
+      gpu.forEach((g, i) => {
+        const scale = cpu[i].reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+        assertAllClose(g, cpu[i], { atol: 2e-3 * scale, msg: `${JSON.stringify(o)} output ${i}` });
+      });
+    }
+    await initBackend("cpu");
+  },
 });

@@ -10,6 +10,14 @@
 import * as tf from "@tensorflow/tfjs";
 import { leakyGradFromOutput } from "../backend/ops/leaky_relu_grad.ts";
 import { upsample2x, upsample2xGrad } from "./upsample.ts";
+import {
+  deinterleavePhases,
+  interleavePhases,
+  PHASE_PAD,
+  phaseConvApplies,
+  phaseFilters,
+  phaseFiltersGrad,
+} from "../backend/ops/phase_conv.ts";
 
 export interface LeanConvOptions {
   stride: number;
@@ -17,8 +25,10 @@ export interface LeanConvOptions {
   /** The leaky ReLU's slope; none: linear. */
   slope?: number;
   /**
-   * Nearest-upsample x 2x first; the op keeps x, not the 4x larger upsampled tensor, and
-   * upsamples again in backward (a copy, next to the conv's multiply-adds).
+   * Nearest-upsample x 2x first; the op keeps x, not the 4x larger upsampled tensor. A 3x3
+   * stride-1 conv runs as phase convolutions at x's resolution forward and backward
+   * (backend/ops/phase_conv.ts) where the backend has their kernels; otherwise x is upsampled
+   * again in backward (a copy, next to the conv's multiply-adds).
    */
   upsample?: boolean;
 }
@@ -27,6 +37,9 @@ export interface LeanConvOptions {
 export function leanConv(x: tf.Tensor4D, filter: tf.Tensor4D, o: LeanConvOptions): tf.Tensor4D {
   const slope = o.slope;
   if (slope !== undefined && slope < 0) throw new Error(`leanConv: slope ${slope} < 0`);
+  if (o.upsample && phaseConvApplies(filter, o.stride)) {
+    return leanPhaseConv(x, filter, o);
+  }
   const conv = { strides: o.stride, pad: "same", dataFormat: "NHWC", dilations: 1 };
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [a, w, b] = args as tf.Tensor4D[];
@@ -66,6 +79,59 @@ export function leanConv(x: tf.Tensor4D, filter: tf.Tensor4D, o: LeanConvOptions
       if (o.bias) grads.push(tf.sum(dz, [0, 1, 2]));
       if (dz !== dy) dz.dispose();
       return grads;
+    };
+    return { value: y, gradFunc };
+  });
+  return (o.bias ? op(x, filter, o.bias) : op(x, filter)) as tf.Tensor4D;
+}
+
+/**
+ * `leanConv` of an upsampling 3x3 conv in phase form: forward one fused 2x2 conv (bias and
+ * activation on its 4 cout channels) at the input's resolution and an interleaving copy;
+ * backward the leaky ReLU's gradient from the output, the adjoint copy, the conv's two
+ * gradients at the input's resolution, and the phase filters' gradient folded back onto the
+ * 3x3 taps. Keeps x, the phase filters (16/9 of the filter's size) and the output.
+ */
+function leanPhaseConv(x: tf.Tensor4D, filter: tf.Tensor4D, o: LeanConvOptions): tf.Tensor4D {
+  const slope = o.slope;
+  const conv = { strides: 1, pad: PHASE_PAD, dataFormat: "NHWC", dilations: 1 };
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [a, w, b] = args as tf.Tensor4D[];
+    const save = args[args.length - 1] as tf.GradSaveFunc;
+    const wp = phaseFilters(w);
+    const bias4 = o.bias ? tf.tile(b, [4]) : null;
+    const z = tf.engine().runKernel(
+      "FusedConv2D",
+      { x: a, filter: wp, ...(bias4 ? { bias: bias4 } : {}) },
+      {
+        ...conv,
+        dimRoundingMode: undefined,
+        activation: slope === undefined ? "linear" : "leakyrelu",
+        leakyreluAlpha: slope ?? 0,
+      } as unknown as tf.NamedAttrMap,
+    ) as tf.Tensor4D;
+    bias4?.dispose();
+    const y = interleavePhases(z);
+    z.dispose();
+    save([a, wp, y]);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [xs, wps, ys] = saved as tf.Tensor4D[];
+      const dyAct = slope === undefined ? dy : leakyGradFromOutput(dy, ys, slope);
+      const dz = deinterleavePhases(dyAct);
+      const dBias = o.bias ? tf.sum(dyAct, [0, 1, 2]) : null;
+      if (dyAct !== dy) dyAct.dispose();
+      const dwp = tf.engine().runKernel("Conv2DBackpropFilter", { x: xs, dy: dz }, {
+        ...conv,
+        filterShape: wps.shape,
+      } as unknown as tf.NamedAttrMap) as tf.Tensor;
+      const dw = phaseFiltersGrad(dwp);
+      dwp.dispose();
+      const dx = tf.engine().runKernel("Conv2DBackpropInput", { dy: dz, filter: wps }, {
+        ...conv,
+        inputShape: xs.shape,
+      } as unknown as tf.NamedAttrMap) as tf.Tensor;
+      dz.dispose();
+      return dBias ? [dx, dw, dBias] : [dx, dw];
     };
     return { value: y, gradFunc };
   });

@@ -1,7 +1,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertAllClose, assertEquals, assertThrows } from "../tests/assert.ts";
 import { initBackend } from "../backend/mod.ts";
-import { hasOneDnn } from "../backend/onednn/test_gate.ts";
+import { hasOneDnn, testBackends } from "../backend/onednn/test_gate.ts";
+import { PHASE_INTERLEAVE, setPhaseConvs } from "../backend/ops/phase_conv.ts";
 import { Rng } from "../nn/rng.ts";
 import { leanConv } from "./lean_conv.ts";
 
@@ -71,7 +72,7 @@ for (const backend of ["cpu", "onednn"] as const) {
   });
 }
 
-Deno.test("leanConv keeps one new buffer (its output) from forward to backward; separate ops keep three", async () => {
+Deno.test("leanConv keeps one new buffer (its output) from forward to backward, two when upsampling (and the phase filters); separate ops keep three", async () => {
   await initBackend("cpu");
   const x = rand([2, 8, 8, 4]) as tf.Tensor4D, w = rand([3, 3, 4, 4]) as tf.Tensor4D, b = rand([4]);
   // Distinct buffers alive when forward ends, inside a gradient tape.
@@ -93,6 +94,75 @@ Deno.test("leanConv keeps one new buffer (its output) from forward to backward; 
   );
   // The raw conv output (saved by Add for its shapes), the pre-activation, the output.
   assert(kept((a, c, d) => plain(a as tf.Tensor4D, c as tf.Tensor4D, d, 1, 0.2)) >= 3);
+  // Upsampling, as phase convs: the output and the 2x2 phase filters (not the 4x larger
+  // upsampled input, nor the phase conv's raw output).
+  const up = { stride: 1, slope: 0.2, upsample: true };
+  assertEquals(
+    kept((a, c, d) => leanConv(a as tf.Tensor4D, c as tf.Tensor4D, { ...up, bias: d })),
+    2,
+  );
   assertThrows(() => leanConv(x, w, { stride: 1, slope: -1 }), "slope");
   tf.dispose([x, w, b]);
+});
+
+for (const backend of testBackends) {
+  Deno.test(`${backend}: an upsampling leanConv runs as phase convs and matches upsample + conv, on odd shapes`, async () => {
+    await initBackend(backend);
+    // [n, h, w, cin, cout]: batch > 1, cin != cout, h != w, 1x1 and 4x4 inputs.
+    const shapes = [[2, 1, 1, 3, 4], [3, 4, 4, 6, 5], [2, 3, 5, 4, 2], [2, 12, 9, 5, 40]];
+    for (const [n, h, w, ci, co] of shapes) {
+      for (const [withBias, slope] of [[true, 0.2], [false, undefined], [true, 0]] as const) {
+        const x = rand([n, h, w, ci]) as tf.Tensor4D;
+        const f = rand([3, 3, ci, co]) as tf.Tensor4D;
+        const b = withBias ? rand([co]) : undefined;
+        const dy = rand([n, 2 * h, 2 * w, co]);
+        const args = b ? [x, f, b] : [x, f];
+        const lean = (...t: tf.Tensor[]) =>
+          leanConv(t[0] as tf.Tensor4D, t[1] as tf.Tensor4D, {
+            stride: 1,
+            bias: t[2],
+            slope,
+            upsample: true,
+          });
+        const ref = (...t: tf.Tensor[]) => {
+          const a = t[0] as tf.Tensor4D;
+          const up = tf.image.resizeNearestNeighbor(a, [2 * h, 2 * w]);
+          return plain(up, t[1] as tf.Tensor4D, t[2], 1, slope);
+        };
+        const label = `[${n},${h},${w},${ci}]->${co} bias ${withBias} slope ${slope}`;
+        const kernels = (await tf.profile(() => {
+          const gl = tf.grads(lean)(args, dy);
+          const gr = tf.grads(ref)(args, dy);
+          const yl = lean(...args), yr = ref(...args);
+          const scale = Math.max(...(yr.abs().max().dataSync() as Float32Array));
+          assertAllClose(yl.dataSync(), yr.dataSync(), { atol: 1e-5 * scale, msg: label });
+          gl.forEach((g, i) => {
+            const s = Math.max(...(gr[i].abs().max().dataSync() as Float32Array));
+            assertAllClose(g.dataSync(), gr[i].dataSync(), {
+              atol: 1e-5 * s,
+              msg: `${label} grad ${i}`,
+            });
+          });
+          tf.dispose([...gl, ...gr, yl, yr]);
+        })).kernelNames;
+        assert(kernels.includes(PHASE_INTERLEAVE), `${label}: phase convs ran`);
+        tf.dispose([x, f, dy, ...(b ? [b] : [])]);
+      }
+    }
+  });
+}
+
+Deno.test("setPhaseConvs(false) gives the plain upsample + conv", async () => {
+  await initBackend("cpu");
+  const x = rand([2, 3, 3, 2]) as tf.Tensor4D, f = rand([3, 3, 2, 3]) as tf.Tensor4D;
+  const run = () => tf.profile(() => void leanConv(x, f, { stride: 1, upsample: true }).dispose());
+  const previous = setPhaseConvs(false);
+  try {
+    const names = (await run()).kernelNames;
+    assert(names.includes("ResizeNearestNeighbor") && !names.includes(PHASE_INTERLEAVE));
+  } finally {
+    setPhaseConvs(previous);
+  }
+  assert((await run()).kernelNames.includes(PHASE_INTERLEAVE));
+  tf.dispose([x, f]);
 });
