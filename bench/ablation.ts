@@ -5,10 +5,13 @@
  * docs/ablation.html), and records per combination:
  * - SWD x1e3 of its samples at its own length (1000 images vs real set A) and the autoencoder's
  *   floor;
- * - the training time (autoencoder + generator, from the run records);
+ * - the training time (autoencoder + generator, from the run records: they may have run under
+ *   different machine load);
+ * - the generator's step cost, measured here back to back for every combination in this process
+ *   (the same weights' shapes, recipe and batch on the stored codes), so load hits all alike;
  * - SWD at the baseline's time: the evaluate curve (256 images per point, EMA snapshots every
- *   250 steps) at the last snapshot the combination reached within the baseline's training time,
- *   so a slower step pays for itself.
+ *   250 steps) at the last snapshot the combination reaches within the baseline's steps times
+ *   the baseline's step cost, so a slower step pays for itself.
  * A reused `--store` only computes what changed.
  */
 import { join } from "node:path";
@@ -16,7 +19,14 @@ import { FsStore } from "../pipeline/store.ts";
 import type { MatrixRow } from "../pipeline/matrix_run.ts";
 import { parseCombos } from "../pipeline/matrix.ts";
 import type { BenchRecorder } from "./results.ts";
-import { flag } from "./flags.ts";
+import { flag, numberFlag } from "./flags.ts";
+import { initBackend } from "../backend/mod.ts";
+import { openArrayBatches } from "../data/zarr_arrays.ts";
+import { trainGan } from "../train/gan.ts";
+import { ganRecipe } from "../train/recipe.ts";
+import type { GanConfig } from "../models/gan.ts";
+import { median } from "../nn/stats.ts";
+import * as tf from "@tensorflow/tfjs";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -45,6 +55,49 @@ export function swdWithin(
   let best: CurvePoint | null = null;
   for (const p of points) if (fixed + p.step * perStep <= budget * (1 + 1e-9)) best = p;
   return best;
+}
+
+/** Median ms of a training step of `p` (train-generator's params) on `codes`, after warm-up. */
+async function stepCost(p: Record<string, unknown>, codes: string, steps: number): Promise<number> {
+  const data = await openArrayBatches({
+    store: codes,
+    array: "codes",
+    batchSize: p.batch as number,
+    seed: 1,
+  });
+  const config: GanConfig = {
+    shape: [...data.sampleShape] as [number, number, number],
+    zDim: p.zDim as number,
+    baseChannels: p.baseChannels as number,
+    tanh: false,
+    arch: "dcgan",
+    ...(p.mbstd ? { mbstd: true } : {}),
+  };
+  const recipe = ganRecipe({
+    lr: p.lr as number | undefined,
+    beta1: p.beta1 as number | undefined,
+  });
+  const r1Gamma = (p.r1Gamma as number | undefined) ?? 0;
+  const result = await trainGan({
+    config,
+    data,
+    steps,
+    seed: 1,
+    ...recipe.options,
+    ...(r1Gamma > 0 ? { r1: { gamma: r1Gamma, every: p.r1Every as number } } : {}),
+  });
+  await data.close();
+  tf.disposeVariables();
+  // Whole R1 periods after the first few steps, so the penalty's steps count in their share.
+  const every = (p.r1Every as number) ?? 4;
+  const skip = 2 * every;
+  return median(
+    result.stepTimes.slice(skip).map((t) => t.ms).reduce<number[]>((acc, ms, i) => {
+      const k = Math.floor(i / every);
+      acc[k] = (acc[k] ?? 0) + ms / every;
+      return acc;
+    }, []),
+  );
 }
 
 export async function benchAblation(args: string[], rec?: BenchRecorder): Promise<void> {
@@ -79,9 +132,20 @@ export async function benchAblation(args: string[], rec?: BenchRecorder): Promis
     fixed: row.seconds["train-autoencoder"] ?? 0,
     gen: row.seconds["train-generator"],
   });
+  // Step costs, back to back in this process (the records' times saw different loads).
+  await initBackend("onednn");
+  const costSteps = numberFlag(args, "cost-steps", 40);
+  const costs: number[] = [];
+  for (const row of rows) {
+    const r = await s.getRecord(row.keys["train-generator"]);
+    const enc = await s.getRecord(row.keys.encode);
+    if (!r || !enc) throw new Error(`${row.label}: its generator or codes are not in ${store}`);
+    const codes = join(await s.view(enc, { codes: "codes.zarr" }), "codes.zarr");
+    costs.push(await stepCost(r.params as Record<string, unknown>, codes, costSteps));
+    console.log(`${row.label}: ${costs.at(-1)!.toFixed(0)} ms per step`);
+  }
   const base = rows[0];
-  const baseTime = timeOf(base);
-  const budget = baseTime.fixed + baseTime.gen;
+  const budget = (await stepsOf(base)) * costs[0];
   const baseMetrics = await metricsOf(base);
   rec?.figure(
     "ablation.reals2",
@@ -95,13 +159,14 @@ export async function benchAblation(args: string[], rec?: BenchRecorder): Promis
     baseMetrics.curve.reals2,
     "",
   );
-  console.log(`\nbaseline "${base.label}": ${budget.toFixed(0)} s of training`);
-  for (const row of rows) {
+  console.log(`\nbaseline "${base.label}": ${(budget / 1000).toFixed(0)} s of generator steps`);
+  for (const [i, row] of rows.entries()) {
     const m = await metricsOf(row);
     const t = timeOf(row);
     const steps = await stepsOf(row);
     const id = `ablation.${slug(row.label!)}`;
-    const at = swdWithin(m.curve.points, t.fixed, t.gen / steps, budget);
+    const at = swdWithin(m.curve.points, 0, costs[i], budget);
+    rec?.figure(`${id}.step_ms`, `${row.label}: generator step (same process)`, costs[i], "ms");
     rec?.figure(`${id}.swd`, `${row.label}: SWD x1e3 at ${steps} steps`, m.swdAverage, "");
     if (m.aeFloorSwd !== undefined) {
       rec?.figure(`${id}.floor`, `${row.label}: autoencoder floor, SWD x1e3`, m.aeFloorSwd, "");
