@@ -76,16 +76,10 @@ async function stepCost(p: Record<string, unknown>, codes: string, steps: number
   const recipe = ganRecipe({
     lr: p.lr as number | undefined,
     beta1: p.beta1 as number | undefined,
+    r1Gamma: p.r1Gamma as number | undefined,
+    r1Every: p.r1Every as number | undefined,
   });
-  const r1Gamma = (p.r1Gamma as number | undefined) ?? 0;
-  const result = await trainGan({
-    config,
-    data,
-    steps,
-    seed: 1,
-    ...recipe.options,
-    ...(r1Gamma > 0 ? { r1: { gamma: r1Gamma, every: p.r1Every as number } } : {}),
-  });
+  const result = await trainGan({ config, data, steps, seed: 1, ...recipe.options });
   await data.close();
   tf.disposeVariables();
   // Whole R1 periods after the first few steps, so the penalty's steps count in their share.

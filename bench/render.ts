@@ -226,21 +226,22 @@ function ablationBlock(results: BenchResult[]): string[] {
       label,
       formatFigure(f),
       atTime ? `${formatFigure(atTime)} (${atTime.label.replace(/.*, /, "")})` : "-",
-      cell(`ablation.${slug}.train_s`),
+      cell(`ablation.${slug}.step_ms`),
       cell(`ablation.${slug}.floor`),
     ]];
   });
   const reals2 = fig("ablation.reals2"), curve = fig("ablation.curve_reals2");
   return [
     ...markdownTable(
-      ["combination", "SWD", "SWD at the baseline's time", "training time", "autoencoder floor"],
+      ["combination", "SWD", "SWD at the baseline's time", "generator step", "autoencoder floor"],
       rows,
     ),
     "",
     ...wrap(
       "SWD x1e3 of 1000 samples against 1000 real images (lower is better)" +
         (reals2 ? `; two real sets score ${formatFigure(reals2)}` : "") +
-        ". The baseline's time column uses the 256-image training curve" +
+        ". The baseline's time is its steps at its step cost; each row's step cost was measured" +
+        " back to back in one process, and its SWD there read from the 256-image training curve" +
         (curve ? `, where two real sets score ${formatFigure(curve)}` : "") +
         `. Measured with \`${run.command}\` on ${provenance(run)}.`,
     ),

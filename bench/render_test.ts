@@ -199,7 +199,7 @@ Deno.test("ablation block: one row per combination, in recorded order, missing c
   rec.figure("ablation.curve_reals2", "real vs real, 256", 14.9, "");
   rec.figure("ablation.baseline.swd", "baseline: SWD x1e3 at 1500 steps", 18.78, "");
   rec.figure("ablation.baseline.floor", "baseline: autoencoder floor, SWD x1e3", 10.7, "");
-  rec.figure("ablation.baseline.train_s", "baseline: training time", 140, "s");
+  rec.figure("ablation.baseline.step_ms", "baseline: generator step (same process)", 55.2, "ms");
   rec.figure(
     "ablation.baseline.swd_at_base_time",
     "baseline: SWD x1e3 (256 images) at the baseline's time, step 1500",
@@ -207,16 +207,16 @@ Deno.test("ablation block: one row per combination, in recorded order, missing c
     "",
   );
   rec.figure("ablation.r1-0-1.swd", "R1 0.1: SWD x1e3 at 1500 steps", 15.89, "");
-  rec.figure("ablation.r1-0-1.train_s", "R1 0.1: training time", 210, "s");
+  rec.figure("ablation.r1-0-1.step_ms", "R1 0.1: generator step (same process)", 65, "ms");
   const out = fillBlocks("<!-- bench:ablation -->\n<!-- /bench:ablation -->\n", [
     await rec.result(),
   ]);
   const lines = out.split("\n");
   assertEquals(lines.slice(2, 6), [
-    "| combination | SWD  | SWD at the baseline's time | training time | autoencoder floor |",
-    "| ----------- | ---- | -------------------------- | ------------- | ----------------- |",
-    "| baseline    | 18.8 | 25.8 (step 1500)           | 140 s         | 10.7              |",
-    "| R1 0.1      | 15.9 | -                          | 210 s         | -                 |",
+    "| combination | SWD  | SWD at the baseline's time | generator step | autoencoder floor |",
+    "| ----------- | ---- | -------------------------- | -------------- | ----------------- |",
+    "| baseline    | 18.8 | 25.8 (step 1500)           | 55.2 ms        | 10.7              |",
+    "| R1 0.1      | 15.9 | -                          | 65.0 ms        | -                 |",
   ]);
   assert(out.replace(/\s+/g, " ").includes("two real sets score 8.68."), out);
   assert(out.includes("`deno task bench ablation`"), out);
