@@ -21,6 +21,18 @@ export const m = defineStage({
 });
 `;
 
+/** The toy pipeline with stage m (a's output length times k). */
+function toyWithM(extra = "") {
+  return makeToy({
+    ...TOY_FILES,
+    "stage_m.ts": STAGE_M,
+    "pipeline.ts": TOY_FILES["pipeline.ts"].replace(
+      "export const stages = [a, b, c];",
+      'import { m } from "./stage_m.ts";\nexport const stages = [a, b, c, m];\n' + extra,
+    ),
+  });
+}
+
 /** A comparison "page" of one line per combination: m's output read from the store. */
 const MATRIX_REPORT = `
 export async function matrixReport(cells) {
@@ -34,14 +46,7 @@ export async function matrixReport(cells) {
 `;
 
 Deno.test("matrix: every combination runs once on one store, shared stages are computed once", async () => {
-  const toy = await makeToy({
-    ...TOY_FILES,
-    "stage_m.ts": STAGE_M,
-    "pipeline.ts": TOY_FILES["pipeline.ts"].replace(
-      "export const stages = [a, b, c];",
-      'import { m } from "./stage_m.ts";\nexport const stages = [a, b, c, m];\n' + MATRIX_REPORT,
-    ),
-  });
+  const toy = await toyWithM(MATRIX_REPORT);
   try {
     const json = join(toy.dir, "matrix.json");
     const html = join(toy.dir, "matrix.html");
@@ -97,14 +102,7 @@ Deno.test("matrix: every combination runs once on one store, shared stages are c
 });
 
 Deno.test("matrix -j 2: combinations run at once, each reading its own upstream results", async () => {
-  const toy = await makeToy({
-    ...TOY_FILES,
-    "stage_m.ts": STAGE_M,
-    "pipeline.ts": TOY_FILES["pipeline.ts"].replace(
-      "export const stages = [a, b, c];",
-      'import { m } from "./stage_m.ts";\nexport const stages = [a, b, c, m];\n',
-    ),
-  });
+  const toy = await toyWithM();
   try {
     const json = join(toy.dir, "matrix.json");
     const r = await toy.cli([
@@ -147,14 +145,7 @@ Deno.test("matrix: variation syntax and errors", () => {
 });
 
 Deno.test("matrix --combos: named combinations (no product), each times the --vary values", async () => {
-  const toy = await makeToy({
-    ...TOY_FILES,
-    "stage_m.ts": STAGE_M,
-    "pipeline.ts": TOY_FILES["pipeline.ts"].replace(
-      "export const stages = [a, b, c];",
-      'import { m } from "./stage_m.ts";\nexport const stages = [a, b, c, m];\n',
-    ),
-  });
+  const toy = await toyWithM();
   try {
     const json = join(toy.dir, "matrix.json");
     const combos = join(toy.dir, "combos.json");
