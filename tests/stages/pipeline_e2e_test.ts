@@ -174,7 +174,7 @@ Deno.test({
         );}
       const again = await cli(a, "run");
       assert(Object.values(again.outcomes).every((o) => o === "cached"), again.stdout);
-      const changed = await cli(a, "run", "--set", "train-generator.lr=0.001");
+      const changed = await cli(a, "run", "--set", "train-generator.lr=0.0005");
       assertEquals(changed.outcomes, {
         prepare: "cached",
         "train-autoencoder": "cached",
