@@ -48,9 +48,38 @@ function values(b: CpuBackend, t: tf.TensorInfo): Float32Array {
 }
 
 /**
- * wp [2, 2, cin, 4 cout] (output channel (2a + b) cout + c) from w [3, 3, cin, cout]: phase
- * (a, b)'s tap (r, s) sums w's taps taps[a][r] x taps[b][s]. `taps` is a parameter so tests can
- * check that a wrong table is caught.
+ * Calls `row(k3, kp)` for every pair of rows of `cout` values that the phase map adds up: k3 the
+ * offset of a row of w [3, 3, cin, cout], kp that of its row in wp [2, 2, cin, 4 cout] (output
+ * channel (2a + b) cout + c). Phase (a, b)'s tap (r, s) sums w's taps taps[a][r] x taps[b][s].
+ */
+function forEachPhaseTap(
+  cin: number,
+  cout: number,
+  taps: typeof PHASE_TAPS,
+  row: (k3: number, kp: number) => void,
+): void {
+  const io = cin * cout;
+  for (let a = 0; a < 2; a++) {
+    for (let b = 0; b < 2; b++) {
+      const p = 2 * a + b;
+      for (let r = 0; r < 2; r++) {
+        for (let s = 0; s < 2; s++) {
+          for (const ky of taps[a][r]) {
+            for (const kx of taps[b][s]) {
+              for (let ci = 0; ci < cin; ci++) {
+                row((ky * 3 + kx) * io + ci * cout, ((r * 2 + s) * cin + ci) * 4 * cout + p * cout);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * wp [2, 2, cin, 4 cout] from w [3, 3, cin, cout] (see `forEachPhaseTap`). `taps` is a parameter
+ * so tests can check that a wrong table is caught.
  */
 export function phaseFiltersJs(
   w: Float32Array,
@@ -60,26 +89,9 @@ export function phaseFiltersJs(
   taps = PHASE_TAPS,
 ): void {
   out.fill(0);
-  const io = cin * cout;
-  for (let a = 0; a < 2; a++) {
-    for (let b = 0; b < 2; b++) {
-      const p = 2 * a + b;
-      for (let r = 0; r < 2; r++) {
-        for (let s = 0; s < 2; s++) {
-          for (const ky of taps[a][r]) {
-            for (const kx of taps[b][s]) {
-              const src = (ky * 3 + kx) * io;
-              for (let ci = 0; ci < cin; ci++) {
-                const si = src + ci * cout;
-                const di = ((r * 2 + s) * cin + ci) * 4 * cout + p * cout;
-                for (let c = 0; c < cout; c++) out[di + c] += w[si + c];
-              }
-            }
-          }
-        }
-      }
-    }
-  }
+  forEachPhaseTap(cin, cout, taps, (k3, kp) => {
+    for (let c = 0; c < cout; c++) out[kp + c] += w[k3 + c];
+  });
 }
 
 /** The adjoint of `phaseFiltersJs`: dw [3, 3, cin, cout] from dwp [2, 2, cin, 4 cout]. */
@@ -91,26 +103,9 @@ export function phaseFiltersGradJs(
   taps = PHASE_TAPS,
 ): void {
   out.fill(0);
-  const io = cin * cout;
-  for (let a = 0; a < 2; a++) {
-    for (let b = 0; b < 2; b++) {
-      const p = 2 * a + b;
-      for (let r = 0; r < 2; r++) {
-        for (let s = 0; s < 2; s++) {
-          for (const ky of taps[a][r]) {
-            for (const kx of taps[b][s]) {
-              const dst = (ky * 3 + kx) * io;
-              for (let ci = 0; ci < cin; ci++) {
-                const di = dst + ci * cout;
-                const si = ((r * 2 + s) * cin + ci) * 4 * cout + p * cout;
-                for (let c = 0; c < cout; c++) out[di + c] += dwp[si + c];
-              }
-            }
-          }
-        }
-      }
-    }
-  }
+  forEachPhaseTap(cin, cout, taps, (k3, kp) => {
+    for (let c = 0; c < cout; c++) out[k3 + c] += dwp[kp + c];
+  });
 }
 
 /** y [n, 2h, 2w, c] from z [n, h+1, w+1, 4c]: y[., 2i+a, 2j+b, k] = z[., i+a, j+b, (2a+b)c + k]. */
