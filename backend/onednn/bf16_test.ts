@@ -11,11 +11,10 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertAllClose, assertEquals } from "../../tests/assert.ts";
-import { initBackend } from "../mod.ts";
 import { bf16Unavailable, usePrecision } from "../precision.ts";
 import { cpuFlags } from "../cpu_features.ts";
 import { Rng } from "../../nn/rng.ts";
-import { hasOneDnn } from "./test_gate.ts";
+import { hasOneDnn, onCpu, useOneDnn } from "./test_gate.ts";
 import { loadOneDnn } from "./ffi.ts";
 import { bf16Conversions, toBf16 } from "./bf16.ts";
 import { primitiveImpls } from "./conv_kernels.ts";
@@ -62,21 +61,6 @@ Deno.test("roundToBf16 (the tests' reference) rounds to nearest, ties to even, b
     assertEquals(bits(got[i]), bits(want), `${x}: ${got[i]} vs ${want}`)
   );
 });
-
-async function onednn() {
-  await initBackend("onednn");
-  assert(tf.getBackend() === "onednn");
-}
-
-/** Runs `f` on the cpu backend (the reference), then switches back to onednn. */
-async function onCpu<T>(f: () => T): Promise<T> {
-  await initBackend("cpu");
-  try {
-    return f();
-  } finally {
-    await onednn();
-  }
-}
 
 /** Runs `f` on onednn with bf16 convs and matmuls on. */
 function inBf16<T>(f: () => T): T {
@@ -155,7 +139,7 @@ Deno.test({
     "gradient in float32",
   ignore,
   fn: async () => {
-    await onednn();
+    await useOneDnn();
     const rng = new Rng(32);
     for (const [xs, ws, stride, pad, depthwise] of CONVS) {
       const conv = (a: tf.Tensor, b: tf.Tensor) =>
@@ -207,7 +191,7 @@ Deno.test({
   name: "bf16: fused conv + bias + leaky ReLU vs float32 on bf16-rounded inputs",
   ignore,
   fn: async () => {
-    await onednn();
+    await useOneDnn();
     const rng = new Rng(33);
     const xs = [2, 10, 10, 24], ws = [3, 3, 24, 16];
     const x = rng.normalArray(size(xs)), w = rng.normalArray(size(ws));
@@ -238,7 +222,7 @@ Deno.test({
   name: "bf16: matmul (2-D and batched, every transpose) vs float32 on bf16-rounded inputs",
   ignore,
   fn: async () => {
-    await onednn();
+    await useOneDnn();
     const rng = new Rng(34);
     const before = bf16KeyCount();
     for (const [batch, m, k, n] of [[0, 17, 129, 33], [3, 5, 64, 7]]) {

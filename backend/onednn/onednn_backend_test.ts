@@ -7,8 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertAllClose, assertThrows } from "../../tests/assert.ts";
-import { initBackend } from "../mod.ts";
-import { hasOneDnn } from "./test_gate.ts";
+import { hasOneDnn, onCpu, useOneDnn } from "./test_gate.ts";
 import { MIN_ELEMENTS, opPrimitiveCount } from "./eltwise_primitives.ts";
 import { primitiveCount } from "./conv_kernels.ts";
 import { Rng } from "../../nn/rng.ts";
@@ -19,21 +18,6 @@ const SMALL = [2, 5, 7]; // JS path
 const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
 assert(size(BIG) >= MIN_ELEMENTS && size(SMALL) < MIN_ELEMENTS);
 
-async function onednn() {
-  await initBackend("onednn");
-  assert(tf.getBackend() === "onednn");
-}
-
-/** Runs `f` on the cpu backend, then switches back to onednn. */
-async function onCpu<T>(f: () => T): Promise<T> {
-  await initBackend("cpu");
-  try {
-    return f();
-  } finally {
-    await onednn();
-  }
-}
-
 function uniform(rng: Rng, n: number, lo: number, hi: number): Float32Array {
   return rng.uniformArray(n, lo, hi);
 }
@@ -43,7 +27,7 @@ Deno.test({
     "onednn: unary ops (tanh, sigmoid, sqrt, square, relu, abs, neg, exp, leakyRelu) vs closed forms",
   ignore: !hasOneDnn,
   fn: async () => {
-    await onednn();
+    await useOneDnn();
     const rng = new Rng(11);
     const cases: [string, (x: tf.Tensor) => tf.Tensor, (v: number) => number, number][] = [
       ["tanh", tf.tanh, Math.tanh, 4],
@@ -72,7 +56,7 @@ Deno.test({
   name: "onednn: leaky-ReLU gradient and its own gradient (second order) vs closed forms",
   ignore: !hasOneDnn,
   fn: async () => {
-    await onednn();
+    await useOneDnn();
     const rng = new Rng(12);
     for (const shape of [BIG, SMALL]) {
       const n = size(shape);
@@ -129,7 +113,7 @@ Deno.test({
   name: "onednn: broadcasting add/sub/mul/div vs a naive double-precision reference",
   ignore: !hasOneDnn,
   fn: async () => {
-    await onednn();
+    await useOneDnn();
     const rng = new Rng(13);
     const shapes: [number[], number[]][] = [
       [[4, 33, 37, 7], [7]], // bias add
@@ -177,7 +161,7 @@ Deno.test({
   name: "onednn: sum/mean/max reductions vs double-precision loops",
   ignore: !hasOneDnn,
   fn: async () => {
-    await onednn();
+    await useOneDnn();
     const rng = new Rng(14);
     const shape = [6, 37, 41, 5];
     const x = uniform(rng, size(shape), -2, 2);
@@ -232,7 +216,7 @@ Deno.test({
     "onednn: nearest-neighbour resize and its gradient match the cpu backend (integer and odd factors)",
   ignore: !hasOneDnn,
   fn: async () => {
-    await onednn();
+    await useOneDnn();
     const rng = new Rng(15);
     const cases: [number[], [number, number], boolean, boolean][] = [
       [[3, 5, 7, 16], [10, 14], false, false],
@@ -281,7 +265,7 @@ Deno.test({
     "onednn: convolutions at GAN sizes (blocked weights, partial channel blocks) match the cpu backend",
   ignore: !hasOneDnn,
   fn: async () => {
-    await onednn();
+    await useOneDnn();
     const rng = new Rng(16);
     const cases: [number[], number[], number, "same" | "valid", boolean][] = [
       [[2, 12, 12, 32], [3, 3, 32, 16], 1, "same", false],
@@ -324,7 +308,7 @@ Deno.test({
   name: "onednn: a conv reuses its reordered filter only for the same filter tensor",
   ignore: !hasOneDnn,
   fn: async () => {
-    await onednn();
+    await useOneDnn();
     const rng = new Rng(17);
     const xs = [2, 10, 10, 24], ws = [3, 3, 24, 16];
     const x = uniform(rng, size(xs), -1, 1);
