@@ -81,6 +81,15 @@ export const reportStage = defineStage({
         reals2: m.reals2.swd[r],
       })),
       { name: "SWD x1e3 average", model: m.swdAverage, reals2: m.reals2.swdAverage },
+      // Latent mode: real set B through the autoencoder, the best exact codes could score.
+      ...(m.aeFloorSwd !== undefined
+        ? [{
+          name: "SWD x1e3, autoencoder floor",
+          model: m.aeFloorSwd as number,
+          reals2: m.reals2.swdAverage,
+          note: "real set B encoded and decoded",
+        }]
+        : []),
       {
         name: "MS-SSIM, consecutive pairs (lower = more diverse)",
         model: m.msSsim ?? null,

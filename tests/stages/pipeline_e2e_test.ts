@@ -168,6 +168,7 @@ Deno.test({
         const seen = await inspectReport(`${a}/out/report/report.html`);
         assert(seen.images.length >= 2 && seen.images.every((w) => w > 0), JSON.stringify(seen));
         assert(seen.metrics.includes("SWD x1e3 average"), JSON.stringify(seen.metrics));
+        assert(seen.metrics.includes("SWD x1e3, autoencoder floor"), JSON.stringify(seen.metrics));
         assert(seen.charts >= 2, `charts: ${seen.charts}`);
       } else {console.log(
           "note: /usr/bin/chromium not installed; the report is checked as text only",
