@@ -9,3 +9,13 @@ Deno.test("contentDigest is xxhash64 with its algorithm prefix", async () => {
     "xxh64:44bc2cf5ad770999",
   );
 });
+
+Deno.test("contentDigest: concurrent calls share one hasher without mixing their inputs", async () => {
+  const inputs = ["", "abc", "", "abc"].map((s) => new TextEncoder().encode(s));
+  assertEquals(await Promise.all(inputs.map(contentDigest)), [
+    "xxh64:ef46db3751d8e999",
+    "xxh64:44bc2cf5ad770999",
+    "xxh64:ef46db3751d8e999",
+    "xxh64:44bc2cf5ad770999",
+  ]);
+});

@@ -87,9 +87,39 @@ export function pyramid(image: Uint8Array, res: number, channels: number): Map<n
   return out;
 }
 
-type Decoded = { ok: true; pixels: Uint8Array; note?: string } | { ok: false; reason: string };
+export type Decoded = { ok: true; pixels: Uint8Array; note?: string } | {
+  ok: false;
+  reason: string;
+};
 
+/**
+ * Raw pixels that need no resampling (after padding they are exactly the target size, as MNIST's
+ * 28x28 digits padded to 32): padded and, for grayscale to RGB, replicated here, without a
+ * round trip through libvips per image; the bytes are the same as that path's
+ * (prepare_test.ts checks). Null when the item needs libvips.
+ */
+export function rawAtTarget(item: SourceItem, o: PrepareOptions): Decoded | null {
+  const channels = o.channels ?? 3;
+  const pad = o.pad ?? 0;
+  if (item.kind !== "pixels" || (o.crop ?? "center") !== "center") return null;
+  if (item.width + 2 * pad !== o.resolution || item.height + 2 * pad !== o.resolution) return null;
+  if (item.channels !== channels && !(item.channels === 1 && channels === 3)) return null;
+  let px = item.pixels;
+  if (px.length !== item.width * item.height * item.channels) return null;
+  if (pad > 0) px = padPixels(px, item.width, item.height, item.channels, pad);
+  if (item.channels === channels) return { ok: true, pixels: Uint8Array.from(px) };
+  const rgb = new Uint8Array(px.length * 3);
+  for (let i = 0; i < px.length; i++) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = px[i];
+  return { ok: true, pixels: rgb };
+}
+
+/** One item decoded, padded, cropped and resized to the target (libvips unless it is raw at size). */
 async function decodeItem(item: SourceItem, o: PrepareOptions): Promise<Decoded> {
+  return rawAtTarget(item, o) ?? await decodeWithSharp(item, o);
+}
+
+/** The general path: libvips (sharp) decodes, pads, crops, resizes and converts colour. */
+export async function decodeWithSharp(item: SourceItem, o: PrepareOptions): Promise<Decoded> {
   const res = o.resolution;
   const maxPixels = o.maxPixels ?? 2 ** 28;
   const channels = o.channels ?? 3;

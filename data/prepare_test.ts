@@ -1,8 +1,16 @@
 import sharp from "sharp";
 import { join } from "node:path";
 import { assert, assertAllClose, assertEquals, assertRejects } from "../tests/assert.ts";
-import { levelsFor, prepareDataset, pyramid } from "./prepare.ts";
-import { mnistFiles } from "./idx.ts";
+import {
+  decodeWithSharp,
+  levelsFor,
+  prepareDataset,
+  type PrepareOptions,
+  pyramid,
+  rawAtTarget,
+} from "./prepare.ts";
+import { mnistFiles, parseIdx } from "./idx.ts";
+import type { SourceItem } from "./source_item.ts";
 import { readWholeArray } from "./zarr_io.ts";
 import { openImageBatches } from "./image_batches.ts";
 import { decompress } from "fzstd";
@@ -33,6 +41,76 @@ async function png(w: number, h: number, fill: (x: number, y: number) => number[
     await sharp(px, { raw: { width: w, height: h, channels: channels as 3 } }).png().toBuffer(),
   );
 }
+
+Deno.test("raw pixels at the target size skip libvips and give its bytes; others go to libvips", async () => {
+  const idx = parseIdx(await Deno.readFile(mnistFiles("test").images));
+  const digit = (i: number): SourceItem => ({
+    name: `${i}`,
+    kind: "pixels",
+    width: 28,
+    height: 28,
+    channels: 1,
+    pixels: idx.data.subarray(i * 784, (i + 1) * 784),
+  });
+  // Every gray level, and an RGB image with distinct channels.
+  const ramp: SourceItem = {
+    name: "ramp",
+    kind: "pixels",
+    width: 16,
+    height: 16,
+    channels: 1,
+    pixels: Uint8Array.from({ length: 256 }, (_, i) => i),
+  };
+  const rgb: SourceItem = {
+    name: "rgb",
+    kind: "pixels",
+    width: 8,
+    height: 8,
+    channels: 3,
+    pixels: Uint8Array.from({ length: 192 }, (_, i) => (i * 37) % 256),
+  };
+  const cases: [SourceItem, PrepareOptions][] = [
+    ...[0, 1, 2, 3, 77].map((i): [SourceItem, PrepareOptions] => [
+      digit(i),
+      {
+        source: { kind: "procedural", count: 1, size: 32, seed: 0 },
+        out: "",
+        resolution: 32,
+        pad: 2,
+      },
+    ]),
+    [ramp, {
+      source: { kind: "procedural", count: 1, size: 16, seed: 0 },
+      out: "",
+      resolution: 16,
+    }],
+    [ramp, {
+      source: { kind: "procedural", count: 1, size: 16, seed: 0 },
+      out: "",
+      resolution: 16,
+      channels: 1,
+    }],
+    [rgb, {
+      source: { kind: "procedural", count: 1, size: 12, seed: 0 },
+      out: "",
+      resolution: 12,
+      pad: 2,
+    }],
+  ];
+  for (const [item, o] of cases) {
+    const fast = rawAtTarget(item, o), slow = await decodeWithSharp(item, o);
+    assert(fast?.ok && slow.ok, `${item.name}: both decode`);
+    assertEquals(fast.pixels, slow.pixels, `${item.name} at ${o.resolution}`);
+  }
+  // Resizing, luminance from RGB and explicit crops are libvips' work.
+  const base = { source: { kind: "procedural", count: 1, size: 8, seed: 0 }, out: "" } as const;
+  assertEquals(rawAtTarget(digit(0), { ...base, resolution: 32 }), null);
+  assertEquals(rawAtTarget(rgb, { ...base, resolution: 8, channels: 1 }), null);
+  assertEquals(
+    rawAtTarget(rgb, { ...base, resolution: 8, crop: { left: 0, top: 0, width: 8, height: 8 } }),
+    null,
+  );
+});
 
 Deno.test("bad inputs are skipped with their reasons, good ones kept, nothing written outside", async () => {
   const dir = await Deno.makeTempDir({ prefix: "ganflow-src-" });
