@@ -30,6 +30,7 @@ import { compressDecoder } from "../train/compress.ts";
 import { decodeAll, paramsFrom } from "../train/compress_pruning.ts";
 import { decoderLatencies } from "../train/decoder_latency.ts";
 import { stringFlag } from "./flags.ts";
+import { toUnitRange } from "../stages/prepared_dataset.ts";
 
 /** Random `crop`² windows of uint8 images [n, res, res, 3] as floats in [-1, 1]. */
 function crops(
@@ -138,7 +139,7 @@ async function caseAt(res: number, ds: string, args: string[], rec?: BenchRecord
   const compressSeconds = (performance.now() - t0) / 1000;
   // Held-out full images.
   const per = res * res * 3;
-  const held = Float32Array.from(images.subarray(trainN * per, n * per), (v) => v / 127.5 - 1);
+  const held = toUnitRange(images.subarray(trainN * per, n * per));
   const code = [res / factor, res / factor, 4] as [number, number, number];
   const heldCodes = await encodeAll(held, res);
   const sp = paramsFrom(r.student.arrays), pp = paramsFrom(r.pruned.arrays);

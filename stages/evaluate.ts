@@ -39,7 +39,8 @@ import { Rng } from "../nn/rng.ts";
 import { slimConfigOf } from "../models/slim_decoder.ts";
 import { type DecoderWeights, TrainedGenerator } from "../models/trained_generator.ts";
 import { tensorStage } from "./tensor_stage.ts";
-import { readRealImages, readRealStats, setsDigest, swdLevels, unitRange } from "./real_stats.ts";
+import { readRealImages, readRealStats, setsDigest, swdLevels } from "./real_stats.ts";
+import { toUnitRange } from "./prepared_dataset.ts";
 
 const params = z.object({
   /** Images per point of the SWD-over-training curve; 0 turns the curve off. */
@@ -131,7 +132,7 @@ export const evaluateStage = tensorStage({
             "run the pipeline again so real-stats re-keys on the new file",
         );
       }
-      const fFake = extractFeatures(loaded.net, unitRange(fakeBytes), [n, h, w, c], {
+      const fFake = extractFeatures(loaded.net, toUnitRange(fakeBytes), [n, h, w, c], {
         batch: stats.fidBatch,
         onProgress: (k) => ctx.progress(k, n, "Inception features"),
       });
@@ -223,10 +224,8 @@ async function reconstruct(
   const params = new Params(new Rng(0), false);
   params.loadArrays(ae.arrays);
   const { h, w, c } = set;
-  const x = new Float32Array(set.data.length);
-  for (let i = 0; i < x.length; i++) x[i] = set.data[i] / 127.5 - 1;
   const rec = await mapBatchesAsync(
-    x,
+    toUnitRange(set.data),
     [h, w, c],
     100,
     (t) => decode(params, ae.config, encode(params, ae.config, t)),

@@ -29,9 +29,12 @@ export function holdoutCount(requested: number, count: number): number {
   return Math.min(requested, Math.floor(count / 4));
 }
 
-/** [0, 255] pixel values as floats in [-1, 1]. */
-export function toUnitRange(values: Float32Array): Float32Array {
-  return Float32Array.from(values, (v) => v / 127.5 - 1);
+/** [0, 255] pixel values as floats in [-1, 1] (as the models and Inception take them). */
+export function toUnitRange(values: Float32Array | Uint8Array): Float32Array {
+  // A plain loop: Float32Array.from with a map function costs ~0.5 us a value in V8.
+  const out = new Float32Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = values[i] / 127.5 - 1;
+  return out;
 }
 
 /** Every image at full resolution, values in [0, 255], NHWC. */

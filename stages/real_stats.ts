@@ -38,6 +38,7 @@ import {
 import { fidFromFeatures } from "../metrics/fid.ts";
 import { kidFromFeatures } from "../metrics/kid.ts";
 import { tensorStage } from "./tensor_stage.ts";
+import { toUnitRange } from "./prepared_dataset.ts";
 import { Rng } from "../nn/rng.ts";
 
 const params = z.object({
@@ -140,9 +141,6 @@ export async function readRealImages(dataset: string, seed: number) {
 export const swdLevels = (r: ReturnType<typeof slicedWassersteinDistance>) =>
   Object.fromEntries(r.levels.map((l) => [String(l.resolution), l.swd]));
 
-/** [-1, 1] copy of [0, 255] values, as Inception takes them. */
-export const unitRange = (bytes: Float32Array | Uint8Array) =>
-  Float32Array.from(bytes, (v) => v / 127.5 - 1);
 
 export const realStatsStage = tensorStage({
   name: "real-stats",
@@ -184,7 +182,7 @@ export const realStatsStage = tensorStage({
       const published = loaded.sha256.startsWith(INCEPTION_SHA256_PREFIX);
       inception = { path: weights, sha256: loaded.sha256, published };
       const extract = (set: ImageSet, done: number) =>
-        extractFeatures(loaded.net, unitRange(set.data), [n, set.h, set.w, set.c], {
+        extractFeatures(loaded.net, toUnitRange(set.data), [n, set.h, set.w, set.c], {
           batch: p.fidBatch,
           onProgress: (k) => ctx.progress(done + k, 2 * n, "Inception features"),
         });
