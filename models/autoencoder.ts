@@ -6,7 +6,6 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Params } from "../nn/params.ts";
 import { conv2d } from "./layers.ts";
-import { upsample2x } from "./upsample.ts";
 
 export interface AutoencoderConfig {
   /** Spatial downsampling factor (a power of two). */
@@ -59,7 +58,8 @@ export function decode(p: Params, cfg: AutoencoderConfig, z: tf.Tensor4D): tf.Te
     const L = levels(cfg);
     let h = conv2d(p, "dec.in", z, widthAt(cfg, L), { lrelu: true });
     for (let l = L; l >= 1; l--) {
-      h = conv2d(p, `dec.up${l}`, upsample2x(h), widthAt(cfg, l - 1), { lrelu: true });
+      // Upsample + conv in one: phase convolutions where the backend has them (models/layers.ts).
+      h = conv2d(p, `dec.up${l}`, h, widthAt(cfg, l - 1), { upsample: true, lrelu: true });
       h = conv2d(p, `dec.conv${l}`, h, widthAt(cfg, l - 1), { lrelu: true });
     }
     // Linear output: a tanh saturates at the black background and stops learning (its gradient
