@@ -186,34 +186,73 @@ export function slicedDistance(
   dirs: Float32Array,
   count: number,
 ): number {
-  const na = a.length / dim, nb = b.length / dim;
-  if (na !== nb) throw new Error(`SWD needs equal descriptor counts (${na} vs ${nb})`);
-  // Projections as [count, n]: each direction's values are one contiguous row.
-  // (tf.tidy must return tensors: given typed arrays it walks every element looking for some.)
-  // Host arrays in and out: on a GPU backend this runs on tfjs's cpu backend (hostCompute).
-  const [ta, tb] = hostCompute(() =>
-    tf.tidy(() => {
-      const d = tf.tensor2d(dirs, [dim, count]);
-      return [
-        tf.matMul(d, tf.tensor2d(a, [na, dim]), true, true),
-        tf.matMul(d, tf.tensor2d(b, [nb, dim]), true, true),
-      ];
+  return slicedDistances(a, [b], dim, dirs, count)[0];
+}
+
+/**
+ * `slicedDistance(a, b)` for each b of `bs`, projecting and sorting `a` once: each value is the
+ * one the single call gives (the same operations in the same order).
+ */
+export function slicedDistances(
+  a: Float32Array,
+  bs: Float32Array[],
+  dim: number,
+  dirs: Float32Array,
+  count: number,
+): number[] {
+  const na = a.length / dim;
+  for (const b of bs) {
+    const nb = b.length / dim;
+    if (na !== nb) throw new Error(`SWD needs equal descriptor counts (${na} vs ${nb})`);
+  }
+  // Sorting is nearly all of SWD's time: a radix sort, into reused buffers.
+  const sorter = new RadixSorter();
+  const sortedA = new Float32Array(count * na);
+  project(a, dim, dirs, count, (pa) => {
+    for (let j = 0; j < count; j++) {
+      sorter.sort(pa.subarray(j * na, (j + 1) * na), sortedA.subarray(j * na, (j + 1) * na));
+    }
+  });
+  const y = new Float32Array(na);
+  return bs.map((b) =>
+    project(b, dim, dirs, count, (pb) => {
+      let total = 0;
+      for (let j = 0; j < count; j++) {
+        sorter.sort(pb.subarray(j * na, (j + 1) * na), y);
+        const x = sortedA.subarray(j * na, (j + 1) * na);
+        let s = 0;
+        for (let i = 0; i < na; i++) s += Math.abs(x[i] - y[i]);
+        total += s / na;
+      }
+      return total / count;
     })
   );
-  const pa = ta.dataSync() as Float32Array, pb = tb.dataSync() as Float32Array;
-  tf.dispose([ta, tb]);
-  // Sorting is nearly all of SWD's time: a radix sort, into two reused buffers.
-  const sorter = new RadixSorter();
-  const x = new Float32Array(na), y = new Float32Array(nb);
-  let total = 0;
-  for (let j = 0; j < count; j++) {
-    sorter.sort(pa.subarray(j * na, (j + 1) * na), x);
-    sorter.sort(pb.subarray(j * nb, (j + 1) * nb), y);
-    let s = 0;
-    for (let i = 0; i < na; i++) s += Math.abs(x[i] - y[i]);
-    total += s / na;
+}
+
+/**
+ * `use` of the projections of the [n, dim] rows of `desc` on the [dim, count] directions, as
+ * [count, n] (each direction's values one contiguous row), valid only during the call.
+ */
+function project<T>(
+  desc: Float32Array,
+  dim: number,
+  dirs: Float32Array,
+  count: number,
+  use: (projections: Float32Array) => T,
+): T {
+  const n = desc.length / dim;
+  // (tf.tidy must return tensors: given typed arrays it walks every element looking for some.)
+  // Host arrays in and out: on a GPU backend this runs on tfjs's cpu backend (hostCompute).
+  const t = hostCompute(() =>
+    tf.tidy(() =>
+      tf.matMul(tf.tensor2d(dirs, [dim, count]), tf.tensor2d(desc, [n, dim]), true, true)
+    )
+  );
+  try {
+    return use(t.dataSync() as Float32Array);
+  } finally {
+    t.dispose();
   }
-  return total / count;
 }
 
 export function randomDirections(rng: Rng, dim: number, count: number): Float32Array {
@@ -235,34 +274,70 @@ export interface SwdOptions {
   minResolution?: number;
 }
 
+export interface SwdResult {
+  levels: { resolution: number; swd: number }[];
+  average: number;
+}
+
 export function slicedWassersteinDistance(
   real: ImageSet,
   fake: ImageSet,
   opts: SwdOptions = {},
-): { levels: { resolution: number; swd: number }[]; average: number } {
-  if (real.h !== fake.h || real.w !== fake.w || real.c !== fake.c) {
-    throw new Error("SWD: real and fake images must have the same size");
+): SwdResult {
+  return slicedWassersteinDistances(real, [fake], opts)[0];
+}
+
+/**
+ * `slicedWassersteinDistance(real, fake, opts)` for each of `fakes` (each the same size and count
+ * as `real`), with the real side's pyramid, patches, projections and sorts made once. The seed
+ * draws the same real patches, fake patch positions and directions for every fake, as separate
+ * calls would, so each result equals its single call's.
+ */
+export function slicedWassersteinDistances(
+  real: ImageSet,
+  fakes: ImageSet[],
+  opts: SwdOptions = {},
+): SwdResult[] {
+  // At most this many fakes' descriptors in memory at once (~75 MB each per 1000 images).
+  const group = 4;
+  if (fakes.length > group) {
+    const out: SwdResult[] = [];
+    for (let i = 0; i < fakes.length; i += group) {
+      out.push(...slicedWassersteinDistances(real, fakes.slice(i, i + group), opts));
+    }
+    return out;
+  }
+  for (const fake of fakes) {
+    if (real.h !== fake.h || real.w !== fake.w || real.c !== fake.c) {
+      throw new Error("SWD: real and fake images must have the same size");
+    }
+    if (real.n !== fake.n) throw new Error(`SWD needs equal image counts (${real.n} vs ${fake.n})`);
   }
   const rng = new Rng(opts.seed ?? 0);
   const resolutions: number[] = [];
   for (let r = real.h; r >= (opts.minResolution ?? 16); r = Math.floor(r / 2)) resolutions.push(r);
   if (resolutions.length === 0) resolutions.push(real.h);
   const pr = laplacianPyramid(real, resolutions.length);
-  const pf = laplacianPyramid(fake, resolutions.length);
+  const pfs = fakes.map((fake) => laplacianPyramid(fake, resolutions.length));
   const per = opts.patchesPerImage ?? 128;
   const levels = resolutions.map((resolution, l) => {
     const da = descriptors(pr[l], real.c, randomCentres(rng, real.n, pr[l].h, pr[l].w, per));
-    const db = descriptors(pf[l], fake.c, randomCentres(rng, fake.n, pf[l].h, pf[l].w, per));
+    const fakeCentres = randomCentres(rng, real.n, pr[l].h, pr[l].w, per);
+    const dbs = pfs.map((pf) => descriptors(pf[l], real.c, fakeCentres));
     normaliseDescriptors(da, real.c);
-    normaliseDescriptors(db, fake.c);
+    for (const db of dbs) normaliseDescriptors(db, real.c);
     const dim = real.c * 49;
-    let sum = 0;
+    const sums = fakes.map(() => 0);
     const repeats = opts.repeats ?? 4;
     const count = opts.dirsPerRepeat ?? 128;
     for (let r = 0; r < repeats; r++) {
-      sum += slicedDistance(da, db, dim, randomDirections(rng, dim, count), count);
+      const d = slicedDistances(da, dbs, dim, randomDirections(rng, dim, count), count);
+      d.forEach((v, k) => sums[k] += v);
     }
-    return { resolution, swd: (sum / repeats) * 1e3 };
+    return sums.map((sum) => ({ resolution, swd: (sum / repeats) * 1e3 }));
   });
-  return { levels, average: levels.reduce((s, l) => s + l.swd, 0) / levels.length };
+  return fakes.map((_, k) => {
+    const own = levels.map((l) => l[k]);
+    return { levels: own, average: own.reduce((s, l) => s + l.swd, 0) / own.length };
+  });
 }

@@ -6,7 +6,9 @@ import {
   normaliseDescriptors,
   slicedDistance,
   slicedWassersteinDistance,
+  slicedWassersteinDistances,
 } from "./swd.ts";
+import { assertEquals, assertThrows } from "../tests/assert.ts";
 import { initBackend } from "../backend/mod.ts";
 import { Rng } from "../nn/rng.ts";
 
@@ -71,4 +73,28 @@ Deno.test("SWD: identical sets give ~0; the distance grows as noise is added", (
   );
   assert(same.average < 0.5 * d[0], `identical ${same.average} vs noise ${d[0]}`);
   assert(d[0] < d[1] && d[1] < d[2], `not monotone: ${d}`);
+});
+
+Deno.test("SWD of several fakes against one real set: each equals its own single call", () => {
+  const rng = new Rng(5);
+  const n = 6, size = 32;
+  const images = () => ({
+    data: Float32Array.from({ length: n * size * size * 3 }, () => 255 * rng.uniform()),
+    n,
+    h: size,
+    w: size,
+    c: 3,
+  });
+  // Six fakes: more than one group of those whose descriptors are held at once.
+  const real = images(), fakes = [images(), images(), images(), images(), images(), images()];
+  const opts = { seed: 11, patchesPerImage: 16, dirsPerRepeat: 8, repeats: 2 };
+  const shared = slicedWassersteinDistances(real, fakes, opts);
+  const single = fakes.map((f) => slicedWassersteinDistance(real, f, opts));
+  assertEquals(shared, single);
+  // Distinct fakes give distinct values (the sharing does not collapse them).
+  assertEquals(new Set(shared.map((r) => r.average)).size, 6);
+  assertThrows(
+    () => slicedWassersteinDistances(real, [{ ...fakes[0], n: 5 }], opts),
+    "equal image counts (6 vs 5)",
+  );
 });

@@ -21,7 +21,7 @@ import { z } from "zod";
 import { join } from "node:path";
 import { type InputRef, type StageContext } from "../pipeline/stage.ts";
 import { readFloatArray } from "../data/zarr_arrays.ts";
-import { type ImageSet, slicedWassersteinDistance } from "../metrics/swd.ts";
+import { type ImageSet, slicedWassersteinDistances } from "../metrics/swd.ts";
 import { msSsimConsecutivePairs } from "../metrics/ms_ssim.ts";
 import {
   disposeInception,
@@ -96,17 +96,27 @@ export const evaluateStage = tensorStage({
     const seed = stats.seed;
     const realA = real.set("a", n), realB = real.set("b", n);
     const latent = ctx.inputs.autoencoder !== undefined;
-    const steps = 3 + (p.curveCount > 0 ? 1 : 0) + (latent ? 1 : 0);
-    ctx.progress(0, steps, "SWD model vs real");
+    const steps = 3 + (p.curveCount > 0 ? 1 : 0);
     const fakeBytes = quantise(fake.data.subarray(0, n * h * w * c));
     const fakeSet: ImageSet = { data: fakeBytes, n, h, w, c };
-    const model = slicedWassersteinDistance(realA, fakeSet, { seed });
+    // Everything compared with real set A in one SWD call, which draws A's patches once: the
+    // samples, real set B reconstructed by the autoencoder (its floor: what a perfect generator
+    // of codes would score), and B itself when Reals2 must be recomputed at fewer images.
+    const others: ImageSet[] = [];
+    if (latent) {
+      ctx.progress(0, steps, "autoencoder floor: reconstructing set B");
+      others.push(await reconstruct(await readAutoencoderFile(ctx.inputs.autoencoder), realB));
+    }
+    if (n < full) others.push(realB);
+    ctx.progress(0, steps, "SWD vs real set A");
+    const [model, ...swdOthers] = slicedWassersteinDistances(realA, [fakeSet, ...others], { seed });
+    const aeFloor = latent ? swdOthers.shift()!.average : null;
     let reals2 = stats.reals2;
     if (n < full) {
       notes.push(
         `${n} samples, fewer than real-stats' ${full} images per set: Reals2 recomputed at ${n}`,
       );
-      const swd = slicedWassersteinDistance(realA, realB, { seed });
+      const swd = swdOthers.shift()!;
       reals2 = {
         swd: swdLevels(swd),
         swdAverage: swd.average,
@@ -155,14 +165,6 @@ export const evaluateStage = tensorStage({
             "runs only at the same count.",
         );
       }
-    }
-
-    let aeFloor: number | null = null;
-    if (latent) {
-      ctx.progress(steps - 1, steps, "autoencoder floor");
-      const ae = await readAutoencoderFile(ctx.inputs.autoencoder);
-      const recB = await reconstruct(ae, realB);
-      aeFloor = slicedWassersteinDistance(realA, recB, { seed }).average;
     }
 
     let curve: {
@@ -263,9 +265,9 @@ async function swdCurve(
   if (finalStep !== undefined && !files.some((f) => f.step === finalStep)) {
     files.push({ step: finalStep, path: ctx.inputs.generator });
   }
-  const points: { step: number; swd: number }[] = [];
+  const sampled: { step: number; set: ImageSet }[] = [];
   for (const [i, f] of files.entries()) {
-    ctx.progress(i, files.length, `SWD at step ${f.step}`);
+    ctx.progress(i, files.length + 1, `sampling the model at step ${f.step}`);
     // The same latents for every point, so the curve follows the weights, not the draw.
     const gen = await TrainedGenerator.load(f.path, decoder);
     const imgs = await gen.sampleAll(count, seed ^ 0x5eed, 64);
@@ -281,13 +283,12 @@ async function swdCurve(
       w: imgs.shape[1],
       c: imgs.shape[2],
     };
-    points.push({
-      step: f.step,
-      swd: slicedWassersteinDistance(realA, set, { seed }).average,
-    });
+    sampled.push({ step: f.step, set });
   }
-  // The real-vs-real level at this image count, for scale.
+  // Every point and the real-vs-real level at this image count (for scale) in one SWD call.
+  ctx.progress(files.length, files.length + 1, "SWD of every step");
   const realB = realSet("b", count);
-  const reals2 = slicedWassersteinDistance(realA, realB, { seed }).average;
-  return { count, points, reals2 };
+  const swd = slicedWassersteinDistances(realA, [...sampled.map((s) => s.set), realB], { seed });
+  const reals2 = swd.pop()!.average;
+  return { count, points: sampled.map((s, i) => ({ step: s.step, swd: swd[i].average })), reals2 };
 }

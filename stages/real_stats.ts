@@ -141,7 +141,6 @@ export async function readRealImages(dataset: string, seed: number) {
 export const swdLevels = (r: ReturnType<typeof slicedWassersteinDistance>) =>
   Object.fromEntries(r.levels.map((l) => [String(l.resolution), l.swd]));
 
-
 export const realStatsStage = tensorStage({
   name: "real-stats",
   module: import.meta.url,
