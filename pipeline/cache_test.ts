@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "../tests/assert.ts";
-import { makeToy } from "./testing/toy_project.ts";
+import { makeToy, STAGE_TS, ZOD } from "./testing/toy_project.ts";
 import { TOY_FILES } from "./testing/toy_files.ts";
 import { join } from "node:path";
 
@@ -149,6 +149,35 @@ export const stages = [list];
     assertEquals(await run(), "ran");
     const st = await toy.cli(["status"]);
     assert(st.stdout.startsWith("cached   list"), st.stdout);
+  } finally {
+    await toy.cleanup();
+  }
+});
+
+Deno.test("code edited during a run: keys use the code the run loaded, so the edit re-runs next time", async () => {
+  // Stage a edits c's module while the run is under way, before c's key is computed.
+  const newC = TOY_FILES["stage_c.ts"].replace('+ "\\n"', '+ " chars\\n"');
+  const toy = await makeToy({
+    ...TOY_FILES,
+    "stage_a.ts": TOY_FILES["stage_a.ts"].replace(
+      "const text = await Deno.readTextFile(ctx.inputs.text);",
+      `const text = await Deno.readTextFile(ctx.inputs.text);
+    await Deno.writeTextFile(new URL("./stage_c.ts", import.meta.url), ${JSON.stringify(newC)}
+      .replaceAll("$STAGE", "${STAGE_TS}").replaceAll("$ZOD", "${ZOD}"));`,
+    ),
+  });
+  try {
+    const run = async () => {
+      const r = await toy.cli(["run"]);
+      assertEquals(r.code, 0, r.stderr);
+      return toy.outcomes(r.stdout);
+    };
+    assertEquals(await run(), { a: "ran", b: "ran", c: "ran" });
+    assertEquals(await toy.read(".ganflow/out/c/c.txt"), "12\n"); // the code loaded at start
+    assert((await toy.read("stage_c.ts")).includes("chars"), "stage a edited c");
+    // The record of the old code's result is under the old code's key: the new code runs now.
+    assertEquals(await run(), { a: "cached", b: "cached", c: "ran" });
+    assertEquals(await toy.read(".ganflow/out/c/c.txt"), "12 chars\n");
   } finally {
     await toy.cleanup();
   }

@@ -165,6 +165,10 @@ export class Engine {
     const jobs = Math.max(1, opts.jobs ?? 1);
     const slots = this.opts.slots ?? new JobSlots(jobs);
     const order = this.graph.order.filter((n) => selected.has(n));
+    // Read every stage's code now, while it is what this process loaded: a key computed later
+    // (when upstream is done) from files edited meanwhile would file results the old code made
+    // under the new code's key. The hasher keeps these digests for the engine's lifetime.
+    await Promise.all(order.map((n) => this.code.digest(this.node(n).def.module)));
     const records = new Map<string, RunRecord>();
     const results = new Map<string, StageResult>();
     const running = new Map<string, Promise<void>>();
