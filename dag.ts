@@ -42,3 +42,6 @@ export { matrixReport } from "./stages/matrix_report.ts";
 
 /** `run` with no arguments builds the report and whatever it needs (nothing unused in pixel mode). */
 export const defaultTargets = ["report"];
+
+/** `matrix` tabulates the evaluation's scores unless told otherwise (--metrics). */
+export const defaultMetrics = ["evaluate"];

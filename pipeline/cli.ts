@@ -236,7 +236,7 @@ export async function runCli(
             variations,
             named,
             targets: stages.length ? stages : mod.defaultTargets,
-            metricStages: o.metrics,
+            metricStages: o.metrics ?? (stages.length ? undefined : mod.defaultMetrics),
             json: o.json,
             html: o.html,
             jobs: o.jobs,

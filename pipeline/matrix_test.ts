@@ -188,6 +188,54 @@ Deno.test("matrix --combos: named combinations (no product), each times the --va
   }
 });
 
+Deno.test("matrix with no stage names tabulates the pipeline's defaultMetrics stages", async () => {
+  // The default target (r) has no metrics of its own: the scores are upstream, in m.
+  const toy = await makeToy({
+    ...TOY_FILES,
+    "stage_m.ts": STAGE_M,
+    "stage_r.ts": `import { defineStage } from "$STAGE";
+import { z } from "$ZOD";
+export const r = defineStage({
+  name: "r",
+  module: import.meta.url,
+  params: z.object({}),
+  inputs: { m: "m.out" },
+  outputs: { out: "r.txt" },
+  async run(ctx) {
+    await Deno.writeTextFile(ctx.outputs.out, "report of " + await Deno.readTextFile(ctx.inputs.m));
+  },
+});
+`,
+    "pipeline.ts": `import { a } from "./stage_a.ts";
+import { m } from "./stage_m.ts";
+import { r } from "./stage_r.ts";
+export const stages = [a, m, r];
+export const defaultTargets = ["r"];
+export const defaultMetrics = ["m"];
+`,
+  });
+  try {
+    const json = join(toy.dir, "matrix.json");
+    const run = await toy.cli(["matrix", "--vary", "m.k=1,2", "--json", json]);
+    assertEquals(run.code, 0, run.stderr);
+    const rows = JSON.parse(await Deno.readTextFile(json)) as {
+      outcomes: Record<string, string>;
+      metrics: Record<string, number>;
+    }[];
+    assertEquals(rows.map((x) => [x.outcomes.r, x.metrics]), [
+      ["ran", { "m.len": 12, "m.nested.k": 1 }],
+      ["ran", { "m.len": 24, "m.nested.k": 2 }],
+    ]);
+    // Named stages still pick their own: r has no numeric metrics.
+    const named = await toy.cli(["matrix", "r", "--vary", "m.k=1,2", "--json", json]);
+    assertEquals(named.code, 0, named.stderr);
+    const rows2 = JSON.parse(await Deno.readTextFile(json)) as { metrics: object }[];
+    assertEquals(rows2.map((x) => x.metrics), [{}, {}]);
+  } finally {
+    await toy.cleanup();
+  }
+});
+
 Deno.test("matrix --combos: file errors name the file, the entry and the fault", () => {
   assertThrows(() => parseCombos("[", "c.json"), /c\.json: not JSON/);
   assertThrows(() => parseCombos("[]", "c.json"), /non-empty JSON list/);

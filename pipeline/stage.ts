@@ -105,6 +105,8 @@ export interface PipelineModule {
   globals?: GlobalDef[];
   /** What `run` with no stage names builds (with everything upstream); default: every stage. */
   defaultTargets?: string[];
+  /** Whose metrics `matrix` tabulates without --metrics or stage names; default: the targets. */
+  defaultMetrics?: string[];
   /** Renders `matrix --html FILE`: one page comparing the combinations (HTML text). */
   matrixReport?(cells: MatrixCell[]): Promise<string>;
 }

@@ -51,6 +51,8 @@ export interface ReportData {
   subtitle?: string;
   /** Sample grids and other single images. */
   images: ReportImage[];
+  /** The same latents' samples at each snapshot during training, in step order (optional). */
+  progress?: ReportImage[];
   /** Originals beside reconstructions (optional: pixel-space runs have no autoencoder). */
   reconstructions?: ReconstructionPair[];
   /** Training curves, e.g. D and G loss per step (several series per chart, optional log y). */
@@ -212,6 +214,13 @@ export function renderReport(data: ReportData): string {
         "images",
         `<div class="grid">${figures.join("\n")}</div>`,
       ),
+    );
+  }
+  if (data.progress?.length) {
+    // Smaller figures in one row, so the eye follows the same latents from step to step.
+    const strip = data.progress.map(imageFigure).join("\n");
+    sections.push(
+      section("Samples over training", "progress", `<div class="grid compare">${strip}</div>`),
     );
   }
   if (data.notes.length) {

@@ -93,6 +93,27 @@ Deno.test("renderReport: self-contained page with escaped text, tables and chart
   );
 });
 
+Deno.test("renderReport: samples over training, one figure per step in the order given", async () => {
+  const data = await sample();
+  const steps = [250, 500, 1500];
+  const pngs = await Promise.all(steps.map((s) => solidPng(s / 250, 2)));
+  const html = renderReport({
+    ...data,
+    progress: steps.map((s, i) => ({ title: `step ${s}`, png: pngs[i] })),
+  });
+  const section = html.slice(html.indexOf('<section id="progress">'));
+  const body = section.slice(0, section.indexOf("</section>"));
+  assert(body.startsWith('<section id="progress"><h2>Samples over training</h2>'), body);
+  assertEquals([...body.matchAll(/<b>(step \d+)<\/b>/g)].map((m) => m[1]), [
+    "step 250",
+    "step 500",
+    "step 1500",
+  ]);
+  const images = [...body.matchAll(/base64,([^"]+)"/g)].map((m) => m[1]);
+  assertEquals(images, pngs.map(encodeBase64));
+  assert(!renderReport(data).includes('id="progress"'), "no section without snapshots");
+});
+
 Deno.test("renderReport omits empty optional sections and rejects non-PNG images", async () => {
   const data = await sample();
   const bare = renderReport({

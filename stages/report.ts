@@ -44,16 +44,14 @@ export const reportStage = defineStage({
         } as typeof images[0],
       );
     }
-    const progress = [...Deno.readDirSync(ctx.inputs.progress)].map((e) => e.name).sort();
-    if (progress.length > 1) {
-      const mid = progress[Math.floor((progress.length - 1) / 2)];
-      images.push(
-        {
-          title: `Fixed-seed samples at ${mid.replace(/\D/g, "").replace(/^0+/, "")} steps`,
-          png: await Deno.readFile(join(ctx.inputs.progress, mid)),
-          id: "progress",
-        } as typeof images[0],
-      );
+    const progress = [];
+    // step-0000250.png ...: zero-padded, so names sort in step order.
+    const names = [...Deno.readDirSync(ctx.inputs.progress)].map((e) => e.name).sort();
+    for (const name of names.filter((n) => /^step-\d+\.png$/.test(n))) {
+      progress.push({
+        title: `step ${Number(name.replace(/\D/g, ""))}`,
+        png: await Deno.readFile(join(ctx.inputs.progress, name)),
+      });
     }
     const charts: ChartOptions[] = [{
       title: `GAN losses (${space} space)`,
@@ -153,6 +151,7 @@ export const reportStage = defineStage({
       subtitle:
         `${space}-space GAN at ${m.resolution}x${m.resolution}; metrics on ${m.images} images`,
       images,
+      progress,
       charts,
       checkpointCharts,
       metrics,
