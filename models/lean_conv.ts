@@ -10,6 +10,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { leakyGradFromOutput } from "../backend/ops/leaky_relu_grad.ts";
 import { upsample2x, upsample2xGrad } from "./upsample.ts";
+import { mayNeedGradient } from "../backend/patches/eager_backprop.ts";
 import {
   deinterleavePhases,
   interleavePhases,
@@ -41,6 +42,7 @@ export function leanConv(x: tf.Tensor4D, filter: tf.Tensor4D, o: LeanConvOptions
     return leanPhaseConv(x, filter, o);
   }
   const conv = { strides: o.stride, pad: "same", dataFormat: "NHWC", dilations: 1 };
+  const needDx = mayNeedGradient(x);
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [a, w, b] = args as tf.Tensor4D[];
     const save = args[args.length - 1] as tf.GradSaveFunc;
@@ -66,6 +68,12 @@ export function leanConv(x: tf.Tensor4D, filter: tf.Tensor4D, o: LeanConvOptions
         filterShape: ws.shape,
       } as unknown as tf.NamedAttrMap) as tf.Tensor;
       if (input !== xs) input.dispose();
+      if (!needDx) {
+        const grads = [notNeeded(), dw];
+        if (o.bias) grads.push(tf.sum(dz, [0, 1, 2]));
+        if (dz !== dy) dz.dispose();
+        return grads;
+      }
       let dx = tf.engine().runKernel("Conv2DBackpropInput", { dy: dz, filter: ws }, {
         ...conv,
         inputShape: input.shape,
@@ -86,6 +94,16 @@ export function leanConv(x: tf.Tensor4D, filter: tf.Tensor4D, o: LeanConvOptions
 }
 
 /**
+ * Stands in for an input gradient no backward reads: the input (a D's real batch, say) comes
+ * from no recorded op and is not differentiated against (`mayNeedGradient` at forward), so its
+ * conv is skipped. A scalar, so that a wrong call fails backprop's shape check instead of
+ * passing zeros.
+ */
+function notNeeded(): tf.Tensor {
+  return tf.scalar(0);
+}
+
+/**
  * `leanConv` of an upsampling 3x3 conv in phase form: forward one fused 2x2 conv (bias and
  * activation on its 4 cout channels) at the input's resolution and an interleaving copy;
  * backward the leaky ReLU's gradient from the output, the adjoint copy, the conv's two
@@ -95,6 +113,7 @@ export function leanConv(x: tf.Tensor4D, filter: tf.Tensor4D, o: LeanConvOptions
 function leanPhaseConv(x: tf.Tensor4D, filter: tf.Tensor4D, o: LeanConvOptions): tf.Tensor4D {
   const slope = o.slope;
   const conv = { strides: 1, pad: PHASE_PAD, dataFormat: "NHWC", dilations: 1 };
+  const needDx = mayNeedGradient(x);
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [a, w, b] = args as tf.Tensor4D[];
     const save = args[args.length - 1] as tf.GradSaveFunc;
@@ -126,10 +145,12 @@ function leanPhaseConv(x: tf.Tensor4D, filter: tf.Tensor4D, o: LeanConvOptions):
       } as unknown as tf.NamedAttrMap) as tf.Tensor;
       const dw = phaseFiltersGrad(dwp);
       dwp.dispose();
-      const dx = tf.engine().runKernel("Conv2DBackpropInput", { dy: dz, filter: wps }, {
-        ...conv,
-        inputShape: xs.shape,
-      } as unknown as tf.NamedAttrMap) as tf.Tensor;
+      const dx = needDx
+        ? tf.engine().runKernel("Conv2DBackpropInput", { dy: dz, filter: wps }, {
+          ...conv,
+          inputShape: xs.shape,
+        } as unknown as tf.NamedAttrMap) as tf.Tensor
+        : notNeeded();
       dz.dispose();
       return dBias ? [dx, dw, dBias] : [dx, dw];
     };

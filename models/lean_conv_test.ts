@@ -72,6 +72,60 @@ for (const backend of ["cpu", "onednn"] as const) {
   });
 }
 
+for (const upsample of [false, true]) {
+  Deno.test(`leanConv${upsample ? " (phase form)" : ""}: no input-gradient conv for an input nothing differentiates`, async () => {
+    await initBackend("cpu");
+    const x = rand([2, 4, 4, 3]) as tf.Tensor4D, w = tf.variable(rand([3, 3, 3, 4]));
+    const scale = tf.variable(tf.scalar(1.5));
+    const loss = (input: () => tf.Tensor4D) => () =>
+      tf.sum(leanConv(input(), w as tf.Tensor4D, { stride: 1, slope: 0.2, upsample })) as tf.Scalar;
+    const kernels = async (f: () => void) =>
+      (await tf.profile(f)).kernels.map((k) => k.name).filter((n) => n.startsWith("Conv2D"));
+    // A data batch (a D's real images): only the filter's gradient is computed...
+    let dw: tf.Tensor | null = null;
+    const data = await kernels(() => {
+      dw = tf.variableGrads(loss(() => x), [w]).grads[w.name];
+    });
+    assertEquals(data, ["Conv2DBackpropFilter"]);
+    const ref = tf.grads((xx: tf.Tensor, ww: tf.Tensor) =>
+      tf.sum(
+        plain(
+          upsample ? tf.image.resizeNearestNeighbor(xx as tf.Tensor4D, [8, 8]) : xx as tf.Tensor4D,
+          ww as tf.Tensor4D,
+          undefined,
+          1,
+          0.2,
+        ),
+      )
+    )([x, w]);
+    assertAllClose(dw!.dataSync(), ref[1].dataSync(), { atol: 1e-4 });
+    // ...an input made by a recorded op from what is differentiated gets its gradient.
+    let dScale: tf.Tensor | null = null;
+    const made = await kernels(() => {
+      dScale = tf.variableGrads(loss(() => tf.mul(x, scale)), [scale]).grads[scale.name];
+    });
+    assertEquals(made.sort(), ["Conv2DBackpropFilter", "Conv2DBackpropInput"]);
+    // d/ds sum(f(s x)) = <f'(s x), x>: against central differences of the plain layer.
+    const at = (s: number) =>
+      tf.sum(
+        plain(
+          upsample
+            ? tf.image.resizeNearestNeighbor(tf.mul(x, s) as tf.Tensor4D, [8, 8])
+            : tf.mul(x, s) as tf.Tensor4D,
+          w as tf.Tensor4D,
+          undefined,
+          1,
+          0.2,
+        ),
+      ).dataSync()[0];
+    const h = 1e-2;
+    assertAllClose([dScale!.dataSync()[0]], [(at(1.5 + h) - at(1.5 - h)) / (2 * h)], {
+      rtol: 1e-2,
+    });
+    tf.dispose([x, w, scale, dw!, dScale!, ...ref]);
+  });
+}
+
 Deno.test("leanConv keeps one new buffer (its output) from forward to backward, two when upsampling (and the phase filters); separate ops keep three", async () => {
   await initBackend("cpu");
   const x = rand([2, 8, 8, 4]) as tf.Tensor4D, w = rand([3, 3, 4, 4]) as tf.Tensor4D, b = rand([4]);
