@@ -40,7 +40,26 @@ export const defaultLoader: BackendLoader = {
   setBackend: (name) => tf.setBackend(name),
   requestAdapter: async () => {
     const gpu = (navigator as NavigatorWithGpu).gpu;
-    return gpu ? await gpu.requestAdapter().catch(() => null) : null;
+    if (!gpu) return null;
+    return await withRuntimeDir(() => gpu.requestAdapter().catch(() => null));
   },
   note: (line) => console.error(line),
 };
+
+/**
+ * `f()` with XDG_RUNTIME_DIR set. Mesa's Vulkan drivers print "XDG_RUNTIME_DIR is invalid or not
+ * set" while an adapter is looked for in a process without a login session (CI, ssh, cluster
+ * jobs); they only need the variable to name a private directory then. Where it is unset, one is
+ * made for the call, and the variable and the directory are gone after it.
+ */
+export async function withRuntimeDir<T>(f: () => Promise<T>): Promise<T> {
+  if (Deno.env.get("XDG_RUNTIME_DIR")) return await f();
+  const dir = await Deno.makeTempDir({ prefix: "ganflow-runtime-" }); // mode 0700
+  Deno.env.set("XDG_RUNTIME_DIR", dir);
+  try {
+    return await f();
+  } finally {
+    Deno.env.delete("XDG_RUNTIME_DIR");
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}

@@ -113,3 +113,29 @@ Deno.test("explicit backends that are missing fail with what to install", async 
   await assertRejects(() => select("tensorflow", l), "CUDA 11.2");
   assertEquals(l.notes.length, 1);
 });
+
+Deno.test("looking for an adapter without XDG_RUNTIME_DIR: Mesa stays quiet, nothing is left set", async () => {
+  const LOADER = new URL("./loader.ts", import.meta.url).href;
+  const script = `import { defaultLoader } from "${LOADER}";
+const a = await defaultLoader.requestAdapter();
+console.log(JSON.stringify({ found: a !== null, after: Deno.env.get("XDG_RUNTIME_DIR") ?? null }));`;
+  const env = { ...Deno.env.toObject() };
+  delete env.XDG_RUNTIME_DIR;
+  const tmp = await Deno.makeTempDir({ prefix: "ganflow-select-" });
+  env.TMPDIR = tmp; // where the private directory is made: empty again after
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", script],
+    env,
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert(out.success, stderr);
+  const r = JSON.parse(new TextDecoder().decode(out.stdout));
+  assertEquals(r.after, null);
+  // Mesa prints its complaint where it finds an adapter (lavapipe here when installed).
+  if (r.found) assert(!stderr.includes("XDG_RUNTIME_DIR"), stderr);
+  assertEquals([...Deno.readDirSync(tmp)].map((e) => e.name), []);
+  await Deno.remove(tmp);
+});
