@@ -215,6 +215,7 @@ export const trainGeneratorStage = tensorStage({
     const result = await trainGan({
       config,
       data,
+      batch: p.batch,
       steps: p.steps,
       seed: p.seed,
       ...recipe.options,

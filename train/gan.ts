@@ -39,6 +39,12 @@ import { type Growth, growthPhase } from "./growth.ts";
 export interface GanTrainOptions {
   config: GanConfig;
   data: BatchSource;
+  /**
+   * Images per step (default: the data source's batch). Under progressive growing, the batch of
+   * resolutions `growth.batchByResolution` does not list; the source's batch must hold the
+   * largest of them all.
+   */
+  batch?: number;
   steps: number;
   seed: number;
   lr?: number;
@@ -124,8 +130,9 @@ export async function trainGan(o: GanTrainOptions): Promise<GanResult> {
   if (o.growth && cfg.arch !== "progan") {
     throw new Error(`progressive growing needs arch "progan" (got "${cfg.arch ?? "dcgan"}")`);
   }
-  if (o.growth && o.data.batchSize < Math.max(...Object.values(o.growth.batchByResolution ?? {}))) {
-    throw new Error("the data source's batch must be at least the largest per-resolution batch");
+  const batch = o.batch ?? o.data.batchSize;
+  if (o.data.batchSize < Math.max(batch, ...Object.values(o.growth?.batchByResolution ?? {}))) {
+    throw new Error("the data source's batch must be at least the largest batch trained on");
   }
   const model = createGan(cfg, o.seed, o.features);
   const { g, d, ema } = model;
@@ -157,8 +164,8 @@ export async function trainGan(o: GanTrainOptions): Promise<GanResult> {
   const size = cfg.shape[0];
   const phaseAt = (step: number) =>
     o.growth
-      ? growthPhase(step, o.growth, finalLevel, o.data.batchSize)
-      : { level: finalLevel, resolution: size, alpha: 1, batch: o.data.batchSize };
+      ? growthPhase(step, o.growth, finalLevel, batch)
+      : { level: finalLevel, resolution: size, alpha: 1, batch };
   const fixedZ = o.samples
     ? sampleLatents(new Rng(o.seed ^ 0xf1ced), o.samples.count, cfg.zDim)
     : null;

@@ -50,6 +50,17 @@ Deno.test({
       // entry: batch 8) fades over 16 images = steps 2-3 and is stable for 8 = step 4; 16px
       // (batch 4) fades from step 5. 4 + 4 + 8 + 8 + 8 + 4 = 36 images (steps x batch: 48).
       assertAlmostEquals(grown.metrics.kimg as number, 0.036, 1e-12);
+      // A resolution the list leaves out trains at `batch`, even below the largest listed one:
+      // batch 4, {"8": 8}: 4px 2 steps x 4; 8px fades 2 steps x 8, stable 1 x 8; 16px 1 x 4.
+      const larger = await trainGenerator(
+        store,
+        ...["--set", "train-generator.arch=progan", "--set", "train-generator.batch=4"],
+        ...[
+          "--set",
+          `train-generator.growth=${JSON.stringify({ ...growth, batchByResolution: { "8": 8 } })}`,
+        ],
+      );
+      assertAlmostEquals(larger.metrics.kimg as number, 0.036, 1e-12);
       // Without growth every step shows `batch` images: 6 x 8.
       const plain = await trainGenerator(store);
       assertAlmostEquals(plain.metrics.kimg as number, 0.048, 1e-12);
