@@ -44,58 +44,30 @@ async function png(w: number, h: number, fill: (x: number, y: number) => number[
 
 Deno.test("raw pixels at the target size skip libvips and give its bytes; others go to libvips", async () => {
   const idx = parseIdx(await Deno.readFile(mnistFiles("test").images));
-  const digit = (i: number): SourceItem => ({
-    name: `${i}`,
+  const raw = (name: string, side: number, channels: number, pixels: Uint8Array): SourceItem => ({
+    name,
     kind: "pixels",
-    width: 28,
-    height: 28,
-    channels: 1,
-    pixels: idx.data.subarray(i * 784, (i + 1) * 784),
+    width: side,
+    height: side,
+    channels,
+    pixels,
   });
+  const digit = (i: number) => raw(`${i}`, 28, 1, idx.data.subarray(i * 784, (i + 1) * 784));
   // Every gray level, and an RGB image with distinct channels.
-  const ramp: SourceItem = {
-    name: "ramp",
-    kind: "pixels",
-    width: 16,
-    height: 16,
-    channels: 1,
-    pixels: Uint8Array.from({ length: 256 }, (_, i) => i),
-  };
-  const rgb: SourceItem = {
-    name: "rgb",
-    kind: "pixels",
-    width: 8,
-    height: 8,
-    channels: 3,
-    pixels: Uint8Array.from({ length: 192 }, (_, i) => (i * 37) % 256),
-  };
+  const ramp = raw("ramp", 16, 1, Uint8Array.from({ length: 256 }, (_, i) => i));
+  const rgb = raw("rgb", 8, 3, Uint8Array.from({ length: 192 }, (_, i) => (i * 37) % 256));
+  // What prepareDataset is given (its source and output are not read by the decoders).
+  const opts = (resolution: number, more: Partial<PrepareOptions> = {}): PrepareOptions => ({
+    source: { kind: "procedural", count: 1, size: resolution, seed: 0 },
+    out: "",
+    resolution,
+    ...more,
+  });
   const cases: [SourceItem, PrepareOptions][] = [
-    ...[0, 1, 2, 3, 77].map((i): [SourceItem, PrepareOptions] => [
-      digit(i),
-      {
-        source: { kind: "procedural", count: 1, size: 32, seed: 0 },
-        out: "",
-        resolution: 32,
-        pad: 2,
-      },
-    ]),
-    [ramp, {
-      source: { kind: "procedural", count: 1, size: 16, seed: 0 },
-      out: "",
-      resolution: 16,
-    }],
-    [ramp, {
-      source: { kind: "procedural", count: 1, size: 16, seed: 0 },
-      out: "",
-      resolution: 16,
-      channels: 1,
-    }],
-    [rgb, {
-      source: { kind: "procedural", count: 1, size: 12, seed: 0 },
-      out: "",
-      resolution: 12,
-      pad: 2,
-    }],
+    ...[0, 1, 2, 3, 77].map((i): [SourceItem, PrepareOptions] => [digit(i), opts(32, { pad: 2 })]),
+    [ramp, opts(16)],
+    [ramp, opts(16, { channels: 1 })],
+    [rgb, opts(12, { pad: 2 })],
   ];
   for (const [item, o] of cases) {
     const fast = rawAtTarget(item, o), slow = await decodeWithSharp(item, o);
@@ -103,11 +75,10 @@ Deno.test("raw pixels at the target size skip libvips and give its bytes; others
     assertEquals(fast.pixels, slow.pixels, `${item.name} at ${o.resolution}`);
   }
   // Resizing, luminance from RGB and explicit crops are libvips' work.
-  const base = { source: { kind: "procedural", count: 1, size: 8, seed: 0 }, out: "" } as const;
-  assertEquals(rawAtTarget(digit(0), { ...base, resolution: 32 }), null);
-  assertEquals(rawAtTarget(rgb, { ...base, resolution: 8, channels: 1 }), null);
+  assertEquals(rawAtTarget(digit(0), opts(32)), null);
+  assertEquals(rawAtTarget(rgb, opts(8, { channels: 1 })), null);
   assertEquals(
-    rawAtTarget(rgb, { ...base, resolution: 8, crop: { left: 0, top: 0, width: 8, height: 8 } }),
+    rawAtTarget(rgb, opts(8, { crop: { left: 0, top: 0, width: 8, height: 8 } })),
     null,
   );
 });
