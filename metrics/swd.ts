@@ -205,54 +205,42 @@ export function slicedDistances(
     const nb = b.length / dim;
     if (na !== nb) throw new Error(`SWD needs equal descriptor counts (${na} vs ${nb})`);
   }
-  // Sorting is nearly all of SWD's time: a radix sort, into reused buffers.
-  const sorter = new RadixSorter();
-  const sortedA = new Float32Array(count * na);
-  project(a, dim, dirs, count, (pa) => {
+  // All projections at once ([count, n] each, one row per direction), then direction by
+  // direction: A's row is sorted once into an L2-sized buffer and compared with each b's.
+  // Sorting is nearly all of SWD's time: a radix sort, into two reused buffers.
+  const projections = [a, ...bs].map((desc) => project(desc, dim, dirs, count));
+  try {
+    const [pa, ...pbs] = projections.map((t) => t.dataSync() as Float32Array);
+    const sorter = new RadixSorter();
+    const x = new Float32Array(na), y = new Float32Array(na);
+    const totals = bs.map(() => 0);
     for (let j = 0; j < count; j++) {
-      sorter.sort(pa.subarray(j * na, (j + 1) * na), sortedA.subarray(j * na, (j + 1) * na));
-    }
-  });
-  const y = new Float32Array(na);
-  return bs.map((b) =>
-    project(b, dim, dirs, count, (pb) => {
-      let total = 0;
-      for (let j = 0; j < count; j++) {
+      sorter.sort(pa.subarray(j * na, (j + 1) * na), x);
+      pbs.forEach((pb, k) => {
         sorter.sort(pb.subarray(j * na, (j + 1) * na), y);
-        const x = sortedA.subarray(j * na, (j + 1) * na);
         let s = 0;
         for (let i = 0; i < na; i++) s += Math.abs(x[i] - y[i]);
-        total += s / na;
-      }
-      return total / count;
-    })
-  );
+        totals[k] += s / na;
+      });
+    }
+    return totals.map((t) => t / count);
+  } finally {
+    tf.dispose(projections);
+  }
 }
 
 /**
- * `use` of the projections of the [n, dim] rows of `desc` on the [dim, count] directions, as
- * [count, n] (each direction's values one contiguous row), valid only during the call.
+ * Projections of the [n, dim] rows of `desc` on the [dim, count] directions, as [count, n]: each
+ * direction's values are one contiguous row. A host tensor (tfjs's cpu backend on a GPU one).
  */
-function project<T>(
-  desc: Float32Array,
-  dim: number,
-  dirs: Float32Array,
-  count: number,
-  use: (projections: Float32Array) => T,
-): T {
+function project(desc: Float32Array, dim: number, dirs: Float32Array, count: number): tf.Tensor {
   const n = desc.length / dim;
-  // (tf.tidy must return tensors: given typed arrays it walks every element looking for some.)
   // Host arrays in and out: on a GPU backend this runs on tfjs's cpu backend (hostCompute).
-  const t = hostCompute(() =>
+  return hostCompute(() =>
     tf.tidy(() =>
       tf.matMul(tf.tensor2d(dirs, [dim, count]), tf.tensor2d(desc, [n, dim]), true, true)
     )
   );
-  try {
-    return use(t.dataSync() as Float32Array);
-  } finally {
-    t.dispose();
-  }
 }
 
 export function randomDirections(rng: Rng, dim: number, count: number): Float32Array {
@@ -298,8 +286,9 @@ export function slicedWassersteinDistances(
   fakes: ImageSet[],
   opts: SwdOptions = {},
 ): SwdResult[] {
-  // At most this many fakes' descriptors in memory at once (~75 MB each per 1000 images).
-  const group = 4;
+  // At most this many fakes' descriptors and projections in memory at once (~140 MB each per
+  // 1000 images).
+  const group = 3;
   if (fakes.length > group) {
     const out: SwdResult[] = [];
     for (let i = 0; i < fakes.length; i += group) {

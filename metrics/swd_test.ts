@@ -85,7 +85,7 @@ Deno.test("SWD of several fakes against one real set: each equals its own single
     w: size,
     c: 3,
   });
-  // Six fakes: more than one group of those whose descriptors are held at once.
+  // Six fakes: more than one group of those held at once.
   const real = images(), fakes = [images(), images(), images(), images(), images(), images()];
   const opts = { seed: 11, patchesPerImage: 16, dirsPerRepeat: 8, repeats: 2 };
   const shared = slicedWassersteinDistances(real, fakes, opts);
