@@ -245,7 +245,7 @@ async function growthComparison(args: string[], rec?: BenchRecorder): Promise<vo
       },
     });
     const progSeconds = cpuSeconds() - t0;
-    const progSwd = swdOf(tf.tidy(() => generate(prog.ema, cfg, evalZ)));
+    const progSwd = await swdOf(tf.tidy(() => generate(prog.ema, cfg, evalZ)));
     tf.disposeVariables();
     // The fixed run: 64² steps until it has used the same CPU time.
     const t1 = cpuSeconds();
@@ -258,7 +258,7 @@ async function growthComparison(args: string[], rec?: BenchRecorder): Promise<vo
     });
     const fixedSteps = fixed.history.step.length;
     const fixedSeconds = cpuSeconds() - t1;
-    const fixedSwd = swdOf(tf.tidy(() => generate(fixed.ema, cfg, evalZ)));
+    const fixedSwd = await swdOf(tf.tidy(() => generate(fixed.ema, cfg, evalZ)));
     console.log(
       `progressive (ProGAN, WGAN-GP, ${kimg} kimg per phase): full 64² reached after ${
         reachedFull.toFixed(0)

@@ -57,9 +57,9 @@ export async function benchMetrics(args: string[]): Promise<void> {
   for (const size of sizes) {
     const n = Number(stringFlag(args, "swd-count", size >= 256 ? "16" : "64"));
     const a = randomImages(rng, n, size), b = randomImages(rng, n, size);
-    slicedWassersteinDistance(randomImages(rng, 4, size), randomImages(rng, 4, size)); // warm-up
+    await slicedWassersteinDistance(randomImages(rng, 4, size), randomImages(rng, 4, size)); // warm-up
     const t0 = performance.now();
-    const ours = slicedWassersteinDistance(a, b, { seed: 1 });
+    const ours = await slicedWassersteinDistance(a, b, { seed: 1 });
     const sec = (performance.now() - t0) / 1000;
     const np = peer(["swd", "--size", String(size), "--count", String(n)]);
     line(

@@ -24,14 +24,14 @@ export async function prepareMnist64(dir: string, limit: number) {
 }
 
 /** SWD of 256 generated images ([-1, 1], clipped) against the first 256 of `real` ([0, 255]). */
-export function swdAgainst(real: Float32Array): (generated: tf.Tensor4D) => number {
+export function swdAgainst(real: Float32Array): (generated: tf.Tensor4D) => Promise<number> {
   const n = EVAL_COUNT;
   const realSet: ImageSet = { data: real.subarray(0, n * RES * RES * 3), n, h: RES, w: RES, c: 3 };
-  return (g) => {
+  return async (g) => {
     const f = (g.dataSync() as Float32Array).map((v) => (Math.max(-1, Math.min(1, v)) + 1) * 127.5);
-    return slicedWassersteinDistance(realSet, { data: f, n, h: RES, w: RES, c: 3 }, {
+    return (await slicedWassersteinDistance(realSet, { data: f, n, h: RES, w: RES, c: 3 }, {
       seed: 5,
       patchesPerImage: 64,
-    }).average;
+    })).average;
   };
 }

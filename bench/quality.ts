@@ -34,7 +34,7 @@ async function trainTimed(
   budget: number,
   startSeconds: number,
   evalEvery: number,
-  evalSwd: (g: tf.Tensor4D) => number,
+  evalSwd: (g: tf.Tensor4D) => Promise<number>,
   toImages: (x: tf.Tensor4D) => tf.Tensor4D,
 ): Promise<Curve> {
   const m = createGan(cfg, 1);
@@ -59,7 +59,7 @@ async function trainTimed(
     if (clock >= nextEval || clock >= budget) {
       nextEval += evalEvery;
       const imgs = tf.tidy(() => toImages(generate(m.ema, cfg, evalZ)));
-      curve.points.push({ seconds: clock, swd: evalSwd(imgs) });
+      curve.points.push({ seconds: clock, swd: await evalSwd(imgs) });
       console.log(
         `  step ${step + 1}, ${clock.toFixed(0)} CPU-s: SWD ${curve.points.at(-1)!.swd.toFixed(1)}`,
       );

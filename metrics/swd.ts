@@ -7,7 +7,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { hostCompute } from "../backend/host_compute.ts";
 import { Rng } from "../nn/rng.ts";
-import { RadixSorter } from "./radix_sort.ts";
+import { RowSorters } from "./sorted_rows.ts";
 
 /** NHWC images with values in [0, 255] (uint8 or float). */
 export interface ImageSet {
@@ -179,53 +179,42 @@ export function normaliseDescriptors(desc: Float32Array, channels: number): void
 }
 
 /** Mean over directions of mean |sort(A.dir) - sort(B.dir)|; `dirs` is [dim, count], unit columns. */
-export function slicedDistance(
+export async function slicedDistance(
   a: Float32Array,
   b: Float32Array,
   dim: number,
   dirs: Float32Array,
   count: number,
-): number {
-  return slicedDistances(a, [b], dim, dirs, count)[0];
+): Promise<number> {
+  return (await slicedDistances(a, [b], dim, dirs, count))[0];
 }
 
 /**
  * `slicedDistance(a, b)` for each b of `bs`, projecting and sorting `a` once: each value is the
- * one the single call gives (the same operations in the same order).
+ * one the single call gives (the same operations, summed in the same order). `sorters` (made and
+ * closed here when not given) sort the directions on every core.
  */
-export function slicedDistances(
+export async function slicedDistances(
   a: Float32Array,
   bs: Float32Array[],
   dim: number,
   dirs: Float32Array,
   count: number,
-): number[] {
+  sorters?: RowSorters,
+): Promise<number[]> {
   const na = a.length / dim;
   for (const b of bs) {
     const nb = b.length / dim;
     if (na !== nb) throw new Error(`SWD needs equal descriptor counts (${na} vs ${nb})`);
   }
-  // All projections at once ([count, n] each, one row per direction), then direction by
-  // direction: A's row is sorted once into an L2-sized buffer and compared with each b's.
-  // Sorting is nearly all of SWD's time: a radix sort, into two reused buffers.
   const projections = [a, ...bs].map((desc) => project(desc, dim, dirs, count));
+  const own = sorters ? null : new RowSorters();
   try {
     const [pa, ...pbs] = projections.map((t) => t.dataSync() as Float32Array);
-    const sorter = new RadixSorter();
-    const x = new Float32Array(na), y = new Float32Array(na);
-    const totals = bs.map(() => 0);
-    for (let j = 0; j < count; j++) {
-      sorter.sort(pa.subarray(j * na, (j + 1) * na), x);
-      pbs.forEach((pb, k) => {
-        sorter.sort(pb.subarray(j * na, (j + 1) * na), y);
-        let s = 0;
-        for (let i = 0; i < na; i++) s += Math.abs(x[i] - y[i]);
-        totals[k] += s / na;
-      });
-    }
-    return totals.map((t) => t / count);
+    return await (sorters ?? own!).meanDistances(pa, pbs, na);
   } finally {
     tf.dispose(projections);
+    own?.close();
   }
 }
 
@@ -267,12 +256,12 @@ export interface SwdResult {
   average: number;
 }
 
-export function slicedWassersteinDistance(
+export async function slicedWassersteinDistance(
   real: ImageSet,
   fake: ImageSet,
   opts: SwdOptions = {},
-): SwdResult {
-  return slicedWassersteinDistances(real, [fake], opts)[0];
+): Promise<SwdResult> {
+  return (await slicedWassersteinDistances(real, [fake], opts))[0];
 }
 
 /**
@@ -281,18 +270,18 @@ export function slicedWassersteinDistance(
  * draws the same real patches, fake patch positions and directions for every fake, as separate
  * calls would, so each result equals its single call's.
  */
-export function slicedWassersteinDistances(
+export async function slicedWassersteinDistances(
   real: ImageSet,
   fakes: ImageSet[],
   opts: SwdOptions = {},
-): SwdResult[] {
+): Promise<SwdResult[]> {
   // At most this many fakes' descriptors and projections in memory at once (~140 MB each per
   // 1000 images).
   const group = 3;
   if (fakes.length > group) {
     const out: SwdResult[] = [];
     for (let i = 0; i < fakes.length; i += group) {
-      out.push(...slicedWassersteinDistances(real, fakes.slice(i, i + group), opts));
+      out.push(...await slicedWassersteinDistances(real, fakes.slice(i, i + group), opts));
     }
     return out;
   }
@@ -309,7 +298,21 @@ export function slicedWassersteinDistances(
   const pr = laplacianPyramid(real, resolutions.length);
   const pfs = fakes.map((fake) => laplacianPyramid(fake, resolutions.length));
   const per = opts.patchesPerImage ?? 128;
-  const levels = resolutions.map((resolution, l) => {
+  const sorters = new RowSorters();
+  const levels: { resolution: number; swd: number }[][] = [];
+  try {
+    for (const [l, resolution] of resolutions.entries()) {
+      levels.push(await levelDistances(l, resolution));
+    }
+  } finally {
+    sorters.close();
+  }
+  return fakes.map((_, k) => {
+    const own = levels.map((l) => l[k]);
+    return { levels: own, average: own.reduce((s, l) => s + l.swd, 0) / own.length };
+  });
+
+  async function levelDistances(l: number, resolution: number) {
     const da = descriptors(pr[l], real.c, randomCentres(rng, real.n, pr[l].h, pr[l].w, per));
     const fakeCentres = randomCentres(rng, real.n, pr[l].h, pr[l].w, per);
     const dbs = pfs.map((pf) => descriptors(pf[l], real.c, fakeCentres));
@@ -320,13 +323,10 @@ export function slicedWassersteinDistances(
     const repeats = opts.repeats ?? 4;
     const count = opts.dirsPerRepeat ?? 128;
     for (let r = 0; r < repeats; r++) {
-      const d = slicedDistances(da, dbs, dim, randomDirections(rng, dim, count), count);
+      const dirs = randomDirections(rng, dim, count);
+      const d = await slicedDistances(da, dbs, dim, dirs, count, sorters);
       d.forEach((v, k) => sums[k] += v);
     }
     return sums.map((sum) => ({ resolution, swd: (sum / repeats) * 1e3 }));
-  });
-  return fakes.map((_, k) => {
-    const own = levels.map((l) => l[k]);
-    return { levels: own, average: own.reduce((s, l) => s + l.swd, 0) / own.length };
-  });
+  }
 }

@@ -8,7 +8,7 @@ import {
   slicedWassersteinDistance,
   slicedWassersteinDistances,
 } from "./swd.ts";
-import { assertEquals, assertThrows } from "../tests/assert.ts";
+import { assertEquals, assertRejects } from "../tests/assert.ts";
 import { initBackend } from "../backend/mod.ts";
 import { Rng } from "../nn/rng.ts";
 
@@ -27,23 +27,21 @@ Deno.test("SWD agrees with an independent numpy/scipy port given the same patche
   });
   const pa = laplacianPyramid(set(c.a), c.levels.length);
   const pb = laplacianPyramid(set(c.b), c.levels.length);
-  c.levels.forEach(
-    (
-      lvl: { centresA: number[][]; centresB: number[][]; dirs: number[][]; swd: number },
-      i: number,
-    ) => {
-      const da = descriptors(pa[i], 3, Int32Array.from(lvl.centresA.flat()));
-      const db = descriptors(pb[i], 3, Int32Array.from(lvl.centresB.flat()));
-      normaliseDescriptors(da, 3);
-      normaliseDescriptors(db, 3);
-      const d = lvl.dirs.map((dirs) => slicedDistance(da, db, 147, Float32Array.from(dirs), 32));
-      const swd = (d.reduce((x, y) => x + y) / d.length) * 1e3;
-      assertAllClose([swd], [lvl.swd], { rtol: 1e-4, atol: 0, msg: `level ${i}` });
-    },
-  );
+  type Level = { centresA: number[][]; centresB: number[][]; dirs: number[][]; swd: number };
+  for (const [i, lvl] of (c.levels as Level[]).entries()) {
+    const da = descriptors(pa[i], 3, Int32Array.from(lvl.centresA.flat()));
+    const db = descriptors(pb[i], 3, Int32Array.from(lvl.centresB.flat()));
+    normaliseDescriptors(da, 3);
+    normaliseDescriptors(db, 3);
+    const d = await Promise.all(
+      lvl.dirs.map((dirs) => slicedDistance(da, db, 147, Float32Array.from(dirs), 32)),
+    );
+    const swd = (d.reduce((x, y) => x + y) / d.length) * 1e3;
+    assertAllClose([swd], [lvl.swd], { rtol: 1e-4, atol: 0, msg: `level ${i}` });
+  }
 });
 
-Deno.test("SWD: identical sets give ~0; the distance grows as noise is added", () => {
+Deno.test("SWD: identical sets give ~0; the distance grows as noise is added", async () => {
   const rng = new Rng(1);
   const n = 16, s = 32;
   const base = new Float32Array(n * s * s * 3);
@@ -61,21 +59,23 @@ Deno.test("SWD: identical sets give ~0; the distance grows as noise is added", (
     }
   }
   const set = (data: Float32Array): ImageSet => ({ data, n, h: s, w: s, c: 3 });
-  const same = slicedWassersteinDistance(set(base), set(base), { seed: 3, patchesPerImage: 32 });
+  const opts = { seed: 3, patchesPerImage: 32 };
+  const same = await slicedWassersteinDistance(set(base), set(base), opts);
   // As in ProGAN, patch positions are drawn separately for each set, so identical sets give a
   // small sampling distance rather than exactly 0: it must be well below any real difference.
   const noisy = (sd: number) => {
     const r = new Rng(9);
     return set(base.map((v) => v + sd * r.normal()));
   };
-  const d = [4, 16, 48].map((sd) =>
-    slicedWassersteinDistance(set(base), noisy(sd), { seed: 3, patchesPerImage: 32 }).average
-  );
+  const d: number[] = [];
+  for (const sd of [4, 16, 48]) {
+    d.push((await slicedWassersteinDistance(set(base), noisy(sd), opts)).average);
+  }
   assert(same.average < 0.5 * d[0], `identical ${same.average} vs noise ${d[0]}`);
   assert(d[0] < d[1] && d[1] < d[2], `not monotone: ${d}`);
 });
 
-Deno.test("SWD of several fakes against one real set: each equals its own single call", () => {
+Deno.test("SWD of several fakes against one real set: each equals its own single call", async () => {
   const rng = new Rng(5);
   const n = 6, size = 32;
   const images = () => ({
@@ -88,12 +88,13 @@ Deno.test("SWD of several fakes against one real set: each equals its own single
   // Six fakes: more than one group of those held at once.
   const real = images(), fakes = [images(), images(), images(), images(), images(), images()];
   const opts = { seed: 11, patchesPerImage: 16, dirsPerRepeat: 8, repeats: 2 };
-  const shared = slicedWassersteinDistances(real, fakes, opts);
-  const single = fakes.map((f) => slicedWassersteinDistance(real, f, opts));
+  const shared = await slicedWassersteinDistances(real, fakes, opts);
+  const single = [];
+  for (const f of fakes) single.push(await slicedWassersteinDistance(real, f, opts));
   assertEquals(shared, single);
   // Distinct fakes give distinct values (the sharing does not collapse them).
   assertEquals(new Set(shared.map((r) => r.average)).size, 6);
-  assertThrows(
+  await assertRejects(
     () => slicedWassersteinDistances(real, [{ ...fakes[0], n: 5 }], opts),
     "equal image counts (6 vs 5)",
   );

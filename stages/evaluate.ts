@@ -109,7 +109,9 @@ export const evaluateStage = tensorStage({
     }
     if (n < full) others.push(realB);
     ctx.progress(0, steps, "SWD vs real set A");
-    const [model, ...swdOthers] = slicedWassersteinDistances(realA, [fakeSet, ...others], { seed });
+    const [model, ...swdOthers] = await slicedWassersteinDistances(realA, [fakeSet, ...others], {
+      seed,
+    });
     const aeFloor = latent ? swdOthers.shift()!.average : null;
     let reals2 = stats.reals2;
     if (n < full) {
@@ -288,7 +290,9 @@ async function swdCurve(
   // Every point and the real-vs-real level at this image count (for scale) in one SWD call.
   ctx.progress(files.length, files.length + 1, "SWD of every step");
   const realB = realSet("b", count);
-  const swd = slicedWassersteinDistances(realA, [...sampled.map((s) => s.set), realB], { seed });
+  const swd = await slicedWassersteinDistances(realA, [...sampled.map((s) => s.set), realB], {
+    seed,
+  });
   const reals2 = swd.pop()!.average;
   return { count, points: sampled.map((s, i) => ({ step: s.step, swd: swd[i].average })), reals2 };
 }

@@ -20,7 +20,7 @@ import { z } from "zod";
 import type { InputRef } from "../pipeline/stage.ts";
 import { readFloatArray, writeFloatArray } from "../data/zarr_arrays.ts";
 import { createGroup, readAttributes } from "../data/zarr_io.ts";
-import { type ImageSet, slicedWassersteinDistance } from "../metrics/swd.ts";
+import { type ImageSet, slicedWassersteinDistance, type SwdResult } from "../metrics/swd.ts";
 import { msSsimConsecutivePairs } from "../metrics/ms_ssim.ts";
 import {
   disposeInception,
@@ -138,7 +138,7 @@ export async function readRealImages(dataset: string, seed: number) {
   return { resolution: res, n, h, w, c, half: sets.a.length, sets, set };
 }
 
-export const swdLevels = (r: ReturnType<typeof slicedWassersteinDistance>) =>
+export const swdLevels = (r: SwdResult) =>
   Object.fromEntries(r.levels.map((l) => [String(l.resolution), l.swd]));
 
 export const realStatsStage = tensorStage({
@@ -162,7 +162,7 @@ export const realStatsStage = tensorStage({
     const a = real.set("a", n), b = real.set("b", n);
     const steps = 3;
     ctx.progress(0, steps, "SWD real vs real");
-    const swd = slicedWassersteinDistance(a, b, { seed: p.seed });
+    const swd = await slicedWassersteinDistance(a, b, { seed: p.seed });
     ctx.progress(1, steps, "MS-SSIM");
     const msSsim = msSsimConsecutivePairs(a);
 

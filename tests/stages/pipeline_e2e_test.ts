@@ -128,11 +128,11 @@ async function checkAutoencoderFloor(store: string) {
   );
   tf.dispose([x, rec]);
   p.dispose();
-  const floor = slicedWassersteinDistance(
+  const floor = (await slicedWassersteinDistance(
     { data: pick(sets.a), n: count, h, w, c },
     { data: bytes, n: count, h, w, c },
     { seed: 4 },
-  ).average;
+  )).average;
   assert(Math.abs(metrics.aeFloorSwd - floor) <= 1e-3 * floor, `${metrics.aeFloorSwd} vs ${floor}`);
 }
 

@@ -156,7 +156,7 @@ Deno.test({
       assertAlmostEquals(m2.reals2.fid, fidFromFeatures(head(fB), FEW, head(fA), FEW, 2048), 1e-9);
       assertAlmostEquals(m2.fid, fidFromFeatures(fFew, FEW, head(fA), FEW, FEATURE_DIM), 1e-9);
       const set = (idx: Uint32Array) => ({ data: gather(idx, FEW), n: FEW, h: S, w: S, c: C });
-      const swd = slicedWassersteinDistance(set(sets.a), set(sets.b), { seed: stats.seed });
+      const swd = await slicedWassersteinDistance(set(sets.a), set(sets.b), { seed: stats.seed });
       assertAlmostEquals(m2.reals2.swdAverage, swd.average, 1e-9);
 
       // Weights replaced after real-stats ran: evaluate refuses to mix two networks' features.
@@ -230,7 +230,8 @@ Deno.test({
         idx.forEach((src, i) => data.set(images.subarray(src * per, (src + 1) * per), i * per));
         return { data, n: count, h: S, w: S, c: C };
       };
-      const between = slicedWassersteinDistance(classSet(0), classSet(1), { seed: 4 }).average;
+      const between =
+        (await slicedWassersteinDistance(classSet(0), classSet(1), { seed: 4 })).average;
       assert(
         Math.abs(inOrder - mixed) < 0.1 * between,
         `sorted ${inOrder}, shuffled ${mixed}, class vs class ${between}`,
