@@ -10,7 +10,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { leakyGradFromOutput } from "../backend/ops/leaky_relu_grad.ts";
 import { upsample2x, upsample2xGrad } from "./upsample.ts";
-import { mayNeedGradient } from "../backend/patches/eager_backprop.ts";
+import { mayNeedGradient } from "../backend/ops/off_tape.ts";
 import {
   deinterleavePhases,
   interleavePhases,

@@ -11,6 +11,12 @@ import type * as tf from "@tensorflow/tfjs";
 import { mayNeedGradient } from "../patches/eager_backprop.ts";
 import { untaped } from "./untaped.ts";
 
+/**
+ * Whether a gradient being recorded may flow into `x`: false for data (what nothing
+ * differentiates and no recorded op made), so a custom gradient can skip that input's gradient.
+ */
+export { mayNeedGradient };
+
 /** `f()` (a function of `x` and of constants only), recorded for backprop only if `x` may need it. */
 export function offTape<T>(x: tf.Tensor, f: () => T): T {
   return mayNeedGradient(x) ? f() : untaped(f);
