@@ -1,35 +1,9 @@
 import { assert, assertEquals, assertThrows } from "../tests/assert.ts";
-import { makeToy } from "./testing/toy_project.ts";
-import { TOY_FILES } from "./testing/toy_files.ts";
+import { makeToy, type Toy } from "./testing/toy_project.ts";
+import { COUNTER_STAGE, TOY_FILES } from "./testing/toy_files.ts";
 import { buildGraph } from "./graph.ts";
 import { defineStage, type StageDef } from "./stage.ts";
 import { z } from "zod";
-
-/** A stage that counts to `steps`, checkpointing each step, and records where it resumed. */
-const COUNTER = `import { defineStage } from "$STAGE";
-import { z } from "$ZOD";
-import { join } from "node:path";
-
-export const counter = defineStage({
-  name: "counter",
-  module: import.meta.url,
-  params: z.object({ steps: z.number().int().default(8), delayMs: z.number().default(0) }),
-  outputs: { out: "count.json" },
-  async run(ctx) {
-    const saved = await ctx.checkpoint.load();
-    let total = 0;
-    const start = saved ? saved.step : 0;
-    if (saved) total = JSON.parse(await Deno.readTextFile(join(saved.dir, "state.json"))).total;
-    for (let step = start; step < ctx.params.steps; step++) {
-      total += step;
-      await ctx.checkpoint.save(step + 1, (dir) => Deno.writeTextFile(join(dir, "state.json"), JSON.stringify({ total })));
-      ctx.progress(step + 1, ctx.params.steps);
-      await new Promise((r) => setTimeout(r, ctx.params.delayMs));
-    }
-    await Deno.writeTextFile(ctx.outputs.out, JSON.stringify({ total, resumedFrom: start }));
-  },
-});
-`;
 
 const COUNTER_PIPELINE = `import { counter } from "./counter.ts";
 import { defineStage } from "$STAGE";
@@ -48,8 +22,14 @@ const double = defineStage({
 export const stages = [counter, double];
 `;
 
+/** Where the counter's latest result resumed (its run record's metrics). */
+async function resumedFrom(toy: Toy): Promise<number> {
+  const { key } = JSON.parse(await toy.read(".ganflow/heads/counter.json"));
+  return JSON.parse(await toy.read(`.ganflow/runs/${key}.json`)).metrics.resumedFrom;
+}
+
 Deno.test("resume: a stage killed mid-way continues from its last checkpoint", async () => {
-  const toy = await makeToy({ "counter.ts": COUNTER, "pipeline.ts": COUNTER_PIPELINE });
+  const toy = await makeToy({ "counter.ts": COUNTER_STAGE, "pipeline.ts": COUNTER_PIPELINE });
   try {
     const child = toy.spawn(["run", "--set", "counter.delayMs=150", "--set", "counter.steps=30"]);
     // Wait until at least 3 checkpoints exist, then SIGKILL.
@@ -65,13 +45,16 @@ Deno.test("resume: a stage killed mid-way continues from its last checkpoint", a
     assert(reached >= 3 && reached < 30, `checkpointed up to ${reached}`);
     const r = await toy.cli(["run", "--set", "counter.delayMs=0", "--set", "counter.steps=30"]);
     // delayMs is a parameter, so a different key: resuming needs the same key.
-    assertEquals(JSON.parse(await toy.read(".ganflow/out/counter/count.json")).resumedFrom, 0);
+    assertEquals(await resumedFrom(toy), 0);
     assertEquals(r.code, 0);
     const child2 = toy.spawn(["run", "--set", "counter.delayMs=150", "--set", "counter.steps=30"]);
     await child2.output(); // let it finish: same key as the killed run -> resumes
-    const out = JSON.parse(await toy.read(".ganflow/out/counter/count.json"));
-    assert(out.resumedFrom >= reached, `resumed from ${out.resumedFrom}, expected >= ${reached}`);
-    assertEquals(out.total, (29 * 30) / 2);
+    const from = await resumedFrom(toy);
+    assert(from >= reached, `resumed from ${from}, expected >= ${reached}`);
+    assertEquals(
+      JSON.parse(await toy.read(".ganflow/out/counter/count.json")).total,
+      (29 * 30) / 2,
+    );
     assertEquals(await toy.read(".ganflow/out/double/double.txt"), String(29 * 30));
   } finally {
     await toy.cleanup();
@@ -117,7 +100,7 @@ Deno.test("crash safety: SIGKILL at each commit point leaves a truthful status a
 });
 
 Deno.test("crash safety: SIGKILL while a stage is running", async () => {
-  const toy = await makeToy({ "counter.ts": COUNTER, "pipeline.ts": COUNTER_PIPELINE });
+  const toy = await makeToy({ "counter.ts": COUNTER_STAGE, "pipeline.ts": COUNTER_PIPELINE });
   try {
     const child = toy.spawn(["run", "--set", "counter.delayMs=100", "--set", "counter.steps=10"]);
     for (
@@ -149,7 +132,7 @@ Deno.test("crash safety: SIGKILL while a stage is running", async () => {
 });
 
 Deno.test("concurrency: two runs on one store end with one consistent result", async () => {
-  const toy = await makeToy({ "counter.ts": COUNTER, "pipeline.ts": COUNTER_PIPELINE });
+  const toy = await makeToy({ "counter.ts": COUNTER_STAGE, "pipeline.ts": COUNTER_PIPELINE });
   try {
     const args = ["run", "--set", "counter.delayMs=30", "--set", "counter.steps=10"];
     const [r1, r2] = await Promise.all([toy.spawn(args).output(), toy.spawn(args).output()]);

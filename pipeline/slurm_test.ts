@@ -8,44 +8,12 @@
 import { assert, assertEquals } from "../tests/assert.ts";
 import { join } from "node:path";
 import { makeToy, type Toy } from "./testing/toy_project.ts";
-import { TOY_FILES } from "./testing/toy_files.ts";
+import { COUNTER_STAGE, TOY_FILES } from "./testing/toy_files.ts";
 import { slurmUnavailable, startTestCluster, type TestCluster } from "./testing/slurm_cluster.ts";
 import type { RunRecord } from "./stage.ts";
 
 const unavailable = slurmUnavailable();
 if (unavailable) console.log(`slurm_test: ignored: ${unavailable}`);
-
-/**
- * A training-like stage: counts to `steps`, checkpointing every step. Its output holds only the
- * total, so a resumed run's output must equal an uninterrupted run's; where it resumed goes to
- * the metrics. Declared checkpointed, so Slurm submits it with --requeue.
- */
-const COUNTER = `import { defineStage } from "$STAGE";
-import { z } from "$ZOD";
-import { join } from "node:path";
-
-export const counter = defineStage({
-  name: "counter",
-  module: import.meta.url,
-  params: z.object({ steps: z.number().int().default(8), delayMs: z.number().default(0) }),
-  outputs: { out: "count.json" },
-  resources: { checkpointed: true, time: "10:00" },
-  async run(ctx) {
-    const saved = await ctx.checkpoint.load();
-    let total = 0;
-    const start = saved ? saved.step : 0;
-    if (saved) total = JSON.parse(await Deno.readTextFile(join(saved.dir, "state.json"))).total;
-    for (let step = start; step < ctx.params.steps; step++) {
-      total += step;
-      await new Promise((r) => setTimeout(r, ctx.params.delayMs));
-      await ctx.checkpoint.save(step + 1, (dir) => Deno.writeTextFile(join(dir, "state.json"), JSON.stringify({ total })));
-    }
-    await Deno.writeTextFile(ctx.outputs.out, JSON.stringify({ total }));
-    return { resumedFrom: start };
-  },
-});
-export const stages = [counter];
-`;
 
 async function records(store: string): Promise<Map<string, RunRecord>> {
   const out = new Map<string, RunRecord>();
@@ -188,7 +156,7 @@ Deno.test({
       await t.step(
         "scancel: a clear error naming stage, job and log; the next run resumes",
         async () => {
-          const p = await toy({ "pipeline.ts": COUNTER });
+          const p = await toy({ "pipeline.ts": COUNTER_STAGE });
           const store = join(p.dir, "store");
           const args = ["run", "--store", store, "--set", "counter.steps=40"];
           const child = p.spawn(
@@ -230,7 +198,7 @@ Deno.test({
       await t.step(
         "the time-limit signal: checkpoint, requeue, resume; output equals local",
         async () => {
-          const p = await toy({ "pipeline.ts": COUNTER });
+          const p = await toy({ "pipeline.ts": COUNTER_STAGE });
           const store = join(p.dir, "store");
           const args = [
             "run",
@@ -288,7 +256,7 @@ Deno.test({
       await t.step(
         "a driver killed with kill -9: the next one waits for the job, submits nothing",
         async () => {
-          const p = await toy({ "pipeline.ts": COUNTER });
+          const p = await toy({ "pipeline.ts": COUNTER_STAGE });
           const store = join(p.dir, "store");
           const args = [
             ...["run", "--store", store, "--executor", "slurm"],

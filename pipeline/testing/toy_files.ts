@@ -60,3 +60,37 @@ import { c } from "./stage_c.ts";
 export const stages = [a, b, c];
 `,
 };
+
+/**
+ * A training-like stage: counts to `steps`, checkpointing every step (after `delayMs`). Its output
+ * holds only the total, so a resumed run's output must equal an uninterrupted run's; where it
+ * resumed goes to the metrics. Declared checkpointed, so Slurm submits it with --requeue. The
+ * module is a pipeline of this one stage too.
+ */
+export const COUNTER_STAGE = `import { defineStage } from "$STAGE";
+import { z } from "$ZOD";
+import { join } from "node:path";
+
+export const counter = defineStage({
+  name: "counter",
+  module: import.meta.url,
+  params: z.object({ steps: z.number().int().default(8), delayMs: z.number().default(0) }),
+  outputs: { out: "count.json" },
+  resources: { checkpointed: true, time: "10:00" },
+  async run(ctx) {
+    const saved = await ctx.checkpoint.load();
+    let total = 0;
+    const start = saved ? saved.step : 0;
+    if (saved) total = JSON.parse(await Deno.readTextFile(join(saved.dir, "state.json"))).total;
+    for (let step = start; step < ctx.params.steps; step++) {
+      total += step;
+      await new Promise((r) => setTimeout(r, ctx.params.delayMs));
+      await ctx.checkpoint.save(step + 1, (dir) => Deno.writeTextFile(join(dir, "state.json"), JSON.stringify({ total })));
+      ctx.progress(step + 1, ctx.params.steps);
+    }
+    await Deno.writeTextFile(ctx.outputs.out, JSON.stringify({ total }));
+    return { resumedFrom: start };
+  },
+});
+export const stages = [counter];
+`;
