@@ -107,10 +107,14 @@ export function rawAtTarget(item: SourceItem, o: PrepareOptions): Decoded | null
   let px = item.pixels;
   if (px.length !== item.width * item.height * item.channels) return null;
   if (pad > 0) px = padPixels(px, item.width, item.height, item.channels, pad);
-  if (item.channels === channels) return { ok: true, pixels: Uint8Array.from(px) };
-  const rgb = new Uint8Array(px.length * 3);
-  for (let i = 0; i < px.length; i++) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = px[i];
-  return { ok: true, pixels: rgb };
+  return { ok: true, pixels: item.channels === channels ? Uint8Array.from(px) : grayToRgb(px) };
+}
+
+/** Each gray value three times (R, G, B). */
+function grayToRgb(gray: Uint8Array): Uint8Array {
+  const rgb = new Uint8Array(gray.length * 3);
+  for (let i = 0; i < gray.length; i++) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = gray[i];
+  return rgb;
 }
 
 /** One item decoded, padded, cropped and resized to the target (libvips unless it is raw at size). */
@@ -188,11 +192,9 @@ export async function decodeWithSharp(item: SourceItem, o: PrepareOptions): Prom
       .removeAlpha()
       .raw({ depth: "uchar" })
       .toBuffer({ resolveWithObject: true });
-    let pixels = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    let pixels: Uint8Array = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     if (info.channels === 1 && channels === 3) {
-      const rgb = new Uint8Array(res * res * 3);
-      for (let i = 0; i < res * res; i++) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = pixels[i];
-      pixels = rgb;
+      pixels = grayToRgb(pixels.subarray(0, res * res));
     } else if (info.channels !== channels) {
       return { ok: false, reason: `unexpected channel count ${info.channels}` };
     }
