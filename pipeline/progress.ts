@@ -33,7 +33,10 @@ export function progressLine(
       lastPrint = t;
       lastFraction = fraction;
       const elapsed = (t - start) / 1000;
-      const eta = done > 0 ? elapsed * (total - done) / done : Infinity;
+      // The first moments hold start-up costs (opening files, compiling), which a rate taken
+      // from them spreads over all the work: no estimate before 1% or 5 s.
+      const settled = fraction >= 0.01 || elapsed >= 5;
+      const eta = done > 0 && settled ? elapsed * (total - done) / done : Infinity;
       const pct = (100 * fraction).toFixed(0).padStart(3);
       last = `${prefix} ${pct}% ${done}/${total}${label ? " " + label : ""}  ` +
         `elapsed ${formatSeconds(elapsed)}  ETA ${done >= total ? "0s" : formatSeconds(eta)}`;
