@@ -46,8 +46,9 @@ export const reportStage = defineStage({
     }
     const progress = [];
     // step-0000250.png ...: zero-padded, so names sort in step order.
-    const names = [...Deno.readDirSync(ctx.inputs.progress)].map((e) => e.name).sort();
-    for (const name of names.filter((n) => /^step-\d+\.png$/.test(n))) {
+    const names = [...Deno.readDirSync(ctx.inputs.progress)].map((e) => e.name)
+      .filter((n) => /^step-\d+\.png$/.test(n)).sort();
+    for (const name of evenlySpaced(names, MAX_PROGRESS_GRIDS)) {
       progress.push({
         title: `step ${Number(name.replace(/\D/g, ""))}`,
         png: await Deno.readFile(join(ctx.inputs.progress, name)),
@@ -163,3 +164,16 @@ export const reportStage = defineStage({
   // The page shows stage timings, which differ between otherwise identical runs.
   nondeterministic: ["report"],
 });
+
+/** Snapshot grids the report shows at most (a run sampled every few steps would make it huge). */
+export const MAX_PROGRESS_GRIDS = 12;
+
+/** At most `max` of `items`, evenly spaced, the first and the last always among them. */
+export function evenlySpaced<T>(items: T[], max: number): T[] {
+  if (items.length <= max) return items;
+  if (max <= 1) return items.slice(-1);
+  return Array.from(
+    { length: max },
+    (_, i) => items[Math.round((i * (items.length - 1)) / (max - 1))],
+  );
+}
