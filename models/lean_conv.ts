@@ -46,18 +46,7 @@ export function leanConv(x: tf.Tensor4D, filter: tf.Tensor4D, o: LeanConvOptions
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [a, w, b] = args as tf.Tensor4D[];
     const save = args[args.length - 1] as tf.GradSaveFunc;
-    // The fused kernel directly: tf.fused.conv2d splits into three ops while a gradient is
-    // being taken.
-    const y = tf.engine().runKernel(
-      "FusedConv2D",
-      { x: o.upsample ? upsample2x(a) : a, filter: w, ...(o.bias ? { bias: b } : {}) },
-      {
-        ...conv,
-        dimRoundingMode: undefined,
-        activation: slope === undefined ? "linear" : "leakyrelu",
-        leakyreluAlpha: slope ?? 0,
-      } as unknown as tf.NamedAttrMap,
-    ) as tf.Tensor4D;
+    const y = fusedConv(o.upsample ? upsample2x(a) : a, w, o.bias ? b : null, conv, slope);
     save([a, w, y]);
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [xs, ws, ys] = saved as tf.Tensor4D[];
@@ -94,6 +83,29 @@ export function leanConv(x: tf.Tensor4D, filter: tf.Tensor4D, o: LeanConvOptions
 }
 
 /**
+ * Conv + bias + (leaky) ReLU as tfjs's FusedConv2D kernel, run directly: tf.fused.conv2d splits
+ * into three ops while a gradient is being taken.
+ */
+function fusedConv(
+  x: tf.Tensor,
+  filter: tf.Tensor,
+  bias: tf.Tensor | null,
+  conv: Record<string, unknown>,
+  slope: number | undefined,
+): tf.Tensor4D {
+  return tf.engine().runKernel(
+    "FusedConv2D",
+    { x, filter, ...(bias ? { bias } : {}) },
+    {
+      ...conv,
+      dimRoundingMode: undefined,
+      activation: slope === undefined ? "linear" : "leakyrelu",
+      leakyreluAlpha: slope ?? 0,
+    } as unknown as tf.NamedAttrMap,
+  ) as tf.Tensor4D;
+}
+
+/**
  * Stands in for an input gradient no backward reads: the input (a D's real batch, say) comes
  * from no recorded op and is not differentiated against (`mayNeedGradient` at forward), so its
  * conv is skipped. A scalar, so that a wrong call fails backprop's shape check instead of
@@ -119,16 +131,7 @@ function leanPhaseConv(x: tf.Tensor4D, filter: tf.Tensor4D, o: LeanConvOptions):
     const save = args[args.length - 1] as tf.GradSaveFunc;
     const wp = phaseFilters(w);
     const bias4 = o.bias ? tf.tile(b, [4]) : null;
-    const z = tf.engine().runKernel(
-      "FusedConv2D",
-      { x: a, filter: wp, ...(bias4 ? { bias: bias4 } : {}) },
-      {
-        ...conv,
-        dimRoundingMode: undefined,
-        activation: slope === undefined ? "linear" : "leakyrelu",
-        leakyreluAlpha: slope ?? 0,
-      } as unknown as tf.NamedAttrMap,
-    ) as tf.Tensor4D;
+    const z = fusedConv(a, wp, bias4, conv, slope);
     bias4?.dispose();
     const y = interleavePhases(z);
     z.dispose();
