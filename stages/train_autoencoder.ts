@@ -20,6 +20,8 @@ const params = z.object({
   steps: z.number().int().min(1).default(1000),
   batch: z.number().int().min(1).max(512).default(32),
   lr: z.number().positive().max(1).default(2e-3),
+  /** The last fraction of the steps over which the learning rates fall to 0 (a half cosine). */
+  lrRampdown: z.number().min(0).max(1).default(0),
   advWeight: z.number().min(0).max(10).default(0.05),
   /** Noise on codes while training, in code standard deviations: a decoder robust to it. */
   codeNoise: z.number().min(0).max(2).default(0),
@@ -59,6 +61,7 @@ export const trainAutoencoderStage = tensorStage({
       steps: p.steps,
       seed: p.seed,
       lr: p.lr,
+      lrRampdown: p.lrRampdown,
       advWeight: p.advWeight,
       codeNoise: p.codeNoise,
       checkpoint: await checkpointHooks(ctx, p.checkpointEvery),

@@ -80,6 +80,8 @@ const params = z.object({
   beta1: z.number().min(0).max(1).optional(),
   beta2: z.number().min(0).max(1).optional(),
   emaDecay: z.number().min(0).max(1).default(0.999),
+  /** The last fraction of the steps over which the learning rates fall to 0 (a half cosine). */
+  lrRampdown: z.number().min(0).max(1).default(0),
   checkpointEvery: z.number().int().min(1).default(250),
   sampleEvery: z.number().int().min(1).default(250),
   seed: z.number().int().default(2),
@@ -220,6 +222,7 @@ export const trainGeneratorStage = tensorStage({
       seed: p.seed,
       ...recipe.options,
       emaDecay: p.emaDecay,
+      lrRampdown: p.lrRampdown,
       schedule: p.schedule,
       growth: p.growth ?? undefined,
       features,

@@ -10,6 +10,7 @@ import { Rng } from "../nn/rng.ts";
 import type { BatchSource } from "../data/batch_source.ts";
 import { type AutoencoderConfig, decode, encode, patchCritic } from "../models/autoencoder.ts";
 import { Adam } from "./adam.ts";
+import { lrScaleAt } from "./lr_rampdown.ts";
 import {
   type CheckpointHooks,
   DivergenceError,
@@ -28,6 +29,8 @@ export interface AutoencoderTrainOptions {
   steps: number;
   seed: number;
   lr?: number;
+  /** The last fraction of the steps over which the learning rates fall to 0 (lr_rampdown.ts). */
+  lrRampdown?: number;
   advWeight?: number;
   /** Weight of the mean squared error added to L1. */
   l2Weight?: number;
@@ -73,8 +76,8 @@ export async function trainAutoencoder(o: AutoencoderTrainOptions): Promise<Auto
   const critic = new Params(new Rng(o.seed ^ 0xc1));
   tf.tidy(() => patchCritic(critic, tf.zeros([1, h, w, c])));
   const opt = { lr: o.lr ?? 1e-3, beta1: 0.9, beta2: 0.99, eps: 1e-8 };
-  const optAe = new Adam(opt);
-  const optC = new Adam(opt);
+  const optAe = new Adam({ ...opt });
+  const optC = new Adam({ ...opt });
   const advWeight = o.advWeight ?? 0.05;
   const l2Weight = o.l2Weight ?? 1;
   const advStart = o.advStart ?? Math.floor(o.steps / 2);
@@ -97,6 +100,7 @@ export async function trainAutoencoder(o: AutoencoderTrainOptions): Promise<Auto
   for (let step = start; step < o.steps; step++) {
     const x = tf.tensor4d(await o.data.batch(step), [n, h, w, c]);
     const useAdv = advWeight > 0 && step >= advStart;
+    optAe.opts.lr = optC.opts.lr = opt.lr * lrScaleAt(step, o.steps, o.lrRampdown ?? 0);
     const codeSize = (h / cfg.factor) * (w / cfg.factor) * cfg.latentChannels;
     // From the checkpointed stream, so a resumed run draws the same noise.
     const eps = codeNoise > 0 ? tf.tensor1d(rng.normalArray(n * codeSize)) : null;

@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { assert, assertAllClose } from "../tests/assert.ts";
+import { assert, assertAllClose, assertEquals, assertNotEquals } from "../tests/assert.ts";
 import { initBackend } from "../backend/mod.ts";
 import { blobs } from "../tests/blob_batches.ts";
 import { trainAutoencoder, withCodeNoise } from "./autoencoder.ts";
@@ -53,5 +53,23 @@ Deno.test("autoencoder: code noise is seeded (two runs agree) and reaches the lo
   const plain = await run(1);
   // The first step's loss already sees the noise.
   assert(a.history.l1[0] !== plain.history.l1[0], "code noise changed nothing");
+  tf.disposeVariables();
+});
+
+Deno.test("autoencoder: lrRampdown keeps step 0's rate and changes the later steps' updates", async () => {
+  const run = (steps: number, lrRampdown: number) =>
+    trainAutoencoder({
+      config: { factor: 2, latentChannels: 4, width: 8 },
+      data: blobs([8, 8, 3], 8, 4),
+      steps,
+      seed: 1,
+      lrRampdown,
+    });
+  const w = (r: Awaited<ReturnType<typeof run>>) => {
+    const arrays = r.params.toArrays();
+    return arrays[Object.keys(arrays)[0]].data;
+  };
+  assertEquals(w(await run(1, 0)), w(await run(1, 1)));
+  assertNotEquals(w(await run(3, 0)), w(await run(3, 1)));
   tf.disposeVariables();
 });

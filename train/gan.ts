@@ -21,6 +21,7 @@ import type { FeatureNet } from "../models/projected_d.ts";
 import { realsAtPhase } from "../models/progan.ts";
 import { upsampleTo } from "../models/layers.ts";
 import { Adam, emaUpdate } from "./adam.ts";
+import { lrScaleAt } from "./lr_rampdown.ts";
 import {
   type CheckpointHooks,
   DivergenceError,
@@ -51,6 +52,11 @@ export interface GanTrainOptions {
   beta1?: number;
   beta2?: number;
   emaDecay?: number;
+  /**
+   * The fraction of the run at its end over which both learning rates fall to zero along a
+   * half cosine (0: constant rates; lr_rampdown.ts).
+   */
+  lrRampdown?: number;
   /** Default "logistic" (non-saturating). */
   loss?: GanLossName;
   /** WGAN-GP's gradient penalty and drift (ProGAN: lambda 10, drift 1e-3). */
@@ -144,8 +150,8 @@ export async function trainGan(o: GanTrainOptions): Promise<GanResult> {
     beta2: o.beta2 ?? base.beta2,
     eps: base.eps,
   };
-  const optG = new Adam(adam);
-  const optD = new Adam(adam);
+  const optG = new Adam({ ...adam });
+  const optD = new Adam({ ...adam });
   let rng = new Rng(o.seed ^ 0x5eed);
   const history = { step: [] as number[], d: [] as number[], g: [] as number[] };
   const stepTimes: GanResult["stepTimes"] = [];
@@ -197,6 +203,7 @@ export async function trainGan(o: GanTrainOptions): Promise<GanResult> {
     const z1 = sampleLatents(rng, n, cfg.zDim);
     const z2 = sampleLatents(rng, n, cfg.zDim);
     const eps = o.reg ? tf.tensor1d(rng.uniformArray(n)) : undefined;
+    optG.opts.lr = optD.opts.lr = adam.lr * lrScaleAt(step, o.steps, o.lrRampdown ?? 0);
     const t0 = performance.now();
     // A lazy R1 (StyleGAN2) runs every `every` steps with its weight scaled up to match.
     const r1Due = o.r1 && o.r1.gamma > 0 && step % o.r1.every === 0;

@@ -80,6 +80,30 @@ Deno.test("GAN: checkpoint at step 2 and resume gives bit-identical weights to a
   tf.disposeVariables();
 });
 
+Deno.test("GAN: lrRampdown leaves the first step alone, changes later ones, and resumes bit-identically", async () => {
+  const cfg = tinyGan([8, 8, 4], false);
+  type Options = Parameters<typeof trainGan>[0];
+  const run = (steps: number, lrRampdown: number, more: Partial<Options> = {}) =>
+    trainGan({ config: cfg, data: blobs([8, 8, 4], 4, 4), steps, seed: 3, lrRampdown, ...more });
+  const w = (r: Awaited<ReturnType<typeof trainGan>>) => r.g.toArrays()["g.out.w"].data;
+  // With the whole run ramped, step 0 has the full rate: after one step both runs are equal.
+  // (A 1-step run's ramp is (0 - 0) / 1 = 0 at step 0, i.e. the full rate too.)
+  assertEquals(w(await run(1, 0)), w(await run(1, 1)));
+  const plain = await run(4, 0), ramped = await run(4, 1);
+  assertNotEquals(w(plain), w(ramped));
+  const saved: TrainState[] = [];
+  // Killed after step 3 of 4 (the schedule depends on the run's length), checkpointed at 2.
+  await run(4, 1, {
+    until: (s) => s === 3,
+    checkpoint: { every: 2, save: (_s, st) => Promise.resolve(void saved.push(st)) },
+  });
+  const resumed = await run(4, 1, {
+    checkpoint: { every: 100, save: () => Promise.resolve(), resume: saved[0] },
+  });
+  assertEquals(w(resumed), w(ramped));
+  tf.disposeVariables();
+});
+
 Deno.test("GAN: same seed twice -> identical weights; another seed differs", async () => {
   const cfg = tinyGan([8, 8, 4], false);
   const a = await trainGan({ config: cfg, data: blobs([8, 8, 4], 4, 3), steps: 2, seed: 1 });
