@@ -77,6 +77,8 @@ const params = z.object({
   maxChannels: z.number().int().min(8).max(1024).optional(),
   /** Adam; unset: ProGAN's (1e-3, 0, 0.99) for every architecture. */
   lr: z.number().positive().max(1).optional(),
+  /** D's learning rate, where it differs from G's `lr` (TTUR). */
+  dLr: z.number().positive().max(1).optional(),
   beta1: z.number().min(0).max(1).optional(),
   beta2: z.number().min(0).max(1).optional(),
   /** The EMA of G's weights: its decay ramps up as (1 + step) / (10 + step), capped here. */
@@ -225,6 +227,7 @@ export const trainGeneratorStage = tensorStage({
       steps: p.steps,
       seed: p.seed,
       ...recipe.options,
+      dLr: p.dLr,
       emaDecay: p.emaDecay,
       lrRampdown: p.lrRampdown,
       schedule: p.schedule,

@@ -57,6 +57,8 @@ export interface GanTrainOptions {
    * half cosine (0: constant rates; lr_rampdown.ts).
    */
   lrRampdown?: number;
+  /** D's learning rate when it differs from G's (`lr`; TTUR, Heusel et al. 2017). */
+  dLr?: number;
   /** Default "logistic" (non-saturating). */
   loss?: GanLossName;
   /** WGAN-GP's gradient penalty and drift (ProGAN: lambda 10, drift 1e-3). */
@@ -151,7 +153,8 @@ export async function trainGan(o: GanTrainOptions): Promise<GanResult> {
     eps: base.eps,
   };
   const optG = new Adam({ ...adam });
-  const optD = new Adam({ ...adam });
+  const dLr = o.dLr ?? adam.lr;
+  const optD = new Adam({ ...adam, lr: dLr });
   let rng = new Rng(o.seed ^ 0x5eed);
   const history = { step: [] as number[], d: [] as number[], g: [] as number[] };
   const stepTimes: GanResult["stepTimes"] = [];
@@ -203,7 +206,9 @@ export async function trainGan(o: GanTrainOptions): Promise<GanResult> {
     const z1 = sampleLatents(rng, n, cfg.zDim);
     const z2 = sampleLatents(rng, n, cfg.zDim);
     const eps = o.reg ? tf.tensor1d(rng.uniformArray(n)) : undefined;
-    optG.opts.lr = optD.opts.lr = adam.lr * lrScaleAt(step, o.steps, o.lrRampdown ?? 0);
+    const lrScale = lrScaleAt(step, o.steps, o.lrRampdown ?? 0);
+    optG.opts.lr = adam.lr * lrScale;
+    optD.opts.lr = dLr * lrScale;
     const t0 = performance.now();
     // A lazy R1 (StyleGAN2) runs every `every` steps with its weight scaled up to match.
     const r1Due = o.r1 && o.r1.gamma > 0 && step % o.r1.every === 0;

@@ -104,6 +104,19 @@ Deno.test("GAN: lrRampdown leaves the first step alone, changes later ones, and 
   tf.disposeVariables();
 });
 
+Deno.test("GAN: dLr sets D's learning rate alone (equal to lr: the same run as without it)", async () => {
+  const cfg = tinyGan([8, 8, 4], false);
+  const run = (dLr?: number) =>
+    trainGan({ config: cfg, data: blobs([8, 8, 4], 4, 5), steps: 2, seed: 4, lr: 1e-3, dLr });
+  const d = (r: Awaited<ReturnType<typeof trainGan>>) => r.d.toArrays()["d.fc.w"].data;
+  const g = (r: Awaited<ReturnType<typeof trainGan>>) => r.g.toArrays()["g.out.w"].data;
+  const plain = await run(), same = await run(1e-3), faster = await run(4e-3);
+  assertEquals(d(same), d(plain));
+  assertEquals(g(same), g(plain));
+  assertNotEquals(d(faster), d(plain));
+  tf.disposeVariables();
+});
+
 Deno.test("GAN: same seed twice -> identical weights; another seed differs", async () => {
   const cfg = tinyGan([8, 8, 4], false);
   const a = await trainGan({ config: cfg, data: blobs([8, 8, 4], 4, 3), steps: 2, seed: 1 });
