@@ -24,6 +24,7 @@ const benches: Record<string, (args: string[], rec: BenchRecorder) => Promise<vo
   compress: (a, r) => import("./compress.ts").then((m) => m.benchCompress(a, r)),
   cluster: (a, r) => import("./cluster.ts").then((m) => m.benchCluster(a, r)),
   ablation: (a, r) => import("./ablation.ts").then((m) => m.benchAblation(a, r)),
+  legibility: (a, r) => import("./legibility.ts").then((m) => m.benchLegibility(a, r)),
 };
 
 // "--backend NAME" is one flag, "--backend=NAME".

@@ -1,0 +1,99 @@
+/**
+ * `deno task bench legibility [--store=DIR] [--samples-dir=DIR] [--epochs=8] [--seed=1]`: how legible
+ * generated digits are (bench/digit_classifier.ts). A classifier is trained on the store's
+ * prepared images (all but the last 1000) and reads the held-out 1000 and each samples array
+ * (`sample`'s `samples.zarr`): every `*.zarr` in `--samples-dir` (by name), else the store's
+ * latest (`out/sample/samples.zarr`). It prints and records the share read with confidence
+ * >= 0.9, real and generated. Without `--store` it first runs the default pipeline up to
+ * `sample` in a fresh store.
+ */
+import { join } from "node:path";
+import { readFloatArray } from "../data/zarr_arrays.ts";
+import { datasetResolution } from "../stages/prepared_dataset.ts";
+import { initBackend } from "../backend/mod.ts";
+import type { BenchRecorder } from "./results.ts";
+import { flag, numberFlag } from "./flags.ts";
+import {
+  accuracy,
+  classProbabilities,
+  confidentShare,
+  firstChannel,
+  trainClassifier,
+} from "./digit_classifier.ts";
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const HELD_OUT = 1000;
+const THRESHOLD = 0.9;
+
+async function defaultStore(): Promise<string> {
+  const store = await Deno.makeTempDir({ prefix: "ganflow-bench-legibility-" });
+  console.log(`running the default pipeline up to sample in ${store}`);
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, "run", "sample", "--store", store],
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  if (!out.success) throw new Error("the pipeline failed (see above)");
+  return store;
+}
+
+export async function benchLegibility(args: string[], rec?: BenchRecorder): Promise<void> {
+  const store = flag(args, "store") ?? await defaultStore();
+  const dir = flag(args, "samples-dir");
+  const samples: [string, string][] = dir
+    ? [...Deno.readDirSync(dir)].filter((e) => e.name.endsWith(".zarr")).map((e) => e.name)
+      .sort().map((name) => [name.slice(0, -5), join(dir, name)])
+    : [["samples", join(store, "out", "sample", "samples.zarr")]];
+  if (samples.length === 0) throw new Error(`${dir}: no *.zarr samples arrays`);
+  const dataset = join(store, "out", "prepare", "dataset.zarr");
+  const info = await initBackend("auto");
+  console.log(`backend: ${info.name}`);
+  const labelsArr = await readFloatArray(dataset, "labels").catch((e) => {
+    throw new Error(`${dataset}: legibility needs a labelled dataset (${e.message})`);
+  });
+  const images = await readFloatArray(dataset, `images/${await datasetResolution(dataset)}`);
+  const [n, ih, iw, ic] = images.shape;
+  const labels = Int32Array.from(labelsArr.data);
+  const classes = Math.max(...labels) + 1;
+  if (n <= HELD_OUT) throw new Error(`${dataset}: ${n} images; more than ${HELD_OUT} needed`);
+  const gray = firstChannel(images.data, n, [ih, iw, ic], (v) => v / 127.5 - 1);
+  const train = n - HELD_OUT, per = ih * iw;
+  const t0 = performance.now();
+  const p = trainClassifier(gray.subarray(0, train * per), labels.subarray(0, train), [ih, iw], {
+    classes,
+    epochs: numberFlag(args, "epochs", 8),
+    seed: numberFlag(args, "seed", 1),
+    onEpoch: (e, loss) => console.log(`  epoch ${e + 1}: loss ${loss.toFixed(4)}`),
+  });
+  console.log(
+    `classifier trained on ${train} images in ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+  );
+  const held = classProbabilities(p, gray.subarray(train * per), [ih, iw], classes);
+  const acc = accuracy(held, labels.subarray(train), classes);
+  const real = confidentShare(held, classes, THRESHOLD);
+  console.log(
+    `held-out real images: accuracy ${
+      (100 * acc).toFixed(1)
+    }%, read with confidence >= ${THRESHOLD}: ${(100 * real).toFixed(1)}%`,
+  );
+  rec?.figure(
+    "legibility.classifier_accuracy",
+    "classifier accuracy on held-out real images",
+    100 * acc,
+    "%",
+  );
+  rec?.figure("legibility.real", "held-out real images read confidently", 100 * real, "%");
+  for (const [name, path] of samples) {
+    const s = await readFloatArray(path, "images");
+    const [m, sh, sw, sc] = s.shape;
+    if (sh !== ih || sw !== iw) {
+      throw new Error(`${path}: ${sh}x${sw} samples, ${ih}x${iw} real images`);
+    }
+    const g = firstChannel(s.data, m, [sh, sw, sc], (v) => Math.max(-1, Math.min(1, v)));
+    const share = confidentShare(classProbabilities(p, g, [ih, iw], classes), classes, THRESHOLD);
+    console.log(
+      `${name}: ${m} samples, read with confidence >= ${THRESHOLD}: ${(100 * share).toFixed(1)}%`,
+    );
+    rec?.figure(`legibility.${name}`, `${name}: samples read confidently`, 100 * share, "%");
+  }
+}
