@@ -38,7 +38,16 @@ async function defaultStore(): Promise<string> {
 }
 
 export async function benchLegibility(args: string[], rec?: BenchRecorder): Promise<void> {
-  const store = flag(args, "store") ?? await defaultStore();
+  const given = flag(args, "store");
+  const store = given ?? await defaultStore();
+  try {
+    await score(args, store, rec);
+  } finally {
+    if (!given) await Deno.remove(store, { recursive: true });
+  }
+}
+
+async function score(args: string[], store: string, rec?: BenchRecorder): Promise<void> {
   const dir = flag(args, "samples-dir");
   const samples: [string, string][] = dir
     ? [...Deno.readDirSync(dir)].filter((e) => e.name.endsWith(".zarr")).map((e) => e.name)
