@@ -123,17 +123,35 @@ export function confidentShare(probs: Float32Array, classes: number, threshold: 
   return confident / n;
 }
 
+/** Row `i`'s most probable class (the first maximum wins ties). */
+function predicted(probs: Float32Array, classes: number, i: number): number {
+  let best = 0;
+  for (let k = 1; k < classes; k++) {
+    if (probs[i * classes + k] > probs[i * classes + best]) best = k;
+  }
+  return best;
+}
+
 /** The share of rows of `probs` whose most probable class is `labels`' (first maximum wins). */
 export function accuracy(probs: Float32Array, labels: Int32Array, classes: number): number {
   let right = 0;
-  for (let i = 0; i < labels.length; i++) {
-    let best = 0;
-    for (let k = 1; k < classes; k++) {
-      if (probs[i * classes + k] > probs[i * classes + best]) best = k;
-    }
-    if (best === labels[i]) right++;
-  }
+  for (let i = 0; i < labels.length; i++) if (predicted(probs, classes, i) === labels[i]) right++;
   return right / labels.length;
+}
+
+/**
+ * The share of rows read as each class: how a generator spreads its samples over the digits (a
+ * generator of one clean digit would be perfectly legible and score badly here).
+ */
+export function classShares(probs: Float32Array, classes: number): number[] {
+  const n = probs.length / classes, shares = new Array(classes).fill(0);
+  for (let i = 0; i < n; i++) shares[predicted(probs, classes, i)] += 1 / n;
+  return shares;
+}
+
+/** Total variation distance between two distributions: half the summed absolute differences. */
+export function totalVariation(p: number[], q: number[]): number {
+  return p.reduce((sum, v, k) => sum + Math.abs(v - q[k]), 0) / 2;
 }
 
 /** The first channel of `count` images [count, h, w, c] mapped to [-1, 1] by `scale`. */

@@ -4,8 +4,10 @@ import { initBackend } from "../backend/mod.ts";
 import {
   accuracy,
   classProbabilities,
+  classShares,
   confidentShare,
   firstChannel,
+  totalVariation,
   trainClassifier,
 } from "./digit_classifier.ts";
 
@@ -32,6 +34,11 @@ Deno.test("confidentShare and accuracy: hand-computed rows", () => {
   assertEquals(confidentShare(probs, 3, 0.5), 0.75);
   assertEquals(accuracy(probs, new Int32Array([0, 2, 1, 1]), 3), 1);
   assertEquals(accuracy(probs, new Int32Array([1, 2, 1, 2]), 3), 0.5);
+  // Read as classes 0, 2, 1, 1.
+  assertEquals(classShares(probs, 3), [0.25, 0.5, 0.25]);
+  // |0.25 - 0.5| + |0.5 - 0.5| + |0.25 - 0| = 0.5, halved.
+  assertEquals(totalVariation([0.25, 0.5, 0.25], [0.5, 0.5, 0]), 0.25);
+  assertEquals(totalVariation([0.25, 0.5, 0.25], [0.25, 0.5, 0.25]), 0);
 });
 
 Deno.test("firstChannel: channel 0 of each pixel, scaled", () => {

@@ -16,8 +16,10 @@ import { flag, numberFlag } from "./flags.ts";
 import {
   accuracy,
   classProbabilities,
+  classShares,
   confidentShare,
   firstChannel,
+  totalVariation,
   trainClassifier,
 } from "./digit_classifier.ts";
 
@@ -80,6 +82,7 @@ async function score(args: string[], store: string, rec?: BenchRecorder): Promis
   const held = classProbabilities(p, gray.subarray(train * per), [ih, iw], classes);
   const acc = accuracy(held, labels.subarray(train), classes);
   const real = confidentShare(held, classes, THRESHOLD);
+  const realShares = classShares(held, classes);
   console.log(
     `held-out real images: accuracy ${
       (100 * acc).toFixed(1)
@@ -99,10 +102,27 @@ async function score(args: string[], store: string, rec?: BenchRecorder): Promis
       throw new Error(`${path}: ${sh}x${sw} samples, ${ih}x${iw} real images`);
     }
     const g = firstChannel(s.data, m, [sh, sw, sc], (v) => Math.max(-1, Math.min(1, v)));
-    const share = confidentShare(classProbabilities(p, g, [ih, iw], classes), classes, THRESHOLD);
+    const probs = classProbabilities(p, g, [ih, iw], classes);
+    const share = confidentShare(probs, classes, THRESHOLD);
+    // How far the digits the samples are read as are from the real digits' mix: legibility
+    // bought by dropping the harder digits shows here.
+    const shares = classShares(probs, classes);
+    const tv = totalVariation(shares, realShares);
+    const rarest = shares.indexOf(Math.min(...shares));
     console.log(
-      `${name}: ${m} samples, read with confidence >= ${THRESHOLD}: ${(100 * share).toFixed(1)}%`,
+      `${name}: ${m} samples, read with confidence >= ${THRESHOLD}: ${
+        (100 * share).toFixed(1)
+      }%; ` +
+        `classes ${(100 * tv).toFixed(1)}% from the real mix (rarest: ${rarest}, ${
+          (100 * shares[rarest]).toFixed(1)
+        }%)`,
     );
     rec?.figure(`legibility.${name}`, `${name}: samples read confidently`, 100 * share, "%");
+    rec?.figure(
+      `legibility.${name}.class_tv`,
+      `${name}: total variation of the read classes from the real images'`,
+      100 * tv,
+      "%",
+    );
   }
 }
