@@ -25,7 +25,7 @@ function secondsPerKimg(cfg: GanConfig, batch: number, steps: number): number {
   ]);
   const nets = stepNets(m, cfg);
   const step = () => {
-    const z = sampleLatents(rng, batch, cfg.zDim);
+    const z = sampleLatents(rng, batch, cfg);
     twoStageStep(nets, real, z, z, od, og);
     z.dispose();
   };

@@ -104,13 +104,13 @@ function variant(cfg: GanConfig, schedule: BenchSchedule, features?: FeatureNet)
   const real = tf.tensor4d(rng.normalArray(BATCH * h * w * c, 0.5), [BATCH, h, w, c]);
   return {
     step() {
-      const z1 = sampleLatents(rng, BATCH, cfg.zDim), z2 = sampleLatents(rng, BATCH, cfg.zDim);
+      const z1 = sampleLatents(rng, BATCH, cfg), z2 = sampleLatents(rng, BATCH, cfg);
       if (schedule === "paper two-stage") paperTwoStageStep(nets, { real, z1, z2 }, optD, optG);
       else ganStep(schedule, nets, { real, z1, z2 }, optD, optG, { loss: GAN_LOSSES.logistic });
       tf.dispose([z1, z2]);
     },
     gPass() {
-      const z = sampleLatents(rng, BATCH, cfg.zDim);
+      const z = sampleLatents(rng, BATCH, cfg);
       const { value, grads } = tf.variableGrads(() => tf.mean(tf.square(nets.G(z))), m.g.list());
       tf.dispose([z, value, ...Object.values(grads)]);
     },
@@ -223,7 +223,7 @@ async function growthComparison(args: string[], rec?: BenchRecorder): Promise<vo
     const common = { seed: 3, ...ganRecipe({ arch: "progan" }).options };
     const data = (batchSize: number) =>
       openImageBatches({ store: dir, resolution: 64, batchSize, seed: 1 });
-    const evalZ = sampleLatents(new Rng(9), n, cfg.zDim);
+    const evalZ = sampleLatents(new Rng(9), n, cfg);
     // Budgets and times in CPU seconds (bench/cpu_clock.ts): the fixed run stops when it has used
     // as much CPU as the progressive one, whatever else the machine is doing.
     let reachedFull = 0;

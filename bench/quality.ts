@@ -41,7 +41,7 @@ async function trainTimed(
   const og = new Adam(adamFor(cfg.arch));
   const od = new Adam(adamFor(cfg.arch));
   const rng = new Rng(1);
-  const evalZ = sampleLatents(new Rng(99), 256, cfg.zDim);
+  const evalZ = sampleLatents(new Rng(99), 256, cfg);
   const [h, w, c] = data.sampleShape;
   const n = data.batchSize;
   const curve: Curve = { points: [] };
@@ -51,7 +51,7 @@ async function trainTimed(
   for (let step = 0; clock < budget; step++) {
     const t0 = cpuSeconds();
     const real = tf.tensor4d(await data.batch(step), [n, h, w, c]);
-    const z1 = sampleLatents(rng, n, cfg.zDim), z2 = sampleLatents(rng, n, cfg.zDim);
+    const z1 = sampleLatents(rng, n, cfg), z2 = sampleLatents(rng, n, cfg);
     twoStageStep(nets, real, z1, z2, od, og);
     emaUpdate(m.ema.list(), m.g.list(), Math.min(0.999, (1 + step) / (10 + step)));
     tf.dispose([real, z1, z2]);

@@ -11,5 +11,7 @@ export interface BatchSource {
   readonly batchSize: number;
   /** The batch used at training step `step` (0-based): batchSize * H * W * C values, NHWC. */
   batch(step: number): Promise<Float32Array>;
+  /** The rows of the set (0-based, within `size`) that `batch(step)` holds, in its order. */
+  indices?(step: number): Uint32Array;
   close(): Promise<void>;
 }

@@ -64,11 +64,16 @@ export async function openArrayBatches(o: ArrayBatchOptions): Promise<BatchSourc
     }
     return p;
   };
+  const indices = (step: number): Uint32Array =>
+    Uint32Array.from({ length: o.batchSize }, (_, j) => {
+      const flat = step * o.batchSize + j;
+      return permutation(Math.floor(flat / n))[flat % n];
+    });
   const load = async (step: number): Promise<Float32Array> => {
     const out = new Float32Array(o.batchSize * per);
+    const rows = indices(step);
     for (let j = 0; j < o.batchSize; j++) {
-      const flat = step * o.batchSize + j;
-      const idx = offset + permutation(Math.floor(flat / n))[flat % n];
+      const idx = offset + rows[j];
       const data = await chunk(Math.floor(idx / chunkRows));
       const src = (idx % chunkRows) * per;
       for (let k = 0; k < per; k++) out[j * per + k] = scale(data[src + k]);
@@ -80,6 +85,7 @@ export async function openArrayBatches(o: ArrayBatchOptions): Promise<BatchSourc
     sampleShape: [h, w, c],
     size: n,
     batchSize: o.batchSize,
+    indices,
     async batch(step: number) {
       const p = ahead && ahead.step === step ? ahead.p : load(step);
       if (o.prefetch ?? true) ahead = { step: step + 1, p: load(step + 1) };

@@ -55,6 +55,8 @@ Deno.test("array batches: one epoch is a permutation of all rows; batch(step) fi
         assertAllClose([b[j * per + 1]], [row * 100 + 1]);
         seen.push(row);
       }
+      // indices(step) names the rows batch(step) holds, in order.
+      assertEquals(Array.from(a.indices!(step)), seen.slice(5 * step));
     }
     assertEquals(seen.slice().sort((x, y) => x - y), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     // A fresh reader asked for step 1 first (no prefetch history) gives the same batch.

@@ -27,8 +27,18 @@ export function dcganG(p: Params, cfg: GanConfig, z: tf.Tensor2D): tf.Tensor4D {
   });
 }
 
-/** `lean`: layers that keep only what a first-order backward needs (see GanCallOptions.lean). */
-export function dcganD(p: Params, cfg: GanConfig, x: tf.Tensor4D, lean = false): tf.Tensor1D {
+/**
+ * `lean`: layers that keep only what a first-order backward needs (see GanCallOptions.lean).
+ * `modes` (one-hot, with `conditionD`): each sample's mode, projected onto D's last features.
+ */
+export function dcganD(
+  p: Params,
+  cfg: GanConfig,
+  x: tf.Tensor4D,
+  lean = false,
+  modes?: tf.Tensor2D,
+): tf.Tensor1D {
+  if (cfg.conditionD && !modes) throw new Error("a mode-conditioned D needs each sample's mode");
   return tf.tidy(() => {
     const separable = cfg.separableD ?? false;
     const n = blocks(cfg);
@@ -41,6 +51,15 @@ export function dcganD(p: Params, cfg: GanConfig, x: tf.Tensor4D, lean = false):
     if (cfg.mbstd) h = minibatchStddev(h);
     h = conv2d(p, "d.conv0", h, channelsAt(cfg, 0), o);
     const flat = tf.reshape(h, [h.shape[0], -1]) as tf.Tensor2D;
-    return tf.reshape(dense(p, "d.fc", flat, 1, { gain: 1 }), [-1]) as tf.Tensor1D;
+    let logit = tf.reshape(dense(p, "d.fc", flat, 1, { gain: 1 }), [-1]) as tf.Tensor1D;
+    if (cfg.conditionD) {
+      // The projection discriminator's term (Miyato & Koyama 2018): <embedding of the mode,
+      // D's last features averaged over positions>, initialised at d.fc's scale.
+      const pooled = tf.mean(h, [1, 2]) as tf.Tensor2D;
+      const f = pooled.shape[1];
+      const e = p.get("d.embed", [cfg.zModes!, f], { kind: "normal", std: 1 / Math.sqrt(f) });
+      logit = tf.add(logit, tf.sum(tf.mul(pooled, tf.matMul(modes!, e)), 1));
+    }
+    return logit;
   });
 }

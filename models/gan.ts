@@ -29,11 +29,48 @@ export interface GanCallOptions {
    * ProGAN's D always takes the standard layers.
    */
   lean?: boolean;
+  /** D conditioned on modes (`conditionD`): each sample's mode, one-hot [N, zModes]. */
+  modes?: tf.Tensor2D;
 }
 
-/** `n` latents from G's prior, the standard normal: [n, zDim]. */
-export function sampleLatents(rng: Rng, n: number, zDim: number): tf.Tensor2D {
-  return tf.tensor2d(rng.normalArray(n * zDim), [n, zDim]);
+/**
+ * `n` latents from G's prior: [n, latentWidth]. Each row is `zDim` standard normals and, with
+ * `zModes`, a one-hot of a uniformly drawn mode scaled to the normals' expected norm.
+ */
+export function sampleLatents(
+  rng: Rng,
+  n: number,
+  cfg: Pick<GanConfig, "zDim" | "zModes" | "modeWeights">,
+): tf.Tensor2D {
+  const modes = cfg.zModes ?? 0;
+  if (modes === 0) return tf.tensor2d(rng.normalArray(n * cfg.zDim), [n, cfg.zDim]);
+  const width = cfg.zDim + modes, out = new Float32Array(n * width);
+  const hot = Math.sqrt(cfg.zDim);
+  const draw = cfg.modeWeights ? weightedDraw(cfg.modeWeights) : (r: Rng) => r.int(modes);
+  for (let i = 0; i < n; i++) {
+    out.set(rng.normalArray(cfg.zDim), i * width);
+    out[i * width + cfg.zDim + draw(rng)] = hot;
+  }
+  return tf.tensor2d(out, [n, width]);
+}
+
+/** Draws index i with probability weights[i] (one uniform per draw). */
+function weightedDraw(weights: number[]): (rng: Rng) => number {
+  const cumulative: number[] = [];
+  weights.reduce((sum, w, i) => (cumulative[i] = sum + w), 0);
+  const total = cumulative[cumulative.length - 1];
+  return (rng) => {
+    const u = rng.uniform() * total;
+    const i = cumulative.findIndex((c) => u < c);
+    return i < 0 ? weights.length - 1 : i;
+  };
+}
+
+/** The modes of latents drawn by `sampleLatents`, as one-hot rows [n, zModes]. */
+export function latentModes(z: tf.Tensor2D, cfg: Pick<GanConfig, "zDim" | "zModes">): tf.Tensor2D {
+  const modes = cfg.zModes ?? 0;
+  if (modes === 0) throw new Error("latentModes: the generator has no modes (zModes 0)");
+  return tf.tidy(() => tf.div(tf.slice(z, [0, cfg.zDim], [-1, modes]), Math.sqrt(cfg.zDim)));
 }
 
 /** Samples from latents: [N, zDim] -> [N, H, W, C] (at the phase's resolution when growing). */
@@ -67,5 +104,5 @@ export function discriminate(
     return projectedD(p, cfg, x, o.features, o.lean);
   }
   if ((cfg.arch ?? "dcgan") === "progan") return proganD(p, cfg, x, o.phase ?? fullyGrown(cfg));
-  return dcganD(p, cfg, x, o.lean);
+  return dcganD(p, cfg, x, o.lean, o.modes);
 }

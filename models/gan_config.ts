@@ -5,6 +5,20 @@ export interface GanConfig {
   /** Output sample size: [H, W, C] (codes: e.g. [8, 8, 4]; pixels: [32, 32, 3]). */
   shape: [number, number, number];
   zDim: number;
+  /**
+   * A discrete part of G's prior: each latent also draws one of `zModes` modes, given to G as a
+   * one-hot of the Gaussian part's norm, so G can map modes to disconnected shapes (digits)
+   * instead of bridging them through malformed ones. Default 0 (a Gaussian prior only).
+   */
+  zModes?: number;
+  /** How often each mode is drawn (sums to 1; absent: uniformly), e.g. clusters' shares of the data. */
+  modeWeights?: number[];
+  /**
+   * D is told each sample's mode and judges it against that mode's real samples (a projection
+   * term, Miyato & Koyama 2018): self-conditioning (Liu et al. 2020) when the modes are clusters
+   * of the real data. DCGAN's D only.
+   */
+  conditionD?: boolean;
   /** Channels at 4x4; halved per doubling, not below `minChannels` nor above `maxChannels`. */
   baseChannels: number;
   minChannels?: number;
@@ -29,6 +43,11 @@ export interface GanConfig {
   mbstd?: boolean;
   /** "projected": D judges frozen pretrained features (Projected GAN). Default standard. */
   discriminator?: "standard" | "projected";
+}
+
+/** The width of G's input: the Gaussian part and the one-hot of the mode. */
+export function latentWidth(cfg: Pick<GanConfig, "zDim" | "zModes">): number {
+  return cfg.zDim + (cfg.zModes ?? 0);
 }
 
 /** How far a progressive GAN has grown: `level` doubling blocks active, `alpha` the fade-in. */

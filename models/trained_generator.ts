@@ -40,10 +40,16 @@ export function parseGanConfig(f: MetaFields): GanConfig {
   const conv = f.optionalChoice("conv", ["standard", "separable"] as const);
   const separableD = f.optionalBoolean("separableD");
   const mbstd = f.optionalBoolean("mbstd");
+  const zModes = f.optionalInt("zModes");
+  const modeWeights = f.has("modeWeights") ? f.numbers("modeWeights", zModes) : undefined;
+  const conditionD = f.optionalBoolean("conditionD");
   const discriminator = f.optionalChoice("discriminator", ["standard", "projected"] as const);
   return {
     shape: [h, w, c],
     zDim: f.int("zDim"),
+    ...(zModes !== undefined ? { zModes } : {}),
+    ...(modeWeights !== undefined ? { modeWeights } : {}),
+    ...(conditionD !== undefined ? { conditionD } : {}),
     baseChannels: f.int("baseChannels"),
     ...(minChannels !== undefined ? { minChannels } : {}),
     ...(maxChannels !== undefined ? { maxChannels } : {}),
@@ -144,7 +150,7 @@ export class TrainedGenerator {
     const { config, phase } = this.meta;
     return tf.tidy(() => {
       const x = upsampleTo(
-        generate(this.g, config, sampleLatents(rng, n, config.zDim), { phase }),
+        generate(this.g, config, sampleLatents(rng, n, config), { phase }),
         config.shape[0],
       );
       return this.decoder ? this.decoder.decode(x) : x;

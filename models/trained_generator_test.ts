@@ -19,7 +19,14 @@ const pixelConfig: GanConfig = { shape: [8, 8, 3], zDim: 4, baseChannels: 16, ta
 
 Deno.test("parseGeneratorMeta keeps every field and refuses a wrong one by name", () => {
   const meta = {
-    config: { ...pixelConfig, arch: "progan", maxChannels: 32 },
+    config: {
+      ...pixelConfig,
+      arch: "progan",
+      maxChannels: 32,
+      zModes: 3,
+      modeWeights: [0.5, 0.25, 0.25],
+      conditionD: true,
+    },
     space: "latent",
     codeStats: { mean: [0.5], std: [2] },
     step: 250,
@@ -38,29 +45,30 @@ Deno.test("parseGeneratorMeta keeps every field and refuses a wrong one by name"
   assertThrows(() => parseGeneratorMeta({ ...meta, codeStats: null }, "g.gft"), '"codeStats"');
 });
 
-Deno.test("a pixel generator samples what generate() gives for the same latents", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const g = new Params(new Rng(3));
-    const direct = tf.tidy(() => generate(g, pixelConfig, sampleLatents(new Rng(7), 5, 4)));
-    const path = `${dir}/g.gft`;
-    await writeGeneratorFile(path, g.toArrays("E/"), {
-      config: pixelConfig,
-      space: "pixel",
-      codeStats: null,
-    });
-    const gen = await TrainedGenerator.load(path);
-    // Two batches (3 + 2) draw the same latents as one batch of 5.
-    const all = await gen.sampleAll(5, 7, 3);
-    assertEquals(all.shape, [8, 8, 3]);
-    assertAllClose(all.data, direct.dataSync(), { atol: 1e-6 });
-    gen.dispose();
-    g.dispose();
-    direct.dispose();
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+// With modes, sampling must draw them with the file's weights, as training did.
+const withModes: GanConfig = { ...pixelConfig, zModes: 3, modeWeights: [0.2, 0.8, 0] };
+for (const config of [pixelConfig, withModes]) {
+  Deno.test(`a pixel generator samples what generate() gives for the same latents (${config.zModes ?? 0} modes)`, async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const g = new Params(new Rng(3));
+      const direct = tf.tidy(() => generate(g, config, sampleLatents(new Rng(7), 5, config)));
+      const path = `${dir}/g.gft`;
+      await writeGeneratorFile(path, g.toArrays("E/"), { config, space: "pixel", codeStats: null });
+      const gen = await TrainedGenerator.load(path);
+      assertEquals(gen.meta.config, config);
+      // Two batches (3 + 2) draw the same latents as one batch of 5.
+      const all = await gen.sampleAll(5, 7, 3);
+      assertEquals(all.shape, [8, 8, 3]);
+      assertAllClose(all.data, direct.dataSync(), { atol: 1e-6 });
+      gen.dispose();
+      g.dispose();
+      direct.dispose();
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
 
 Deno.test("a latent generator's samples are its codes de-normalised and decoded", async () => {
   const dir = await Deno.makeTempDir();
@@ -73,7 +81,7 @@ Deno.test("a latent generator's samples are its codes de-normalised and decoded"
     const stats = { mean: [0.5, -1], std: [2, 0.25] };
     // The reference: tfjs ops through the autoencoder's own decode (not the compiled chain).
     const expected = tf.tidy(() => {
-      const codes = generate(g, codeConfig, sampleLatents(new Rng(8), 2, 3));
+      const codes = generate(g, codeConfig, sampleLatents(new Rng(8), 2, { zDim: 3 }));
       return decode(ae, aeConfig, tf.add(tf.mul(codes, stats.std), stats.mean) as tf.Tensor4D);
     });
     const path = `${dir}/g.gft`;

@@ -14,6 +14,8 @@ import {
   type GanCallOptions,
   type GanConfig,
   generate,
+  latentModes,
+  latentWidth,
   type Phase,
   sampleLatents,
 } from "../models/gan.ts";
@@ -59,6 +61,10 @@ export interface GanTrainOptions {
   lrRampdown?: number;
   /** D's learning rate when it differs from G's (`lr`; TTUR, Heusel et al. 2017). */
   dLr?: number;
+  /** G's loss over this fraction of each batch, the samples D rates most real (two-stage). */
+  gTopK?: number;
+  /** A mode-conditioned D (`config.conditionD`): the modes of the real samples of `step`'s batch. */
+  realModes?: (step: number) => Int32Array;
   /** Default "logistic" (non-saturating). */
   loss?: GanLossName;
   /** WGAN-GP's gradient penalty and drift (ProGAN: lambda 10, drift 1e-3). */
@@ -111,6 +117,21 @@ export interface GanResult extends GanModel {
   images: number;
 }
 
+/** One-hot modes of a step's real samples (their clusters) and of its two sets of latents. */
+function batchModes(
+  o: GanTrainOptions,
+  cfg: GanConfig,
+  step: number,
+  n: number,
+  z1: tf.Tensor2D,
+  z2: tf.Tensor2D,
+) {
+  if (!o.realModes) throw new Error("a mode-conditioned D needs the real samples' modes");
+  const ids = o.realModes(step).subarray(0, n);
+  const real = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(ids, "int32"), cfg.zModes!), "float32"));
+  return { real: real as tf.Tensor2D, z1: latentModes(z1, cfg), z2: latentModes(z2, cfg) };
+}
+
 export function createGan(config: GanConfig, seed: number, features?: FeatureNet): GanModel {
   const rng = new Rng(seed);
   const g = new Params(rng.fork());
@@ -121,7 +142,8 @@ export function createGan(config: GanConfig, seed: number, features?: FeatureNet
   for (let level = first; level <= blocks(config); level++) {
     tf.tidy(() => {
       const o: GanCallOptions = { phase: { level, alpha: 0.5 }, features };
-      discriminate(d, config, generate(g, config, tf.zeros([4, config.zDim]), o), o);
+      if (config.conditionD) o.modes = tf.zeros([4, config.zModes!]);
+      discriminate(d, config, generate(g, config, tf.zeros([4, latentWidth(config)]), o), o);
     });
   }
   const ema = new Params(new Rng(0), false);
@@ -175,9 +197,7 @@ export async function trainGan(o: GanTrainOptions): Promise<GanResult> {
     o.growth
       ? growthPhase(step, o.growth, finalLevel, batch)
       : { level: finalLevel, resolution: size, alpha: 1, batch };
-  const fixedZ = o.samples
-    ? sampleLatents(new Rng(o.seed ^ 0xf1ced), o.samples.count, cfg.zDim)
-    : null;
+  const fixedZ = o.samples ? sampleLatents(new Rng(o.seed ^ 0xf1ced), o.samples.count, cfg) : null;
   const gVars = g.list(), emaVars = ema.list();
   const decay = o.emaDecay ?? 0.999;
   const [h, w, c] = o.data.sampleShape;
@@ -203,25 +223,29 @@ export async function trainGan(o: GanTrainOptions): Promise<GanResult> {
     const real = tf.tidy(() =>
       realsAtPhase(tf.tensor4d(all.subarray(0, n * h * w * c), [n, h, w, c]), finalLevel, phase)
     );
-    const z1 = sampleLatents(rng, n, cfg.zDim);
-    const z2 = sampleLatents(rng, n, cfg.zDim);
+    const z1 = sampleLatents(rng, n, cfg);
+    const z2 = sampleLatents(rng, n, cfg);
     const eps = o.reg ? tf.tensor1d(rng.uniformArray(n)) : undefined;
+    const modes = cfg.conditionD ? batchModes(o, cfg, step, n, z1, z2) : undefined;
     const lrScale = lrScaleAt(step, o.steps, o.lrRampdown ?? 0);
     optG.opts.lr = adam.lr * lrScale;
     optD.opts.lr = dLr * lrScale;
     const t0 = performance.now();
     // A lazy R1 (StyleGAN2) runs every `every` steps with its weight scaled up to match.
     const r1Due = o.r1 && o.r1.gamma > 0 && step % o.r1.every === 0;
-    const lossT = ganStepTensors(schedule, nets, { real, z1, z2, eps }, optD, optG, {
+    const lossT = ganStepTensors(schedule, nets, { real, z1, z2, eps, modes }, optD, optG, {
       loss,
       reg: o.reg,
       ...(r1Due ? { r1Weight: (o.r1!.gamma / 2) * o.r1!.every } : {}),
+      ...(o.gTopK !== undefined && o.gTopK < 1
+        ? { gTopK: Math.max(1, Math.round(o.gTopK * n)) }
+        : {}),
     });
     // Ramp the EMA decay up (as TF's ExponentialMovingAverage with num_updates): a fixed 0.999
     // would keep the average dominated by the random initial weights for thousands of steps.
     emaUpdate(emaVars, gVars, Math.min(decay, (1 + step) / (10 + step)));
     pending.push(step, [lossT.d, lossT.g], ph, performance.now() - t0);
-    tf.dispose([real, z1, z2, ...(eps ? [eps] : [])]);
+    tf.dispose([real, z1, z2, ...(eps ? [eps] : []), ...(modes ? Object.values(modes) : [])]);
     const done = end = step + 1;
     const last = done === o.steps || (o.until?.(done) ?? false);
     const saving = (o.samples && done % o.samples.every === 0) ||

@@ -26,13 +26,13 @@ export interface StepNets {
   g: Params;
   d: Params;
   G(z: tf.Tensor2D): tf.Tensor4D;
-  /** One logit per sample. */
-  D(x: tf.Tensor4D): tf.Tensor;
+  /** One logit per sample; `modes` (one-hot) for a mode-conditioned D. */
+  D(x: tf.Tensor4D, modes?: tf.Tensor2D): tf.Tensor;
   /**
    * The same D built from lean layers (first-order, eager weight gradients), for the steps that
    * want D's weight gradients and no second order: D's own step without a penalty.
    */
-  DLean?(x: tf.Tensor4D): tf.Tensor;
+  DLean?(x: tf.Tensor4D, modes?: tf.Tensor2D): tf.Tensor;
 }
 
 export interface StepBatch {
@@ -43,6 +43,8 @@ export interface StepBatch {
   z2: tf.Tensor2D;
   /** Per-sample interpolation weights of the gradient penalty (when regularised). */
   eps?: tf.Tensor1D;
+  /** A mode-conditioned D's one-hot modes: the real samples' (their clusters), z1's, z2's. */
+  modes?: { real: tf.Tensor2D; z1: tf.Tensor2D; z2: tf.Tensor2D };
 }
 
 export interface StepOptions {
@@ -50,6 +52,11 @@ export interface StepOptions {
   reg?: DRegularisers;
   /** Weight of D's R1 penalty this step (gamma / 2, times the interval of a lazy penalty). */
   r1Weight?: number;
+  /**
+   * Two-stage only: G's loss over just the `gTopK` samples D rates most real (Sinha et al.
+   * 2020, top-k training), so G is not pulled towards the worst samples' gradients.
+   */
+  gTopK?: number;
 }
 
 type Grads = { value: tf.Scalar; grads: tf.NamedTensorMap };
@@ -68,16 +75,23 @@ function dObjective(
   let loss = o.loss.d(realLogits, fakeLogits);
   if (o.reg) {
     if (!b.eps) throw new Error("gradient penalty needs per-sample eps");
+    if (b.modes) throw new Error("the gradient penalty cannot mix samples of different modes");
     const gp = gradientPenalty(nets.D, b.real, detachedFake, b.eps, o.reg.gpTarget ?? 1);
     const drift = tf.mean(tf.square(realLogits));
     loss = tf.addN([loss, tf.mul(gp, o.reg.gpLambda), tf.mul(drift, o.reg.drift)]) as tf.Scalar;
   }
-  if (o.r1Weight) loss = tf.add(loss, tf.mul(r1Penalty(nets.D, b.real), o.r1Weight)) as tf.Scalar;
+  if (o.r1Weight) {
+    const D = (x: tf.Tensor4D) => nets.D(x, b.modes?.real);
+    loss = tf.add(loss, tf.mul(r1Penalty(D, b.real), o.r1Weight)) as tf.Scalar;
+  }
   return loss;
 }
 
 /** D for a step that takes D's weight gradients: lean unless a penalty needs second order. */
-function dForOwnStep(nets: StepNets, o: StepOptions): (x: tf.Tensor4D) => tf.Tensor {
+function dForOwnStep(
+  nets: StepNets,
+  o: StepOptions,
+): (x: tf.Tensor4D, modes?: tf.Tensor2D) => tf.Tensor {
   return !o.reg && !o.r1Weight && nets.DLean ? nets.DLean : nets.D;
 }
 
@@ -86,16 +100,28 @@ export function discriminatorGrads(nets: StepNets, b: StepBatch, o: StepOptions)
   const fake = nets.G(b.z1); // outside the gradient scope: no backward into G
   const D = dForOwnStep(nets, o);
   const out = tf.variableGrads(
-    () => dObjective(nets, b, o, D(b.real), D(fake), fake),
+    () => dObjective(nets, b, o, D(b.real, b.modes?.real), D(fake, b.modes?.z1), fake),
     nets.d.list(),
   );
   fake.dispose();
   return out;
 }
 
-/** Gradients of L_G w.r.t. G through the current D. */
-export function generatorGrads(nets: StepNets, z: tf.Tensor2D, o: StepOptions): Grads {
-  return tf.variableGrads(() => o.loss.g(nets.D(nets.G(z))), nets.g.list());
+/** Gradients of L_G w.r.t. G through the current D (told `modes`, z's, if conditioned). */
+export function generatorGrads(
+  nets: StepNets,
+  z: tf.Tensor2D,
+  o: StepOptions,
+  modes?: tf.Tensor2D,
+): Grads {
+  return tf.variableGrads(() => {
+    const logits = nets.D(nets.G(z), modes);
+    const k = o.gTopK;
+    if (k === undefined || k >= logits.shape[0]!) return o.loss.g(logits);
+    // The choice of samples is data to the gradient; only the chosen logits carry one.
+    const chosen = untaped(() => tf.topk(tf.reshape(logits, [-1]), k).indices);
+    return o.loss.g(tf.gather(logits, chosen));
+  }, nets.g.list());
 }
 
 /** Refuses losses one-stage training cannot decompose exactly, saying why and what to use. */
@@ -119,6 +145,7 @@ export function oneStageGrads(
   o: StepOptions,
 ): Grads & { gValue: number } {
   assertOneStage(o.loss);
+  if (b.modes) throw new Error("one-stage training does not take a mode-conditioned D");
   const gammaOf = o.loss.gamma;
   let gamma: Float32Array | null = null;
   let gValue = NaN;
@@ -152,6 +179,7 @@ export function oneStageGradsOnDevice(
   o: StepOptions,
 ): Grads & { gValue: tf.Scalar } {
   assertOneStage(o.loss);
+  if (b.modes) throw new Error("one-stage training does not take a mode-conditioned D");
   let gamma: tf.Tensor4D | null = null;
   let gValue: tf.Scalar | null = null;
   const scaled = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
@@ -195,7 +223,7 @@ export function ganStepTensors(
   }
   const dStep = discriminatorGrads(nets, b, o);
   optD.apply(nets.d, dStep.grads);
-  const gStep = generatorGrads(nets, b.z2, o);
+  const gStep = generatorGrads(nets, b.z2, o, b.modes?.z2);
   optG.apply(nets.g, gStep.grads);
   tf.dispose([...Object.values(dStep.grads), ...Object.values(gStep.grads)]);
   return { d: dStep.value, g: gStep.value };
@@ -219,7 +247,7 @@ export function ganStep(
   }
   const dStep = discriminatorGrads(nets, b, o);
   optD.apply(nets.d, dStep.grads);
-  const gStep = generatorGrads(nets, b.z2, o);
+  const gStep = generatorGrads(nets, b.z2, o, b.modes?.z2);
   optG.apply(nets.g, gStep.grads);
   const losses = { d: dStep.value.dataSync()[0], g: gStep.value.dataSync()[0] };
   tf.dispose([

@@ -29,7 +29,7 @@ function setup(cfg: GanConfig) {
   const rng = new Rng(11);
   const n = 4;
   const [h, w, c] = cfg.shape;
-  const z = sampleLatents(rng, n, cfg.zDim);
+  const z = sampleLatents(rng, n, cfg);
   const batch: StepBatch = {
     real: tf.tensor4d(rng.normalArray(n * h * w * c, 0.5), [n, h, w, c]),
     z1: z,
@@ -116,4 +116,31 @@ Deno.test("logistic gamma is -exp(-p): the ratio of the G and D loss slopes", ()
   // dL_D/dp = sigmoid(p), dL_G/dp = -sigmoid(-p) (per sample, before the 1/N of the mean).
   const sig = (x: number) => 1 / (1 + Math.exp(-x));
   assertAllClose(gamma, [...p].map((v) => -sig(-v) / sig(v)), { rtol: 1e-6 });
+});
+
+Deno.test("top-k: G's gradient is the gradient over the k samples D rates most real, alone", () => {
+  // D without mbstd: each sample's logit is its own, so the chosen samples can be run alone.
+  const { model, nets } = setup(tiny);
+  const n = 8, k = 3;
+  const z = sampleLatents(new Rng(5), n, tiny);
+  const logits = Array.from(nets.D(nets.G(z)).dataSync());
+  const top = logits.map((v, i) => [v, i]).sort((a, b) => b[0] - a[0]).slice(0, k).map((e) => e[1]);
+  const zTop = tf.gather(z, top);
+  const o = { loss: GAN_LOSSES.logistic };
+  const ref = generatorGrads(nets, zTop, o);
+  const got = generatorGrads(nets, z, { ...o, gTopK: k });
+  const all = generatorGrads(nets, z, o);
+  assertAllClose(got.value.dataSync(), ref.value.dataSync(), { rtol: 1e-5, msg: "L_G" });
+  let differs = false;
+  for (const v of model.g.list()) {
+    const expected = ref.grads[v.name].dataSync();
+    const scale = Math.max(...expected.map(Math.abs));
+    assertAllClose(got.grads[v.name].dataSync(), expected, { rtol: 1e-4, atol: 1e-5 * scale });
+    differs ||= Math.abs(all.grads[v.name].dataSync()[0] - expected[0]) > 1e-3 * scale;
+  }
+  assert(differs, "the whole batch's gradient should differ from the top k's");
+  // k at or above the batch is the whole batch.
+  const full = generatorGrads(nets, z, { ...o, gTopK: n });
+  assertAllClose(full.value.dataSync(), all.value.dataSync(), { rtol: 1e-6 });
+  tf.disposeVariables();
 });

@@ -117,6 +117,36 @@ Deno.test("GAN: dLr sets D's learning rate alone (equal to lr: the same run as w
   tf.disposeVariables();
 });
 
+Deno.test("GAN: a mode-conditioned D learns from the real samples' modes, and resumes bit-identically", async () => {
+  const cfg = {
+    ...tinyGan([8, 8, 4], false),
+    zModes: 3,
+    modeWeights: [0.5, 0.25, 0.25],
+    conditionD: true,
+  };
+  type Options = Parameters<typeof trainGan>[0];
+  const modesA = (step: number) => Int32Array.from({ length: 4 }, (_, j) => (step + j) % 3);
+  const modesB = (step: number) => Int32Array.from({ length: 4 }, (_, j) => (step + 2 * j) % 3);
+  const run = (realModes: Options["realModes"], more: Partial<Options> = {}) =>
+    trainGan({ config: cfg, data: blobs([8, 8, 4], 4, 6), steps: 4, seed: 2, realModes, ...more });
+  const embed = (r: Awaited<ReturnType<typeof trainGan>>) => r.d.toArrays()["d.embed"].data;
+  const a = await run(modesA), b = await run(modesB);
+  assert(a.history.d.every(Number.isFinite) && a.history.g.every(Number.isFinite));
+  assertNotEquals(embed(a), embed(b));
+  const saved: TrainState[] = [];
+  await run(modesA, {
+    until: (s) => s === 3,
+    checkpoint: { every: 2, save: (_s, st) => Promise.resolve(void saved.push(st)) },
+  });
+  const resumed = await run(modesA, {
+    checkpoint: { every: 100, save: () => Promise.resolve(), resume: saved[0] },
+  });
+  assertEquals(embed(resumed), embed(a));
+  assertEquals(resumed.g.toArrays()["g.out.w"].data, a.g.toArrays()["g.out.w"].data);
+  await assertRejects(() => run(undefined), "needs the real samples' modes");
+  tf.disposeVariables();
+});
+
 Deno.test("GAN: same seed twice -> identical weights; another seed differs", async () => {
   const cfg = tinyGan([8, 8, 4], false);
   const a = await trainGan({ config: cfg, data: blobs([8, 8, 4], 4, 3), steps: 2, seed: 1 });

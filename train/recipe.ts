@@ -96,7 +96,7 @@ export function stepNets(
     g,
     d,
     G: (z) => generate(g, cfg, z, call),
-    D: (x) => discriminate(d, cfg, x, call),
-    DLean: (x) => discriminate(d, cfg, x, { ...call, lean: true }),
+    D: (x, modes) => discriminate(d, cfg, x, { ...call, modes }),
+    DLean: (x, modes) => discriminate(d, cfg, x, { ...call, lean: true, modes }),
   };
 }

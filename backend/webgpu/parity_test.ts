@@ -106,8 +106,8 @@ function batchOf(cfg: GanConfig, n: number, size = cfg.shape[0]) {
   const rng = new Rng(99);
   return {
     real: tf.tanh(normal(3, [n, size, size, cfg.shape[2]])) as tf.Tensor4D,
-    z1: sampleLatents(rng, n, cfg.zDim),
-    z2: sampleLatents(rng, n, cfg.zDim),
+    z1: sampleLatents(rng, n, cfg),
+    z2: sampleLatents(rng, n, cfg),
     eps: tf.tensor1d(rng.uniformArray(n)),
   };
 }
