@@ -35,7 +35,8 @@ export interface GanCallOptions {
 
 /**
  * `n` latents from G's prior: [n, latentWidth]. Each row is `zDim` standard normals and, with
- * `zModes`, a one-hot of a uniformly drawn mode scaled to the normals' expected norm.
+ * `zModes`, a one-hot of a mode (drawn uniformly, or by `modeWeights`) scaled to the normals'
+ * expected norm.
  */
 export function sampleLatents(
   rng: Rng,

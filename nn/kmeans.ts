@@ -55,7 +55,6 @@ function plusPlus(points: Float32Array, n: number, dim: number, k: number, rng: 
       total += nearest[i];
     }
     if (j + 1 === k) break;
-    // Every point already a centre (fewer distinct points than k): any point will do.
     let r = rng.uniform() * total;
     chosen = n - 1;
     for (let i = 0; i < n && total > 0; i++) {
@@ -65,6 +64,7 @@ function plusPlus(points: Float32Array, n: number, dim: number, k: number, rng: 
         break;
       }
     }
+    // Every point already a centre (fewer distinct points than k): any point will do.
     if (total === 0) chosen = rng.int(n);
   }
   return centroids;
