@@ -6,31 +6,13 @@
 import { assert, assertEquals } from "../assert.ts";
 import { readTensorFile } from "../../nn/tensor_file.ts";
 import { parseGeneratorMeta } from "../../models/trained_generator.ts";
+import { runCli as main, tinyPixelRun } from "./cli.ts";
 
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
-const TINY = Object.entries({
-  "prepare.source": "procedural",
-  "prepare.limit": 16,
-  "prepare.resolution": 16,
-  "train-generator.space": "pixel",
-  "train-generator.steps": 2,
-  "train-generator.batch": 4,
-  "train-generator.baseChannels": 8,
-  "train-generator.sampleEvery": 2,
-  "train-generator.checkpointEvery": 2,
+const TINY = tinyPixelRun({
   "train-generator.zModes": 3,
   "train-generator.selfCondition": true,
   "sample.count": 8,
-}).flatMap(([k, v]) => ["--set", `${k}=${v}`]);
-
-async function main(...args: string[]): Promise<{ ok: boolean; text: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    env: { NO_COLOR: "1" },
-  }).output();
-  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-  return { ok: out.success, text };
-}
+});
 
 Deno.test({
   name: "selfCondition: clusters the images, records their shares, samples; bad settings refused",

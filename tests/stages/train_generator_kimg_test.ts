@@ -4,26 +4,20 @@
  */
 import { assertAlmostEquals, assertEquals } from "../assert.ts";
 import type { RunRecord } from "../../pipeline/stage.ts";
+import { runCli, tinyPixelRun } from "./cli.ts";
 
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
-const TINY = Object.entries({
-  "prepare.source": "procedural",
+const TINY = tinyPixelRun({
   "prepare.limit": 32,
-  "prepare.resolution": 16,
-  "train-generator.space": "pixel",
   "train-generator.steps": 6,
   "train-generator.batch": 8,
   "train-generator.baseChannels": 16,
   "train-generator.sampleEvery": 6,
   "train-generator.checkpointEvery": 6,
-}).flatMap(([k, v]) => ["--set", `${k}=${v}`]);
+});
 
 async function trainGenerator(store: string, ...sets: string[]): Promise<RunRecord> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "run", "train-generator", "--store", store, ...TINY, ...sets],
-    env: { NO_COLOR: "1" },
-  }).output();
-  assertEquals(out.code, 0, new TextDecoder().decode(out.stderr).slice(-3000));
+  const out = await runCli("run", "train-generator", "--store", store, ...TINY, ...sets);
+  assertEquals(out.ok, true, out.stderr.slice(-3000));
   const { key } = JSON.parse(await Deno.readTextFile(`${store}/heads/train-generator.json`));
   return JSON.parse(await Deno.readTextFile(`${store}/runs/${key}.json`));
 }

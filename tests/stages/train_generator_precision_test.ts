@@ -9,28 +9,14 @@ import { hasOneDnn } from "../../backend/onednn/test_gate.ts";
 import { loadOneDnn } from "../../backend/onednn/ffi.ts";
 import { bf16Unavailable } from "../../backend/precision.ts";
 import { cpuFlags } from "../../backend/cpu_features.ts";
+import { runCli, tinyPixelRun } from "./cli.ts";
 
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
-const TINY = Object.entries({
-  "prepare.source": "procedural",
-  "prepare.limit": 16,
-  "prepare.resolution": 16,
-  "train-generator.space": "pixel",
-  "train-generator.steps": 2,
-  "train-generator.batch": 4,
-  "train-generator.baseChannels": 8,
-  "train-generator.sampleEvery": 2,
-  "train-generator.checkpointEvery": 2,
-}).flatMap(([k, v]) => ["--set", `${k}=${v}`]);
+const TINY = tinyPixelRun();
 
 async function main(...args: string[]): Promise<string> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    env: { NO_COLOR: "1" },
-  }).output();
-  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-  assertEquals(out.code, 0, text.slice(-3000));
-  return text;
+  const out = await runCli(...args);
+  assertEquals(out.ok, true, out.text.slice(-3000));
+  return out.text;
 }
 
 async function record(store: string): Promise<RunRecord> {
