@@ -46,7 +46,7 @@ export function sampleLatents(
   const modes = cfg.zModes ?? 0;
   if (modes === 0) return tf.tensor2d(rng.normalArray(n * cfg.zDim), [n, cfg.zDim]);
   const width = cfg.zDim + modes, out = new Float32Array(n * width);
-  const hot = Math.sqrt(cfg.zDim);
+  const hot = modeScale(cfg.zDim);
   const draw = cfg.modeWeights ? weightedDraw(cfg.modeWeights) : (r: Rng) => r.int(modes);
   for (let i = 0; i < n; i++) {
     out.set(rng.normalArray(cfg.zDim), i * width);
@@ -71,7 +71,12 @@ function weightedDraw(weights: number[]): (rng: Rng) => number {
 export function latentModes(z: tf.Tensor2D, cfg: Pick<GanConfig, "zDim" | "zModes">): tf.Tensor2D {
   const modes = cfg.zModes ?? 0;
   if (modes === 0) throw new Error("latentModes: the generator has no modes (zModes 0)");
-  return tf.tidy(() => tf.div(tf.slice(z, [0, cfg.zDim], [-1, modes]), Math.sqrt(cfg.zDim)));
+  return tf.tidy(() => tf.div(tf.slice(z, [0, cfg.zDim], [-1, modes]), modeScale(cfg.zDim)));
+}
+
+/** The one-hot's value: the Gaussian part's expected norm, so neither part drowns the other. */
+function modeScale(zDim: number): number {
+  return Math.sqrt(zDim);
 }
 
 /** Samples from latents: [N, zDim] -> [N, H, W, C] (at the phase's resolution when growing). */

@@ -123,7 +123,7 @@ function checkSelfCondition(p: TrainGeneratorParams): void {
     ? `arch "${p.arch}": only DCGAN's D takes modes`
     : p.schedule !== "two-stage"
     ? 'schedule "one-stage": use "two-stage"'
-    : p.loss === "wgan-gp" || (p.loss === "auto" && p.arch !== "dcgan")
+    : p.loss === "wgan-gp"
     ? "the gradient penalty mixes samples of different clusters: use another loss"
     : p.discriminator !== "standard"
     ? "a projected discriminator takes no modes"
