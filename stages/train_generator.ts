@@ -15,6 +15,7 @@ import { openImageBatches } from "../data/image_batches.ts";
 import { openArrayBatches } from "../data/zarr_arrays.ts";
 import { readAttributes } from "../data/zarr_io.ts";
 import { trainGan } from "../train/gan.ts";
+import { AUGMENTATIONS } from "../train/diff_augment.ts";
 import type { GanConfig } from "../models/gan.ts";
 import { encoderFeatures } from "../models/autoencoder.ts";
 import { readAutoencoderFile } from "../models/autoencoder_file.ts";
@@ -100,6 +101,11 @@ const params = z.object({
    * with `emaDecay` 0.99, 0.3 took the default's SWD from 13.3 to 11.5 (docs/quality.md).
    */
   lrRampdown: z.number().min(0).max(1).default(0.3),
+  /**
+   * Differentiable augmentation of everything D sees (DiffAugment, Zhao et al. 2020):
+   * ["translation"], ["cutout"] or both.
+   */
+  augment: z.array(z.enum(AUGMENTATIONS)).default([]),
   /** G learns from this fraction of each batch, the samples D rates most real (two-stage). */
   gTopK: z.number().gt(0).max(1).default(1),
   checkpointEvery: z.number().int().min(1).default(250),
@@ -274,6 +280,7 @@ export const trainGeneratorStage = tensorStage({
       emaDecay: p.emaDecay,
       lrRampdown: p.lrRampdown,
       gTopK: p.gTopK,
+      augment: p.augment,
       ...(clusters
         ? {
           realModes: (step: number) =>

@@ -31,6 +31,7 @@ import {
   unpackState,
 } from "./checkpoint_state.ts";
 import { assertOneStage, ganStepTensors, type Schedule } from "./gan_step.ts";
+import { type Augmentation, augmentedNets } from "./diff_augment.ts";
 import { adamFor, stepNets } from "./recipe.ts";
 import { PendingLosses } from "./pending_losses.ts";
 import { stateTensors } from "./host_state.ts";
@@ -63,6 +64,8 @@ export interface GanTrainOptions {
   dLr?: number;
   /** G's loss over this fraction of each batch, the samples D rates most real (two-stage). */
   gTopK?: number;
+  /** D sees its inputs, real and generated, through these augmentations (diff_augment.ts). */
+  augment?: readonly Augmentation[];
   /** A mode-conditioned D (`config.conditionD`): the modes of the real samples of `step`'s batch. */
   realModes?: (step: number) => Int32Array;
   /** Default "logistic" (non-saturating). */
@@ -217,7 +220,10 @@ export async function trainGan(o: GanTrainOptions): Promise<GanResult> {
     const phase: Phase = { level: ph.level, alpha: ph.alpha };
     const noiseSeed = rng.int(2 ** 31);
     const call: GanCallOptions = { phase, noiseSeed, features: o.features };
-    const nets = stepNets({ g, d }, cfg, call);
+    // Drawn only when augmenting, so runs without it keep their random stream.
+    const augRng = o.augment?.length ? new Rng(rng.int(2 ** 31)) : null;
+    const plain = stepNets({ g, d }, cfg, call);
+    const nets = augRng ? augmentedNets(plain, o.augment!, augRng) : plain;
     const n = ph.batch;
     const all = await o.data.batch(step);
     const real = tf.tidy(() =>

@@ -147,6 +147,38 @@ Deno.test("GAN: a mode-conditioned D learns from the real samples' modes, and re
   tf.disposeVariables();
 });
 
+Deno.test("GAN: augmenting D's inputs changes the run, resumes bit-identically, and [] is none", async () => {
+  const cfg = tinyGan([8, 8, 4], false);
+  type Options = Parameters<typeof trainGan>[0];
+  const run = (augment?: Options["augment"], more: Partial<Options> = {}) =>
+    trainGan({
+      config: cfg,
+      data: blobs([8, 8, 4], 4, 7),
+      steps: 4,
+      seed: 5,
+      r1: { gamma: 1, every: 2 },
+      augment,
+      ...more,
+    });
+  const w = (r: Awaited<ReturnType<typeof trainGan>>) => r.g.toArrays()["g.out.w"].data;
+  const plain = await run(), none = await run([]);
+  const aug = await run(["translation", "cutout"]);
+  assertEquals(w(none), w(plain));
+  assertNotEquals(w(aug), w(plain));
+  assert(aug.history.d.every(Number.isFinite) && aug.history.g.every(Number.isFinite));
+  const saved: TrainState[] = [];
+  await run(["translation", "cutout"], {
+    until: (s) => s === 3,
+    checkpoint: { every: 2, save: (_s, st) => Promise.resolve(void saved.push(st)) },
+  });
+  const resumed = await run(["translation", "cutout"], {
+    checkpoint: { every: 100, save: () => Promise.resolve(), resume: saved[0] },
+  });
+  assertEquals(w(resumed), w(aug));
+  assertEquals(resumed.d.toArrays()["d.fc.w"].data, aug.d.toArrays()["d.fc.w"].data);
+  tf.disposeVariables();
+});
+
 Deno.test("GAN: same seed twice -> identical weights; another seed differs", async () => {
   const cfg = tinyGan([8, 8, 4], false);
   const a = await trainGan({ config: cfg, data: blobs([8, 8, 4], 4, 3), steps: 2, seed: 1 });
