@@ -1,11 +1,11 @@
 /**
- * `deno task bench legibility [--store=DIR] [--samples-dir=DIR] [--epochs=8] [--seed=1]`: how legible
- * generated digits are (bench/digit_classifier.ts). A classifier is trained on the store's
- * prepared images (all but the last 1000) and reads the held-out 1000 and each samples array
- * (`sample`'s `samples.zarr`): every `*.zarr` in `--samples-dir` (by name), else the store's
- * latest (`out/sample/samples.zarr`). It prints and records the share read with confidence
- * >= 0.9, real and generated. Without `--store` it first runs the default pipeline up to
- * `sample` in a fresh store.
+ * `deno task bench legibility [--store=DIR] [--samples-dir=DIR] [--epochs=8] [--seed=1]
+ * [--label=NAME]`: how legible generated digits are (bench/digit_classifier.ts). A classifier is
+ * trained on the store's prepared images (all but the last 1000) and reads the held-out 1000 and
+ * each samples array (`sample`'s `samples.zarr`): every `*.zarr` in `--samples-dir` (by name),
+ * else the store's latest (`out/sample/samples.zarr`). It prints and records the share read with
+ * confidence >= 0.9, real and generated. Without `--store` it first runs the default pipeline up
+ * to `sample` in a fresh store. `--label` names the results file.
  */
 import { join } from "node:path";
 import { readFloatArray } from "../data/zarr_arrays.ts";
@@ -49,16 +49,34 @@ export async function benchLegibility(args: string[], rec?: BenchRecorder): Prom
   }
 }
 
-async function score(args: string[], store: string, rec?: BenchRecorder): Promise<void> {
-  const dir = flag(args, "samples-dir");
-  const samples: [string, string][] = dir
-    ? [...Deno.readDirSync(dir)].filter((e) => e.name.endsWith(".zarr")).map((e) => e.name)
-      .sort().map((name) => [name.slice(0, -5), join(dir, name)])
-    : [["samples", join(store, "out", "sample", "samples.zarr")]];
-  if (samples.length === 0) throw new Error(`${dir}: no *.zarr samples arrays`);
-  const dataset = join(store, "out", "prepare", "dataset.zarr");
-  const info = await initBackend("auto");
-  console.log(`backend: ${info.name}`);
+/** A samples array's legibility: the share read confidently, and its classes' distance. */
+export interface Legibility {
+  /** Share of samples read with confidence >= 0.9. */
+  share: number;
+  /** Total variation between the classes the samples are read as and the real images'. */
+  classTv: number;
+  /** The class read least often, and its share. */
+  rarest: { digit: number; share: number };
+  count: number;
+}
+
+/** A classifier trained on a store's prepared digits, ready to score samples arrays. */
+export interface DigitReader {
+  /** On the held-out real images. */
+  accuracy: number;
+  real: number;
+  read(path: string): Promise<Legibility>;
+}
+
+/**
+ * Trains the classifier on a prepared dataset's images (all but the last 1000) and reads the
+ * held-out ones; throws when the dataset has no labels.
+ */
+export async function digitReader(
+  dataset: string,
+  o: { epochs?: number; seed?: number; log?: (line: string) => void } = {},
+): Promise<DigitReader> {
+  const log = o.log ?? console.log;
   const labelsArr = await readFloatArray(dataset, "labels").catch((e) => {
     throw new Error(`${dataset}: legibility needs a labelled dataset (${e.message})`);
   });
@@ -72,56 +90,74 @@ async function score(args: string[], store: string, rec?: BenchRecorder): Promis
   const t0 = performance.now();
   const p = trainClassifier(gray.subarray(0, train * per), labels.subarray(0, train), [ih, iw], {
     classes,
+    epochs: o.epochs ?? 8,
+    seed: o.seed ?? 1,
+    onEpoch: (e, loss) => log(`  epoch ${e + 1}: loss ${loss.toFixed(4)}`),
+  });
+  log(`classifier trained on ${train} images in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  const held = classProbabilities(p, gray.subarray(train * per), [ih, iw], classes);
+  const realShares = classShares(held, classes);
+  return {
+    accuracy: accuracy(held, labels.subarray(train), classes),
+    real: confidentShare(held, classes, THRESHOLD),
+    async read(path) {
+      const s = await readFloatArray(path, "images");
+      const [m, sh, sw, sc] = s.shape;
+      if (sh !== ih || sw !== iw) {
+        throw new Error(`${path}: ${sh}x${sw} samples, ${ih}x${iw} real images`);
+      }
+      const g = firstChannel(s.data, m, [sh, sw, sc], (v) => Math.max(-1, Math.min(1, v)));
+      const probs = classProbabilities(p, g, [ih, iw], classes);
+      // How far the digits the samples are read as are from the real digits' mix: legibility
+      // bought by dropping the harder digits shows here.
+      const shares = classShares(probs, classes);
+      const rarest = shares.indexOf(Math.min(...shares));
+      return {
+        share: confidentShare(probs, classes, THRESHOLD),
+        classTv: totalVariation(shares, realShares),
+        rarest: { digit: rarest, share: shares[rarest] },
+        count: m,
+      };
+    },
+  };
+}
+
+async function score(args: string[], store: string, rec?: BenchRecorder): Promise<void> {
+  const dir = flag(args, "samples-dir");
+  const samples: [string, string][] = dir
+    ? [...Deno.readDirSync(dir)].filter((e) => e.name.endsWith(".zarr")).map((e) => e.name)
+      .sort().map((name) => [name.slice(0, -5), join(dir, name)])
+    : [["samples", join(store, "out", "sample", "samples.zarr")]];
+  if (samples.length === 0) throw new Error(`${dir}: no *.zarr samples arrays`);
+  const info = await initBackend("auto");
+  console.log(`backend: ${info.name}`);
+  const reader = await digitReader(join(store, "out", "prepare", "dataset.zarr"), {
     epochs: numberFlag(args, "epochs", 8),
     seed: numberFlag(args, "seed", 1),
-    onEpoch: (e, loss) => console.log(`  epoch ${e + 1}: loss ${loss.toFixed(4)}`),
   });
   console.log(
-    `classifier trained on ${train} images in ${((performance.now() - t0) / 1000).toFixed(0)} s`,
-  );
-  const held = classProbabilities(p, gray.subarray(train * per), [ih, iw], classes);
-  const acc = accuracy(held, labels.subarray(train), classes);
-  const real = confidentShare(held, classes, THRESHOLD);
-  const realShares = classShares(held, classes);
-  console.log(
-    `held-out real images: accuracy ${
-      (100 * acc).toFixed(1)
-    }%, read with confidence >= ${THRESHOLD}: ${(100 * real).toFixed(1)}%`,
+    `held-out real images: accuracy ${(100 * reader.accuracy).toFixed(1)}%, ` +
+      `read with confidence >= ${THRESHOLD}: ${(100 * reader.real).toFixed(1)}%`,
   );
   rec?.figure(
     "legibility.classifier_accuracy",
     "classifier accuracy on held-out real images",
-    100 * acc,
+    100 * reader.accuracy,
     "%",
   );
-  rec?.figure("legibility.real", "held-out real images read confidently", 100 * real, "%");
+  rec?.figure("legibility.real", "held-out real images read confidently", 100 * reader.real, "%");
   for (const [name, path] of samples) {
-    const s = await readFloatArray(path, "images");
-    const [m, sh, sw, sc] = s.shape;
-    if (sh !== ih || sw !== iw) {
-      throw new Error(`${path}: ${sh}x${sw} samples, ${ih}x${iw} real images`);
-    }
-    const g = firstChannel(s.data, m, [sh, sw, sc], (v) => Math.max(-1, Math.min(1, v)));
-    const probs = classProbabilities(p, g, [ih, iw], classes);
-    const share = confidentShare(probs, classes, THRESHOLD);
-    // How far the digits the samples are read as are from the real digits' mix: legibility
-    // bought by dropping the harder digits shows here.
-    const shares = classShares(probs, classes);
-    const tv = totalVariation(shares, realShares);
-    const rarest = shares.indexOf(Math.min(...shares));
+    const l = await reader.read(path);
     console.log(
-      `${name}: ${m} samples, read with confidence >= ${THRESHOLD}: ${
-        (100 * share).toFixed(1)
-      }%; ` +
-        `classes ${(100 * tv).toFixed(1)}% from the real mix (rarest: ${rarest}, ${
-          (100 * shares[rarest]).toFixed(1)
-        }%)`,
+      `${name}: ${l.count} samples, read with confidence >= ${THRESHOLD}: ` +
+        `${(100 * l.share).toFixed(1)}%; classes ${(100 * l.classTv).toFixed(1)}% from the ` +
+        `real mix (rarest: ${l.rarest.digit}, ${(100 * l.rarest.share).toFixed(1)}%)`,
     );
-    rec?.figure(`legibility.${name}`, `${name}: samples read confidently`, 100 * share, "%");
+    rec?.figure(`legibility.${name}`, `${name}: samples read confidently`, 100 * l.share, "%");
     rec?.figure(
       `legibility.${name}.class_tv`,
       `${name}: total variation of the read classes from the real images'`,
-      100 * tv,
+      100 * l.classTv,
       "%",
     );
   }

@@ -206,7 +206,9 @@ function pipelineBlock(results: BenchResult[]): string[] {
 const ABLATION_SWD = /^ablation\.([a-z0-9-]+)\.swd$/;
 
 function ablationBlock(results: BenchResult[]): string[] {
-  const run = results.find((r) => r.bench === "ablation" && r.figures.length);
+  // The latest ablation, when several were recorded (with other combos, say).
+  const run = results.filter((r) => r.bench === "ablation" && r.figures.length)
+    .sort((a, b) => b.date.localeCompare(a.date))[0];
   if (!run) {
     return wrap(
       "Not measured yet: run `deno task bench ablation`, then `deno task bench-render`.",
@@ -226,14 +228,23 @@ function ablationBlock(results: BenchResult[]): string[] {
       label,
       formatFigure(f),
       atTime ? `${formatFigure(atTime)} (${atTime.label.replace(/.*, /, "")})` : "-",
+      cell(`ablation.${slug}.legible`),
       cell(`ablation.${slug}.step_ms`),
       cell(`ablation.${slug}.floor`),
     ]];
   });
   const reals2 = fig("ablation.reals2"), curve = fig("ablation.curve_reals2");
+  const realLegible = fig("ablation.real_legible");
   return [
     ...markdownTable(
-      ["combination", "SWD", "SWD at the baseline's time", "generator step", "autoencoder floor"],
+      [
+        "combination",
+        "SWD",
+        "SWD at the baseline's time",
+        "legible",
+        "generator step",
+        "autoencoder floor",
+      ],
       rows,
     ),
     "",
@@ -243,6 +254,8 @@ function ablationBlock(results: BenchResult[]): string[] {
         ". The baseline's time is its steps at its step cost; each row's step cost was measured" +
         " back to back in one process, and its SWD there read from the 256-image training curve" +
         (curve ? `, where two real sets score ${formatFigure(curve)}` : "") +
+        ". Legible: the share of the samples a digit classifier reads with confidence 0.9 or more" +
+        (realLegible ? ` (real digits: ${formatFigure(realLegible)})` : "") +
         `. Measured with \`${run.command}\` on ${provenance(run)}.`,
     ),
   ];

@@ -65,6 +65,10 @@ Deno.test("figures: refused when not finite or recorded twice; names of results 
     resultFileName("methods", ["--steps=9", "--skip-growth"]),
     "methods--steps-9-skip-growth",
   );
+  assertEquals(
+    resultFileName("legibility", ["--samples-dir=/tmp/a", "--label=modes seed 2"]),
+    "legibility--modes-seed-2",
+  );
   assertEquals(formatFigure({ id: "r", label: "r", value: 0.01234, unit: "" }), "0.012");
 });
 
@@ -206,6 +210,8 @@ Deno.test("ablation block: one row per combination, in recorded order, missing c
     25.8,
     "",
   );
+  rec.figure("ablation.baseline.legible", "baseline: samples read confidently", 74.1, "%");
+  rec.figure("ablation.real_legible", "held-out real digits read confidently", 94.4, "%");
   rec.figure("ablation.r1-0-1.swd", "R1 0.1: SWD x1e3 at 1500 steps", 15.89, "");
   rec.figure("ablation.r1-0-1.step_ms", "R1 0.1: generator step (same process)", 65, "ms");
   const out = fillBlocks("<!-- bench:ablation -->\n<!-- /bench:ablation -->\n", [
@@ -213,11 +219,27 @@ Deno.test("ablation block: one row per combination, in recorded order, missing c
   ]);
   const lines = out.split("\n");
   assertEquals(lines.slice(2, 6), [
-    "| combination | SWD  | SWD at the baseline's time | generator step | autoencoder floor |",
-    "| ----------- | ---- | -------------------------- | -------------- | ----------------- |",
-    "| baseline    | 18.8 | 25.8 (step 1500)           | 55.2 ms        | 10.7              |",
-    "| R1 0.1      | 15.9 | -                          | 65.0 ms        | -                 |",
+    "| combination | SWD  | SWD at the baseline's time | legible | generator step | autoencoder floor |",
+    "| ----------- | ---- | -------------------------- | ------- | -------------- | ----------------- |",
+    "| baseline    | 18.8 | 25.8 (step 1500)           | 74.1 %  | 55.2 ms        | 10.7              |",
+    "| R1 0.1      | 15.9 | -                          | -       | 65.0 ms        | -                 |",
   ]);
   assert(out.replace(/\s+/g, " ").includes("two real sets score 8.68."), out);
+  assert(out.replace(/\s+/g, " ").includes("(real digits: 94.4 %)"), out);
   assert(out.includes("`deno task bench ablation`"), out);
+});
+
+Deno.test("ablation block: the latest of several ablation results", async () => {
+  const at = async (date: string, swd: number) => {
+    const rec = new BenchRecorder("ablation", [`--store=/tmp/${swd}`]);
+    rec.figure("ablation.baseline.swd", "baseline: SWD x1e3 at 1500 steps", swd, "");
+    return { ...await rec.result(), date };
+  };
+  const older = await at("2026-12-01T00:00:00.000Z", 20.5);
+  const newer = await at("2026-12-06T00:00:00.000Z", 11.5);
+  for (const results of [[older, newer], [newer, older]]) {
+    const out = fillBlocks("<!-- bench:ablation -->\n<!-- /bench:ablation -->\n", results);
+    assert(out.includes("| baseline    | 11.5 |"), out);
+    assert(!out.includes("20.5"), out);
+  }
 });

@@ -86,9 +86,13 @@ export function resultsDir(): string {
   return new URL("./results", import.meta.url).pathname;
 }
 
-/** `methods` for default arguments, `methods--steps-9--skip-growth` otherwise. */
+/**
+ * `methods` for default arguments, `methods--steps-9--skip-growth` otherwise, or
+ * `methods--NAME` for `--label=NAME` (when the arguments name temporary paths, say).
+ */
 export function resultFileName(bench: string, args: string[]): string {
-  const slug = args.join(" ").replace(/^-+/, "").replace(/[^A-Za-z0-9.]+/g, "-")
+  const label = args.find((a) => a.startsWith("--label="))?.slice("--label=".length);
+  const slug = (label ?? args.join(" ")).replace(/^-+/, "").replace(/[^A-Za-z0-9.]+/g, "-")
     .replace(/^-|-$/g, "");
   return slug ? `${bench}--${slug}` : bench;
 }
