@@ -229,7 +229,9 @@ async function recordLegibility(rows: MatrixRow[], s: FsStore, rec?: BenchRecord
   try {
     reader = await digitReader(dataset, { log: () => {} });
   } catch (e) {
-    console.log(`no legibility column: ${(e as Error).message}`);
+    const why = `no legibility column: ${(e as Error).message}`;
+    console.log(why);
+    rec?.note(why);
     return;
   }
   console.log(`\nlegible (real digits: ${(100 * reader.real).toFixed(1)}%)`);
