@@ -23,7 +23,8 @@ export type LossChoice = "auto" | GanLossName | "wgan-gp";
 
 /**
  * Adam: ProGAN's (1e-3, 0, 0.99) for every architecture. Without momentum in the first moment
- * the R1-regularised D follows G closely; DCGAN's (2e-4, 0.5) trained worse, and 2e-3 diverged.
+ * the R1-regularised D follows G closely; DCGAN's (2e-4, 0.5) trained worse; 2e-3 diverged with
+ * R1 0.1 at constant rates, and in the default recipe trains but scores worse.
  */
 export function adamFor(_arch: GanArch = "dcgan"): AdamOptions {
   return { lr: 1e-3, beta1: 0, beta2: 0.99, eps: 1e-8 };
